@@ -1,0 +1,222 @@
+//! annotate: capture (or read) an image, perceive it, mark it — what `markpilot annotate`
+//! shows a person, and exactly what the agent shows its model.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use image::{ImageEncoder, RgbaImage};
+use serde::Serialize;
+use serde_json::{Value, json};
+use thiserror::Error;
+
+use crate::capture::{CaptureError, Capturer, Frame, Target, WindowInfo};
+use crate::coords::MonitorInfo;
+use crate::mark::{self, MarkOptions, PlacedMark};
+use crate::perceive::{PerceiveError, Pipeline, Scene, ms};
+
+/// Where the image comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Capture(Target),
+    Image(PathBuf),
+}
+
+#[derive(Debug, Error)]
+pub enum AnnotateError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Perceive(#[from] PerceiveError),
+    #[error("cannot read image {path}: {detail}")]
+    ImageRead { path: PathBuf, detail: String },
+    #[error(
+        "{path} is not an image markpilot can read ({detail}); use PNG, JPEG, BMP, GIF or WebP"
+    )]
+    ImageFormat { path: PathBuf, detail: String },
+    #[error("image {path} is empty ({width}x{height})")]
+    EmptyImage {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+    },
+    #[error("cannot encode the marked image: {0}")]
+    Encode(String),
+}
+
+/// Milliseconds per stage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StageTimings {
+    /// `None` when the image came from a file.
+    pub capture: Option<f64>,
+    pub detect: f64,
+    pub detectors: Vec<(String, f64)>,
+    pub fusion: f64,
+    pub mark: f64,
+}
+
+/// The result of one annotation.
+#[derive(Debug, Clone)]
+pub struct Annotation {
+    pub frame: Frame,
+    pub scene: Scene,
+    pub marked: RgbaImage,
+    pub marks: Vec<PlacedMark>,
+    pub timings: StageTimings,
+}
+
+/// Read an image file into RGBA, with errors that say what is wrong.
+pub fn load_image(path: &Path) -> Result<RgbaImage, AnnotateError> {
+    let bytes = std::fs::read(path).map_err(|e| AnnotateError::ImageRead {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    let reader = image::ImageReader::new(Cursor::new(&bytes))
+        .with_guessed_format()
+        .map_err(|e| AnnotateError::ImageRead {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+    if reader.format().is_none() {
+        return Err(AnnotateError::ImageFormat {
+            path: path.to_path_buf(),
+            detail: "unrecognised file contents".into(),
+        });
+    }
+    let img = reader.decode().map_err(|e| AnnotateError::ImageFormat {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    let rgba = img.into_rgba8();
+    if rgba.width() == 0 || rgba.height() == 0 {
+        return Err(AnnotateError::EmptyImage {
+            path: path.to_path_buf(),
+            width: rgba.width(),
+            height: rgba.height(),
+        });
+    }
+    Ok(rgba)
+}
+
+/// Get the frame for a source, timing the capture.
+pub fn acquire(
+    source: &Source,
+    capturer: &dyn Capturer,
+) -> Result<(Frame, Option<f64>), AnnotateError> {
+    match source {
+        Source::Image(path) => Ok((Frame::from_image(load_image(path)?), None)),
+        Source::Capture(target) => {
+            let t = Instant::now();
+            let frame = capturer.capture(target)?;
+            Ok((frame, Some(ms(t))))
+        }
+    }
+}
+
+/// Perceive and mark a frame.
+pub fn annotate_frame(
+    frame: Frame,
+    capture_ms: Option<f64>,
+    pipeline: &mut Pipeline,
+    marks: &MarkOptions,
+) -> Result<Annotation, AnnotateError> {
+    let (scene, pt) = pipeline.perceive(&frame.image)?;
+    let t = Instant::now();
+    let (marked, placed) = mark::render(&frame.image, &scene, marks);
+    let mark_ms = ms(t);
+    let timings = StageTimings {
+        capture: capture_ms,
+        detect: pt.detect_total(),
+        detectors: pt.detectors,
+        fusion: pt.fusion,
+        mark: mark_ms,
+    };
+    Ok(Annotation {
+        frame,
+        scene,
+        marked,
+        marks: placed,
+        timings,
+    })
+}
+
+/// The whole of `markpilot annotate`: acquire, perceive, mark.
+pub fn annotate(
+    source: &Source,
+    capturer: &dyn Capturer,
+    pipeline: &mut Pipeline,
+    marks: &MarkOptions,
+) -> Result<Annotation, AnnotateError> {
+    let (frame, capture_ms) = acquire(source, capturer)?;
+    annotate_frame(frame, capture_ms, pipeline, marks)
+}
+
+/// Encode as PNG with fast compression (screens compress well even so).
+pub fn encode_png(image: &RgbaImage) -> Result<Vec<u8>, AnnotateError> {
+    let mut out = Vec::new();
+    let enc = image::codecs::png::PngEncoder::new_with_quality(
+        &mut out,
+        image::codecs::png::CompressionType::Fast,
+        image::codecs::png::FilterType::Adaptive,
+    );
+    enc.write_image(
+        image.as_raw(),
+        image.width(),
+        image.height(),
+        image::ExtendedColorType::Rgba8,
+    )
+    .map_err(|e| AnnotateError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn monitor_json(m: &MonitorInfo) -> Value {
+    serde_json::to_value(m).unwrap_or(Value::Null)
+}
+
+fn window_json(w: &WindowInfo) -> Value {
+    serde_json::to_value(w).unwrap_or(Value::Null)
+}
+
+/// The JSON document `annotate --json` prints. Scripts depend on this shape:
+/// `{"image":{"width","height"},"monitor":{…}|null,"elements":[{"id","bbox":{"x","y","w","h"},
+/// "kind","text","score","source"}],"timings_ms":{"capture","detect","mark",…}}`.
+/// Boxes are in image pixels; ids start at 1. `origin` (the input point of image pixel
+/// (0, 0)) and `window` are extra, additive keys.
+pub fn report_json(a: &Annotation) -> Value {
+    let elements: Vec<Value> = a
+        .scene
+        .elements
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "bbox": {"x": e.bbox.x, "y": e.bbox.y, "w": e.bbox.w, "h": e.bbox.h},
+                "kind": e.kind.as_str(),
+                "text": e.text,
+                "score": round2(e.score as f64),
+                "source": e.source,
+            })
+        })
+        .collect();
+    let origin = a.frame.mapping.as_ref().map(|m| {
+        let p = m.frame_to_input(0.0, 0.0);
+        json!({"x": p.x, "y": p.y, "space": m.input})
+    });
+    json!({
+        "image": {"width": a.frame.image.width(), "height": a.frame.image.height()},
+        "monitor": a.frame.monitor().map(monitor_json),
+        "window": a.frame.window.as_ref().map(window_json),
+        "origin": origin,
+        "elements": elements,
+        "timings_ms": {
+            "capture": a.timings.capture.map(round2),
+            "detect": round2(a.timings.detect),
+            "fusion": round2(a.timings.fusion),
+            "mark": round2(a.timings.mark),
+        },
+    })
+}

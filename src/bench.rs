@@ -1,0 +1,205 @@
+//! bench: time every hot perception stage over a set of screens.
+//!
+//! `markpilot bench` prints, per image and stage, the median and 95th-percentile
+//! milliseconds, the elements found and the process's peak memory. Timing lives here, in
+//! benchmarks; tests never assert on time.
+
+use std::time::Instant;
+
+use image::RgbaImage;
+use serde::Serialize;
+
+use crate::annotate::{AnnotateError, encode_png};
+use crate::capture::{Capturer, Target};
+use crate::mark::{self, MarkOptions};
+use crate::perceive::{BuiltinConfig, BuiltinDetector};
+use crate::perceive::{Detector, Scene, fusion, ms, numbering};
+
+/// One screen to benchmark.
+pub struct BenchInput {
+    pub name: String,
+    pub image: RgbaImage,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageStats {
+    pub stage: String,
+    pub median_ms: f64,
+    pub p95_ms: f64,
+    pub runs: usize,
+}
+
+impl StageStats {
+    pub fn from_samples(stage: &str, mut samples: Vec<f64>) -> Self {
+        samples.sort_by(f64::total_cmp);
+        let pick = |q: f64| {
+            if samples.is_empty() {
+                return 0.0;
+            }
+            let i = ((samples.len() - 1) as f64 * q).round() as usize;
+            (samples[i] * 100.0).round() / 100.0
+        };
+        Self {
+            stage: stage.to_string(),
+            median_ms: pick(0.5),
+            p95_ms: pick(0.95),
+            runs: samples.len(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageBench {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub elements: usize,
+    pub stages: Vec<StageStats>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub images: Vec<ImageBench>,
+    /// Capturing the chosen monitor, when a display was available.
+    pub capture: Option<ImageBench>,
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// Peak resident memory of this process (Linux: VmHWM), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Run detect → fuse+number → mark → encode `runs` times over one image.
+pub fn bench_image(
+    input: &BenchInput,
+    runs: usize,
+    cfg: &BuiltinConfig,
+    marks: &MarkOptions,
+    mut progress: impl FnMut(),
+) -> Result<ImageBench, AnnotateError> {
+    let (w, h) = input.image.dimensions();
+    let mut det = BuiltinDetector::new(*cfg);
+    let fcfg = fusion::FusionConfig::default();
+    let (mut t_det, mut t_fuse, mut t_mark, mut t_enc, mut t_total) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let mut elements = 0;
+    for _ in 0..runs.max(1) {
+        let t0 = Instant::now();
+        let t = Instant::now();
+        let props = det.detect(&input.image)?;
+        t_det.push(ms(t));
+        let t = Instant::now();
+        let scene = Scene {
+            width: w,
+            height: h,
+            elements: numbering::number(fusion::fuse(props, w, h, &fcfg)),
+        };
+        t_fuse.push(ms(t));
+        let t = Instant::now();
+        let (marked, _) = mark::render(&input.image, &scene, marks);
+        t_mark.push(ms(t));
+        t_total.push(ms(t0));
+        let t = Instant::now();
+        let png = encode_png(&marked)?;
+        t_enc.push(ms(t));
+        std::hint::black_box(png);
+        elements = scene.elements.len();
+        progress();
+    }
+    Ok(ImageBench {
+        name: input.name.clone(),
+        width: w,
+        height: h,
+        elements,
+        stages: vec![
+            StageStats::from_samples("detect:builtin", t_det),
+            StageStats::from_samples("fusion+numbering", t_fuse),
+            StageStats::from_samples("mark", t_mark),
+            StageStats::from_samples("detect+fusion+mark", t_total),
+            StageStats::from_samples("encode:png", t_enc),
+        ],
+    })
+}
+
+/// Capture `target` `runs` times.
+pub fn bench_capture(
+    capturer: &dyn Capturer,
+    target: &Target,
+    runs: usize,
+) -> Result<ImageBench, AnnotateError> {
+    let mut samples = Vec::new();
+    let (mut w, mut h) = (0, 0);
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let f = capturer.capture(target)?;
+        samples.push(ms(t));
+        (w, h) = f.image.dimensions();
+    }
+    Ok(ImageBench {
+        name: "capture".into(),
+        width: w,
+        height: h,
+        elements: 0,
+        stages: vec![StageStats::from_samples("capture", samples)],
+    })
+}
+
+/// Screens that ship with markpilot for `bench` without arguments: GTK applications
+/// (gtk3-widget-factory's three pages, a zenity form) captured by markpilot under Xvfb.
+pub fn builtin_screens() -> Vec<BenchInput> {
+    let raw: [(&str, &[u8]); 4] = [
+        (
+            "widget-factory-page1",
+            include_bytes!("../assets/screens/widget-factory-page1.png"),
+        ),
+        (
+            "widget-factory-page2",
+            include_bytes!("../assets/screens/widget-factory-page2.png"),
+        ),
+        (
+            "widget-factory-page3",
+            include_bytes!("../assets/screens/widget-factory-page3.png"),
+        ),
+        (
+            "zenity-forms",
+            include_bytes!("../assets/screens/zenity-forms.png"),
+        ),
+    ];
+    raw.iter()
+        .filter_map(|(name, bytes)| {
+            let img = image::load_from_memory(bytes).ok()?.into_rgba8();
+            Some(BenchInput {
+                name: name.to_string(),
+                image: img,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_p95_come_from_the_sorted_samples() {
+        let s = StageStats::from_samples("x", (1..=100).rev().map(|v| v as f64).collect());
+        assert_eq!(s.median_ms, 51.0);
+        assert_eq!(s.p95_ms, 95.0);
+        assert_eq!(s.runs, 100);
+    }
+
+    #[test]
+    fn the_builtin_screens_decode() {
+        let screens = builtin_screens();
+        assert_eq!(screens.len(), 4);
+        assert!(
+            screens
+                .iter()
+                .all(|s| s.image.width() >= 300 && s.image.height() >= 300)
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! markpilot: a Set-of-Mark desktop agent.
+//!
+//! The loop (see DESIGN.md): capture → perceive → mark → decide → guard → act → record.
+//! This crate is the library every shell (CLI, desktop app) uses; each stage of the loop
+//! is a module of the same name.
+
+pub mod annotate;
+pub mod bench;
+pub mod capture;
+pub mod coords;
+pub mod geometry;
+pub mod mark;
+pub mod perceive;
+
+pub use geometry::Rect;

@@ -1,0 +1,384 @@
+//! The `markpilot` command line: argument parsing and printing over the library.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use markpilot::annotate::{self, Source};
+use markpilot::bench::{self, BenchInput};
+use markpilot::capture::{self, Target};
+use markpilot::geometry::Rect;
+use markpilot::mark::{MarkOptions, MarkStyle};
+use markpilot::perceive::{BuiltinConfig, BuiltinDetector, Pipeline};
+
+#[derive(Parser)]
+#[command(
+    name = "markpilot",
+    version,
+    about = "A Set-of-Mark desktop agent: see the screen, mark every element, act on it"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List monitors (index, id, name, origin, logical and physical size, scale).
+    Monitors {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List top-level windows (needs a window manager on X11).
+    Windows {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Capture (or read) an image, detect elements, draw numbered marks.
+    Annotate(AnnotateArgs),
+    /// Time every perception stage over images (or the built-in screens).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+#[command(group = clap::ArgGroup::new("source").args(["window", "region", "image"]))]
+struct AnnotateArgs {
+    /// Monitor index (see `markpilot monitors`); default: primary, else the first.
+    #[arg(long, value_name = "N")]
+    monitor: Option<usize>,
+    /// Capture the window whose title matches (exact, else case-insensitive substring).
+    #[arg(long, value_name = "TITLE")]
+    window: Option<String>,
+    /// Capture a region of the monitor: X,Y,W,H in its physical pixels, from its top-left.
+    #[arg(long, value_name = "X,Y,W,H", value_parser = parse_region)]
+    region: Option<Rect>,
+    /// Annotate an image file instead of the screen.
+    #[arg(long, value_name = "PATH", conflicts_with = "monitor")]
+    image: Option<PathBuf>,
+    /// Where to write the marked PNG.
+    #[arg(long, value_name = "PATH", default_value = "marked.png")]
+    out: PathBuf,
+    /// Also write the unmarked frame as PNG.
+    #[arg(long, value_name = "PATH")]
+    save_frame: Option<PathBuf>,
+    /// Write the element JSON to PATH, or to stdout with `-` (then nothing else is printed there).
+    #[arg(long, value_name = "PATH|-")]
+    json: Option<String>,
+    /// Mark style: box (default), number, mask.
+    #[arg(long, default_value = "box", value_parser = parse_style)]
+    style: MarkStyle,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Images to benchmark (default: the built-in set of GTK screens).
+    #[arg(long = "image", value_name = "PATH")]
+    images: Vec<PathBuf>,
+    /// Runs per image.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// Also time capturing this monitor (needs a display).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
+    capture: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_region(s: &str) -> Result<Rect, String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    if parts.len() != 4 {
+        return Err(format!("expected X,Y,W,H (four integers), got {s:?}"));
+    }
+    let num = |v: &str, what: &str| {
+        v.parse::<i64>()
+            .map_err(|_| format!("{what} {v:?} is not an integer"))
+    };
+    let (x, y, w, h) = (
+        num(parts[0], "X")?,
+        num(parts[1], "Y")?,
+        num(parts[2], "W")?,
+        num(parts[3], "H")?,
+    );
+    if x < 0 || y < 0 {
+        return Err(format!(
+            "X and Y must be ≥ 0 (relative to the monitor's top-left), got {x},{y}"
+        ));
+    }
+    if w <= 0 || h <= 0 {
+        return Err(format!("W and H must be ≥ 1, got {w}x{h}"));
+    }
+    let fits = |v: i64| v <= i32::MAX as i64;
+    if !(fits(x) && fits(y) && fits(w) && fits(h)) {
+        return Err("region values are too large".into());
+    }
+    Ok(Rect::new(x as i32, y as i32, w as u32, h as u32))
+}
+
+fn parse_style(s: &str) -> Result<MarkStyle, String> {
+    s.parse()
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            for cause in err.chain() {
+                if let Some(io) = cause.downcast_ref::<std::io::Error>()
+                    && io.kind() == std::io::ErrorKind::BrokenPipe
+                {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            eprintln!("markpilot: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Monitors { json } => monitors(json),
+        Command::Windows { json } => windows(json),
+        Command::Annotate(args) => annotate_cmd(args),
+        Command::Bench(args) => bench_cmd(args),
+    }
+}
+
+fn monitors(json: bool) -> Result<()> {
+    let ms = capture::create_capturer().monitors()?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&ms)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:>3}  {:>6}  {:<12} {:>12}  {:>11}  {:>11}  {:>5}  primary",
+        "#", "id", "name", "origin", "logical", "physical", "scale"
+    )?;
+    for m in &ms {
+        writeln!(
+            out,
+            "{:>3}  {:>6}  {:<12} {:>12}  {:>11}  {:>11}  {:>5}  {}",
+            m.index,
+            m.id,
+            m.name,
+            format!("{},{}", m.x, m.y),
+            format!("{}x{}", m.width, m.height),
+            format!("{}x{}", m.physical_width, m.physical_height),
+            m.scale_factor,
+            if m.primary { "yes" } else { "no" }
+        )?;
+    }
+    Ok(())
+}
+
+fn windows(json: bool) -> Result<()> {
+    let ws = capture::create_capturer().windows()?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&ws)?)?;
+        return Ok(());
+    }
+    for w in &ws {
+        writeln!(
+            out,
+            "{:>10}  {:>16}  {:<20} {}",
+            w.id,
+            format!("{}x{}+{}+{}", w.width, w.height, w.x, w.y),
+            w.app_name,
+            w.title
+        )?;
+    }
+    Ok(())
+}
+
+fn annotate_cmd(a: AnnotateArgs) -> Result<()> {
+    let source = if let Some(path) = a.image {
+        Source::Image(path)
+    } else if let Some(title) = a.window {
+        Source::Capture(Target::Window(title))
+    } else if let Some(rect) = a.region {
+        Source::Capture(Target::Region {
+            monitor: a.monitor,
+            rect,
+        })
+    } else {
+        Source::Capture(Target::Monitor(a.monitor))
+    };
+    let capturer = capture::create_capturer();
+    let mut pipeline = Pipeline::builtin();
+    let marks = MarkOptions {
+        style: a.style,
+        ..Default::default()
+    };
+    let ann = annotate::annotate(&source, capturer.as_ref(), &mut pipeline, &marks)?;
+
+    let png = annotate::encode_png(&ann.marked)?;
+    write_atomically(&a.out, &png)
+        .with_context(|| format!("cannot write the marked image to {}", a.out.display()))?;
+    if let Some(path) = &a.save_frame {
+        let png = annotate::encode_png(&ann.frame.image)?;
+        write_atomically(path, &png)
+            .with_context(|| format!("cannot write the frame to {}", path.display()))?;
+    }
+    let report = annotate::report_json(&ann);
+    let json_to_stdout = a.json.as_deref() == Some("-");
+    if let Some(dest) = a.json.as_deref().filter(|d| *d != "-") {
+        let path = PathBuf::from(dest);
+        write_atomically(&path, serde_json::to_string_pretty(&report)?.as_bytes())
+            .with_context(|| format!("cannot write JSON to {dest}"))?;
+    }
+    let mut out = std::io::stdout().lock();
+    if json_to_stdout {
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:>4}  {:<12} {:<22} {:>5}  text",
+        "id", "kind", "box", "score"
+    )?;
+    for e in &ann.scene.elements {
+        writeln!(
+            out,
+            "{:>4}  {:<12} {:<22} {:>5.2}  {}",
+            e.id,
+            e.kind.as_str(),
+            format!("{},{} {}x{}", e.bbox.x, e.bbox.y, e.bbox.w, e.bbox.h),
+            e.score,
+            e.text.as_deref().unwrap_or("")
+        )?;
+    }
+    let t = &ann.timings;
+    let capture = t.capture.map_or("-".to_string(), |c| format!("{c:.1}"));
+    writeln!(
+        out,
+        "{} elements on {}x{}; wrote {} (capture {capture} ms, detect {:.1} ms, fusion {:.1} ms, mark {:.1} ms)",
+        ann.scene.elements.len(),
+        ann.frame.image.width(),
+        ann.frame.image.height(),
+        a.out.display(),
+        t.detect,
+        t.fusion,
+        t.mark
+    )?;
+    Ok(())
+}
+
+/// Write to a temporary name beside `path`, then rename: no half-written file is left.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .context("the output path has no file name")?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+fn bench_cmd(a: BenchArgs) -> Result<()> {
+    let inputs: Vec<BenchInput> = if a.images.is_empty() {
+        bench::builtin_screens()
+    } else {
+        a.images
+            .iter()
+            .map(|p| {
+                Ok(BenchInput {
+                    name: p.display().to_string(),
+                    image: annotate::load_image(p)?,
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    if inputs.is_empty() {
+        bail!("no images to benchmark");
+    }
+    let cfg = BuiltinConfig::default();
+    let marks = MarkOptions::default();
+    let show_progress = !a.json && std::io::stderr().is_terminal();
+    let total = inputs.len() * a.runs.max(1);
+    let mut done = 0usize;
+    let mut images = Vec::new();
+    // Warm up once (page faults, lazy statics) so the first sample is not an outlier.
+    let _ = BuiltinDetector::new(cfg);
+    for input in &inputs {
+        images.push(bench::bench_image(input, a.runs, &cfg, &marks, || {
+            done += 1;
+            if show_progress {
+                eprint!("\rbench: {done}/{total} runs");
+            }
+        })?);
+    }
+    if show_progress {
+        eprintln!();
+    }
+    let capture = match a.capture {
+        Some(idx) => Some(bench::bench_capture(
+            capture::create_capturer().as_ref(),
+            &Target::Monitor(Some(idx)),
+            a.runs,
+        )?),
+        None => None,
+    };
+    let report = bench::BenchReport {
+        images,
+        capture,
+        peak_rss_mb: bench::peak_rss_bytes().map(|b| (b as f64 / 1048576.0 * 10.0).round() / 10.0),
+    };
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<28} {:>10} {:>9}  {:<20} {:>10} {:>10}",
+        "image", "size", "elements", "stage", "median ms", "p95 ms"
+    )?;
+    for img in report.images.iter().chain(report.capture.iter()) {
+        for (i, s) in img.stages.iter().enumerate() {
+            let (name, size, els) = if i == 0 {
+                (
+                    img.name.as_str(),
+                    format!("{}x{}", img.width, img.height),
+                    img.elements.to_string(),
+                )
+            } else {
+                ("", String::new(), String::new())
+            };
+            writeln!(
+                out,
+                "{:<28} {:>10} {:>9}  {:<20} {:>10.2} {:>10.2}",
+                name, size, els, s.stage, s.median_ms, s.p95_ms
+            )?;
+        }
+    }
+    if let Some(mb) = report.peak_rss_mb {
+        writeln!(out, "peak memory (RSS): {mb} MB")?;
+    }
+    Ok(())
+}

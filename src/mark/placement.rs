@@ -1,0 +1,168 @@
+//! Where each number badge goes.
+//!
+//! For every element, candidate spots are tried in order — outside above-left, outside
+//! left, outside right, above-right, then the four inner corners — and the first one that
+//! stays inside the image and covers no other element and no badge already placed wins.
+//! When none is free, the spot covering the least is used (OmniParser and xa11y do the
+//! same, with fewer candidates).
+
+use crate::geometry::Rect;
+
+/// Candidate spots for a `bw`×`bh` badge around `r`, in order of preference.
+pub fn candidates(r: &Rect, bw: u32, bh: u32) -> [Rect; 8] {
+    let (bw_i, bh_i) = (bw as i32, bh as i32);
+    [
+        Rect::new(r.x, r.y - bh_i, bw, bh), // outside, above left
+        Rect::new(r.x - bw_i, r.y, bw, bh), // outside, left
+        Rect::new(r.right(), r.y, bw, bh),  // outside, right
+        Rect::new(r.right() - bw_i, r.y - bh_i, bw, bh), // outside, above right
+        Rect::new(r.x, r.y, bw, bh),        // inside, top left
+        Rect::new(r.right() - bw_i, r.y, bw, bh), // inside, top right
+        Rect::new(r.x, r.bottom() - bh_i, bw, bh), // inside, bottom left
+        Rect::new(r.right() - bw_i, r.bottom() - bh_i, bw, bh), // inside, bottom right
+    ]
+}
+
+/// A grid of buckets so "what does this spot touch" looks at neighbours only.
+struct Grid {
+    cell: i32,
+    cols: i32,
+    rows: i32,
+    buckets: Vec<Vec<usize>>,
+}
+
+impl Grid {
+    fn new(width: u32, height: u32, cell: i32) -> Self {
+        let cols = (width as i32 + cell - 1) / cell + 1;
+        let rows = (height as i32 + cell - 1) / cell + 1;
+        Self {
+            cell,
+            cols,
+            rows,
+            buckets: vec![Vec::new(); (cols * rows) as usize],
+        }
+    }
+
+    fn span(&self, r: &Rect) -> (i32, i32, i32, i32) {
+        let c = |v: i32, n: i32| (v.div_euclid(self.cell)).clamp(0, n - 1);
+        (
+            c(r.x, self.cols),
+            c(r.y, self.rows),
+            c(r.right() - 1, self.cols),
+            c(r.bottom() - 1, self.rows),
+        )
+    }
+
+    fn insert(&mut self, r: &Rect, id: usize) {
+        let (x0, y0, x1, y1) = self.span(r);
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                self.buckets[(y * self.cols + x) as usize].push(id);
+            }
+        }
+    }
+
+    fn near(&self, r: &Rect, out: &mut Vec<usize>) {
+        out.clear();
+        let (x0, y0, x1, y1) = self.span(r);
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                out.extend_from_slice(&self.buckets[(y * self.cols + x) as usize]);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+/// Place one badge per element. `sizes[i]` is badge i's size; returns one spot each.
+pub fn place(elements: &[Rect], sizes: &[(u32, u32)], width: u32, height: u32) -> Vec<Rect> {
+    let image = Rect::new(0, 0, width, height);
+    let mut boxes = Grid::new(width, height, 64);
+    for (i, r) in elements.iter().enumerate() {
+        boxes.insert(r, i);
+    }
+    let mut badges = Grid::new(width, height, 64);
+    let mut placed: Vec<Rect> = Vec::with_capacity(elements.len());
+    let mut near = Vec::new();
+    for (i, r) in elements.iter().enumerate() {
+        let (bw, bh) = sizes[i];
+        let mut best: Option<(u64, Rect)> = None;
+        for spot in candidates(r, bw, bh) {
+            if !image.contains(&spot) {
+                continue;
+            }
+            let mut covered = 0u64;
+            boxes.near(&spot, &mut near);
+            for &j in &near {
+                if j != i {
+                    covered += spot.intersection(&elements[j]).area();
+                }
+            }
+            badges.near(&spot, &mut near);
+            for &j in &near {
+                // A badge on a badge hides a number: weigh it heavily.
+                covered += 4 * spot.intersection(&placed[j]).area();
+            }
+            if covered == 0 {
+                best = Some((0, spot));
+                break;
+            }
+            if best.is_none_or(|(c, _)| covered < c) {
+                best = Some((covered, spot));
+            }
+        }
+        // No candidate fits inside the image (a badge bigger than a tiny image): clamp.
+        let spot = best.map(|(_, s)| s).unwrap_or_else(|| {
+            let x = r.x.clamp(0, (width as i32 - bw as i32).max(0));
+            let y = r.y.clamp(0, (height as i32 - bh as i32).max(0));
+            Rect::new(x, y, bw, bh)
+        });
+        badges.insert(&spot, i);
+        placed.push(spot);
+    }
+    placed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lone_element_gets_its_badge_above_left() {
+        let spots = place(&[Rect::new(100, 100, 80, 30)], &[(20, 16)], 400, 300);
+        assert_eq!(spots[0], Rect::new(100, 84, 20, 16));
+    }
+
+    #[test]
+    fn a_badge_moves_aside_rather_than_cover_a_neighbour() {
+        // An element right above the first one blocks the above-left spot.
+        let els = [Rect::new(100, 100, 80, 30), Rect::new(90, 80, 100, 18)];
+        let spots = place(&els, &[(20, 16), (20, 16)], 400, 300);
+        assert_eq!(spots[0], Rect::new(80, 100, 20, 16), "outside left is next");
+        for (i, s) in spots.iter().enumerate() {
+            for (j, e) in els.iter().enumerate() {
+                if i != j {
+                    assert!(!s.intersects(e), "badge {i} covers element {j}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn elements_at_the_image_corner_keep_their_badges_inside() {
+        let spots = place(&[Rect::new(0, 0, 50, 20)], &[(20, 16)], 200, 100);
+        assert!(Rect::new(0, 0, 200, 100).contains(&spots[0]));
+    }
+
+    #[test]
+    fn badges_do_not_stack_on_each_other_when_there_is_room() {
+        let els: Vec<Rect> = (0..5).map(|i| Rect::new(20 + i * 60, 50, 50, 20)).collect();
+        let spots = place(&els, &vec![(20, 16); 5], 400, 200);
+        for a in 0..5 {
+            for b in a + 1..5 {
+                assert!(!spots[a].intersects(&spots[b]), "{a} and {b}");
+            }
+        }
+    }
+}

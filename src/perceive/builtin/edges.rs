@@ -1,0 +1,135 @@
+//! The edge map: which pixels differ from their right or lower neighbour, and which of
+//! those edges belong to long straight lines (borders, separators) rather than to ink
+//! (glyphs, icons).
+
+/// Mask values.
+pub const FLAT: u8 = 0;
+pub const INK: u8 = 1;
+pub const LINE: u8 = 2;
+
+#[inline]
+fn differs(a: &[u8], b: &[u8], t: u8) -> bool {
+    a[0].abs_diff(b[0]) > t || a[1].abs_diff(b[1]) > t || a[2].abs_diff(b[2]) > t
+}
+
+/// Classify every pixel of an RGBA buffer as [`FLAT`], [`INK`] or [`LINE`].
+///
+/// A pixel is an edge when any colour channel differs from its right or lower neighbour
+/// by more than `threshold`. Edge runs at least `min_h` long horizontally or `min_v`
+/// long vertically are lines.
+pub fn classify(
+    rgba: &[u8],
+    width: u32,
+    height: u32,
+    threshold: u8,
+    min_h: u32,
+    min_v: u32,
+) -> Vec<u8> {
+    let (w, h) = (width as usize, height as usize);
+    let mut mask = vec![FLAT; w * h];
+    for y in 0..h {
+        let row = &rgba[y * w * 4..(y + 1) * w * 4];
+        let below = if y + 1 < h {
+            Some(&rgba[(y + 1) * w * 4..(y + 2) * w * 4])
+        } else {
+            None
+        };
+        let out = &mut mask[y * w..(y + 1) * w];
+        for x in 0..w {
+            let p = &row[x * 4..x * 4 + 3];
+            let mut e = x + 1 < w && differs(p, &row[(x + 1) * 4..(x + 1) * 4 + 3], threshold);
+            if !e && let Some(b) = below {
+                e = differs(p, &b[x * 4..x * 4 + 3], threshold);
+            }
+            out[x] = e as u8;
+        }
+    }
+    mark_lines(&mut mask, w, h, min_h as usize, min_v as usize);
+    mask
+}
+
+/// Relabel long horizontal and vertical edge runs as [`LINE`].
+fn mark_lines(mask: &mut [u8], w: usize, h: usize, min_h: usize, min_v: usize) {
+    // Horizontal runs, row by row.
+    for y in 0..h {
+        let row = &mut mask[y * w..(y + 1) * w];
+        let mut x = 0;
+        while x < w {
+            if row[x] == FLAT {
+                x += 1;
+                continue;
+            }
+            let start = x;
+            while x < w && row[x] != FLAT {
+                x += 1;
+            }
+            if x - start >= min_h {
+                row[start..x].fill(LINE);
+            }
+        }
+    }
+    // Vertical runs, with one counter per column so memory is read row by row.
+    let mut run = vec![0usize; w];
+    for y in 0..=h {
+        for x in 0..w {
+            let edge = y < h && mask[y * w + x] != FLAT;
+            if edge {
+                run[x] += 1;
+            } else if run[x] > 0 {
+                if run[x] >= min_v {
+                    for yy in y - run[x]..y {
+                        mask[yy * w + x] = LINE;
+                    }
+                }
+                run[x] = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rgba(w: usize, h: usize, f: impl Fn(usize, usize) -> u8) -> Vec<u8> {
+        let mut v = Vec::with_capacity(w * h * 4);
+        for y in 0..h {
+            for x in 0..w {
+                let g = f(x, y);
+                v.extend_from_slice(&[g, g, g, 255]);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn a_long_border_is_a_line_and_a_short_stroke_is_ink() {
+        // A 40-pixel dark horizontal line and a 5-pixel dark vertical stroke on white.
+        let img = rgba(50, 30, |x, y| {
+            if (y == 10 && x < 40) || (x == 45 && (20..25).contains(&y)) {
+                0
+            } else {
+                255
+            }
+        });
+        let m = classify(&img, 50, 30, 24, 28, 22);
+        assert_eq!(m[10 * 50 + 5], LINE);
+        assert_eq!(
+            m[9 * 50 + 5],
+            LINE,
+            "the pixel above a dark line differs from it too"
+        );
+        assert_eq!(m[22 * 50 + 44], INK);
+        assert_eq!(m[2 * 50 + 2], FLAT);
+    }
+
+    #[test]
+    fn a_gentle_gradient_has_no_edges() {
+        let img = rgba(64, 64, |_, y| 180 + (y / 4) as u8);
+        assert!(
+            classify(&img, 64, 64, 24, 28, 22)
+                .iter()
+                .all(|&v| v == FLAT)
+        );
+    }
+}

@@ -1,0 +1,271 @@
+//! Group ink blobs (glyphs, icon parts) into words and lines.
+//!
+//! Blobs that sit on a common baseline band and are separated by less than about one
+//! line height join one line; a line of one squarish blob is more likely an icon.
+
+use crate::geometry::Rect;
+
+/// A line of ink: a word, a run of words, or an icon.
+#[derive(Debug, Clone)]
+pub struct InkLine {
+    pub bbox: Rect,
+    /// Blobs merged into this line.
+    pub blobs: u32,
+    /// Ink pixels in the line.
+    pub ink: u32,
+    /// Height of the tallest ordinary (non-punctuation) blob.
+    pub core_h: u32,
+    /// Rows of text merged into this line (a paragraph has several).
+    pub rows: u32,
+}
+
+impl InkLine {
+    /// Too small to be content: corners of rounded borders, stray anti-aliasing.
+    pub fn is_speck(&self) -> bool {
+        self.bbox.w.max(self.bbox.h) < 5 || self.bbox.area() < 16
+    }
+
+    /// Several glyphs side by side: a word or more, not a lone symbol (an arrow, a tick).
+    pub fn is_word(&self) -> bool {
+        self.blobs >= 2 && self.bbox.w as f32 >= 1.2 * self.bbox.h as f32 && !self.looks_like_icon()
+    }
+
+    /// Lines of a paragraph merged into this one.
+    pub fn is_paragraph(&self) -> bool {
+        self.rows >= 2
+    }
+
+    pub fn looks_like_icon(&self) -> bool {
+        if self.rows >= 2 {
+            return false;
+        }
+        let (w, h) = (self.bbox.w as f32, self.bbox.h as f32);
+        let aspect = w / h.max(1.0);
+        self.blobs <= 2 && h >= 10.0 && (0.6..=1.6).contains(&aspect)
+            || self.blobs == 1 && h >= 14.0 && aspect < 2.5
+    }
+}
+
+/// Parameters of grouping.
+#[derive(Debug, Clone, Copy)]
+pub struct Grouping {
+    /// Largest gap between blobs of one line, as a fraction of the line height.
+    pub gap_per_height: f32,
+    /// Gap always allowed, in pixels.
+    pub min_gap: i32,
+}
+
+impl Default for Grouping {
+    fn default() -> Self {
+        Self {
+            gap_per_height: 0.75,
+            min_gap: 3,
+        }
+    }
+}
+
+/// Group blob boxes (with their ink pixel counts) into lines.
+pub fn group(mut blobs: Vec<(Rect, u32)>, g: Grouping) -> Vec<InkLine> {
+    blobs.sort_by_key(|(r, _)| (r.x, r.y, r.w, r.h));
+    let mut open: Vec<InkLine> = Vec::new();
+    let mut done: Vec<InkLine> = Vec::new();
+    for (b, ink) in blobs {
+        // Close lines that can no longer reach this blob (blobs come in x order).
+        let mut i = 0;
+        while i < open.len() {
+            let l = &open[i];
+            if l.bbox.right() + max_gap(l, g) < b.x {
+                done.push(open.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        let mut best: Option<(usize, f32)> = None;
+        for (i, l) in open.iter().enumerate() {
+            if let Some(score) = fits(l, &b, g)
+                && best.is_none_or(|(_, s)| score > s)
+            {
+                best = Some((i, score));
+            }
+        }
+        match best {
+            Some((i, _)) => {
+                let l = &mut open[i];
+                let small = is_punctuation(l, &b);
+                l.bbox = l.bbox.union(&b);
+                l.blobs += 1;
+                l.ink += ink;
+                if !small {
+                    l.core_h = l.core_h.max(b.h);
+                }
+            }
+            None => open.push(InkLine {
+                bbox: b,
+                blobs: 1,
+                ink,
+                core_h: b.h,
+                rows: 1,
+            }),
+        }
+    }
+    done.extend(open);
+    done.sort_by_key(|l| (l.bbox.y, l.bbox.x, l.bbox.w, l.bbox.h));
+    stack_bars(done)
+}
+
+/// Thin bars stacked with hairline gaps (a hamburger icon, a grip) are one icon.
+fn stack_bars(mut lines: Vec<InkLine>) -> Vec<InkLine> {
+    let mut i = 0;
+    while i < lines.len() {
+        let mut j = i + 1;
+        let mut merged = false;
+        while j < lines.len() && lines[j].bbox.y <= lines[i].bbox.bottom() + 4 {
+            let (a, b) = (&lines[i].bbox, &lines[j].bbox);
+            let thin = a.h <= 4 && b.h <= 4;
+            let x_overlap = (a.right().min(b.right()) - a.x.max(b.x)).max(0) as f32;
+            let aligned =
+                x_overlap >= 0.8 * a.w.min(b.w) as f32 && a.w.max(b.w) <= 2 * a.w.min(b.w);
+            if thin && aligned && a.gap_y(b) <= 4 {
+                let b = lines.remove(j);
+                let a = &mut lines[i];
+                a.bbox = a.bbox.union(&b.bbox);
+                a.blobs += b.blobs;
+                a.ink += b.ink;
+                a.core_h = a.bbox.h;
+                merged = true;
+                continue;
+            }
+            j += 1;
+        }
+        if !merged {
+            i += 1;
+        }
+    }
+    lines
+}
+
+/// Merge lines of running text into paragraphs: left-aligned rows of similar height with
+/// gaps well under a line height. List rows and menu items are spaced wider and stay apart.
+pub fn paragraphs(mut lines: Vec<InkLine>) -> Vec<InkLine> {
+    lines.sort_by_key(|l| (l.bbox.y, l.bbox.x));
+    let mut out: Vec<InkLine> = Vec::with_capacity(lines.len());
+    let mut used = vec![false; lines.len()];
+    for i in 0..lines.len() {
+        if used[i] {
+            continue;
+        }
+        let mut para = lines[i].clone();
+        if !para.is_word() {
+            out.push(para);
+            continue;
+        }
+        let mut last = i;
+        loop {
+            let prev = &lines[last];
+            let h = prev.core_h.max(1) as i32;
+            let next = (last + 1..lines.len()).find(|&j| {
+                let l = &lines[j];
+                !used[j]
+                    && l.is_word()
+                    && (l.bbox.x - para.bbox.x).abs() <= 3
+                    && l.bbox.y > prev.bbox.y
+                    && prev.bbox.gap_y(&l.bbox) <= h / 2
+                    && l.bbox.y - prev.bbox.bottom() < h
+                    && (l.core_h as i32 - h).abs() <= h / 4 + 1
+                    // Wrapped text fills its lines; list rows are ragged.
+                    && prev.bbox.w as f32 >= 0.55 * prev.bbox.w.max(l.bbox.w) as f32
+            });
+            match next {
+                Some(j) => {
+                    used[j] = true;
+                    para.bbox = para.bbox.union(&lines[j].bbox);
+                    para.blobs += lines[j].blobs;
+                    para.ink += lines[j].ink;
+                    para.rows += 1;
+                    last = j;
+                }
+                None => break,
+            }
+        }
+        out.push(para);
+    }
+    out.sort_by_key(|l| (l.bbox.y, l.bbox.x, l.bbox.w, l.bbox.h));
+    out
+}
+
+fn max_gap(l: &InkLine, g: Grouping) -> i32 {
+    ((l.core_h as f32 * g.gap_per_height).round() as i32).max(g.min_gap)
+}
+
+/// A dot, comma or accent: much smaller than the line and within its band.
+fn is_punctuation(l: &InkLine, b: &Rect) -> bool {
+    (b.h as f32) < 0.45 * l.core_h as f32 && b.w <= l.core_h
+}
+
+/// How well blob `b` continues line `l` (None when it does not).
+fn fits(l: &InkLine, b: &Rect, g: Grouping) -> Option<f32> {
+    let gap = l.bbox.gap_x(b);
+    let allowed =
+        max_gap(l, g).max(((b.h as f32 * g.gap_per_height) as i32).min(max_gap(l, g) * 2));
+    if gap > allowed {
+        return None;
+    }
+    let ov = l.bbox.overlap_y(b) as f32;
+    if is_punctuation(l, b) {
+        // Must sit inside the line's band (slightly extended for descenders).
+        let band = l.bbox.inflate((l.core_h / 4) as i32);
+        return (b.y >= band.y && b.bottom() <= band.bottom()).then_some(0.5 - gap as f32 * 0.01);
+    }
+    let lh = l.core_h.max(1) as f32;
+    let bh = b.h.max(1) as f32;
+    // Heights must be comparable: a tall icon next to small text starts its own line
+    // unless the text sits well within it.
+    let ratio = lh.max(bh) / lh.min(bh);
+    if ratio > 2.6 {
+        return None;
+    }
+    let score = ov / lh.min(bh);
+    (score >= 0.55).then_some(score - gap as f32 * 0.01)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn glyphs(x0: i32, y: i32, h: u32, n: usize, advance: i32) -> Vec<(Rect, u32)> {
+        (0..n)
+            .map(|i| {
+                (
+                    Rect::new(x0 + i as i32 * advance, y, (advance - 2) as u32, h),
+                    20,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn letters_and_words_on_one_baseline_form_one_line() {
+        let mut b = glyphs(10, 10, 10, 5, 7); // "hello"
+        b.extend(glyphs(10 + 35 + 4, 10, 10, 5, 7)); // " world", 4+2 px space
+        let lines = group(b, Grouping::default());
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].blobs, 10);
+    }
+
+    #[test]
+    fn distant_labels_and_other_rows_stay_apart() {
+        let mut b = glyphs(10, 10, 10, 4, 7);
+        b.extend(glyphs(120, 10, 10, 4, 7)); // far to the right: a second label
+        b.extend(glyphs(10, 40, 10, 4, 7)); // next row
+        assert_eq!(group(b, Grouping::default()).len(), 3);
+    }
+
+    #[test]
+    fn a_dot_joins_its_word() {
+        let mut b = glyphs(10, 10, 10, 3, 7);
+        b.push((Rect::new(31, 18, 2, 2), 4));
+        let lines = group(b, Grouping::default());
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].core_h, 10);
+    }
+}

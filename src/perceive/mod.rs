@@ -1,0 +1,238 @@
+//! perceive: [`Frame`](crate::capture::Frame) image → [`Scene`] of numbered [`Element`]s.
+//!
+//! Detectors propose boxes ([`Proposal`]); [`fusion`] removes duplicates and attaches text
+//! to the controls it sits in; [`numbering`] numbers the result in reading order. The
+//! [`Pipeline`] runs all of it and times each stage.
+
+pub mod builtin;
+mod components;
+pub mod fusion;
+pub mod numbering;
+
+use std::fmt;
+use std::time::Instant;
+
+use image::RgbaImage;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::geometry::Rect;
+
+pub use builtin::{BuiltinConfig, BuiltinDetector};
+
+/// What kind of thing an element looks like. A guess: detectors differ in how sure they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum ElementKind {
+    Button,
+    TextField,
+    CheckBox,
+    RadioButton,
+    Toggle,
+    Slider,
+    ComboBox,
+    Tab,
+    MenuItem,
+    Link,
+    ListRow,
+    Icon,
+    Text,
+    Image,
+    Other,
+}
+
+impl ElementKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ElementKind::Button => "button",
+            ElementKind::TextField => "text_field",
+            ElementKind::CheckBox => "check_box",
+            ElementKind::RadioButton => "radio_button",
+            ElementKind::Toggle => "toggle",
+            ElementKind::Slider => "slider",
+            ElementKind::ComboBox => "combo_box",
+            ElementKind::Tab => "tab",
+            ElementKind::MenuItem => "menu_item",
+            ElementKind::Link => "link",
+            ElementKind::ListRow => "list_row",
+            ElementKind::Icon => "icon",
+            ElementKind::Text => "text",
+            ElementKind::Image => "image",
+            ElementKind::Other => "other",
+        }
+    }
+
+    /// Text and icons are content; everything else is a control that can hold a label.
+    pub fn is_content(&self) -> bool {
+        matches!(
+            self,
+            ElementKind::Text | ElementKind::Icon | ElementKind::Link
+        )
+    }
+}
+
+impl fmt::Display for ElementKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A binary mask over an element's box (row-major, `bbox.w * bbox.h` entries).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mask {
+    pub bbox: Rect,
+    pub bits: Vec<bool>,
+}
+
+impl Mask {
+    pub fn get(&self, x: i32, y: i32) -> bool {
+        let (lx, ly) = (x - self.bbox.x, y - self.bbox.y);
+        if lx < 0 || ly < 0 || lx >= self.bbox.w as i32 || ly >= self.bbox.h as i32 {
+            return false;
+        }
+        self.bits[ly as usize * self.bbox.w as usize + lx as usize]
+    }
+}
+
+/// One detector's guess at an element, before fusion and numbering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub bbox: Rect,
+    pub kind: ElementKind,
+    pub text: Option<String>,
+    pub score: f32,
+    pub source: String,
+    pub mask: Option<Mask>,
+}
+
+impl Proposal {
+    pub fn new(bbox: Rect, kind: ElementKind, score: f32, source: &str) -> Self {
+        Self {
+            bbox,
+            kind,
+            text: None,
+            score,
+            source: source.to_string(),
+            mask: None,
+        }
+    }
+}
+
+/// A numbered element: what a mark points at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Element {
+    /// 1..N in reading order.
+    pub id: u32,
+    /// In frame pixels.
+    pub bbox: Rect,
+    pub kind: ElementKind,
+    pub text: Option<String>,
+    pub score: f32,
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mask: Option<Mask>,
+}
+
+/// The elements found on one frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scene {
+    pub width: u32,
+    pub height: u32,
+    pub elements: Vec<Element>,
+}
+
+impl Scene {
+    pub fn element(&self, id: u32) -> Option<&Element> {
+        self.elements.iter().find(|e| e.id == id)
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum PerceiveError {
+    #[error("the image is empty ({width}x{height}); nothing to detect")]
+    EmptyImage { width: u32, height: u32 },
+    #[error("detector {detector} failed: {detail}")]
+    Detector { detector: String, detail: String },
+}
+
+/// Turns an RGBA image into proposals.
+pub trait Detector: Send {
+    /// Short name, used as each proposal's `source`.
+    fn name(&self) -> &str;
+    fn detect(&mut self, image: &RgbaImage) -> Result<Vec<Proposal>, PerceiveError>;
+}
+
+/// Milliseconds spent in each perception stage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PerceiveTimings {
+    /// Per detector, in the order they ran.
+    pub detectors: Vec<(String, f64)>,
+    pub fusion: f64,
+}
+
+impl PerceiveTimings {
+    pub fn detect_total(&self) -> f64 {
+        self.detectors.iter().map(|(_, ms)| ms).sum()
+    }
+}
+
+/// Detectors + fusion + numbering.
+pub struct Pipeline {
+    detectors: Vec<Box<dyn Detector>>,
+    pub fusion: fusion::FusionConfig,
+}
+
+impl Pipeline {
+    pub fn new(detectors: Vec<Box<dyn Detector>>) -> Self {
+        Self {
+            detectors,
+            fusion: fusion::FusionConfig::default(),
+        }
+    }
+
+    /// The default pipeline: the built-in, model-free detector only.
+    pub fn builtin() -> Self {
+        Self::new(vec![Box::new(BuiltinDetector::default())])
+    }
+
+    pub fn detector_names(&self) -> Vec<String> {
+        self.detectors
+            .iter()
+            .map(|d| d.name().to_string())
+            .collect()
+    }
+
+    pub fn perceive(
+        &mut self,
+        image: &RgbaImage,
+    ) -> Result<(Scene, PerceiveTimings), PerceiveError> {
+        let (width, height) = image.dimensions();
+        if width == 0 || height == 0 {
+            return Err(PerceiveError::EmptyImage { width, height });
+        }
+        let mut timings = PerceiveTimings::default();
+        let mut proposals = Vec::new();
+        for d in &mut self.detectors {
+            let t = Instant::now();
+            let found = d.detect(image)?;
+            timings.detectors.push((d.name().to_string(), ms(t)));
+            proposals.extend(found);
+        }
+        let t = Instant::now();
+        let fused = fusion::fuse(proposals, width, height, &self.fusion);
+        let elements = numbering::number(fused);
+        timings.fusion = ms(t);
+        Ok((
+            Scene {
+                width,
+                height,
+                elements,
+            },
+            timings,
+        ))
+    }
+}
+
+pub(crate) fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
