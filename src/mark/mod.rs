@@ -86,8 +86,8 @@ impl MarkMetrics {
         let digit_px = (opts.min_digit_px as f64 * ratio).ceil() as u32 + 1;
         Self {
             digit_px,
-            pad_x: (digit_px as f64 * 0.22).round().max(2.0) as u32,
-            pad_y: (digit_px as f64 * 0.16).round().max(2.0) as u32,
+            pad_x: (digit_px as f64 * 0.18).round().max(2.0) as u32,
+            pad_y: (digit_px as f64 * 0.12).round().max(2.0) as u32,
             stroke: (ratio * 1.5).round().clamp(1.0, 4.0) as u32,
         }
     }
@@ -176,8 +176,8 @@ fn put(out: &mut RgbaImage, x: i32, y: i32, c: Rgb, alpha: f32) {
         *p = Rgba([c[0], c[1], c[2], 255]);
         return;
     }
-    for k in 0..3 {
-        p.0[k] = (p.0[k] as f32 * (1.0 - alpha) + c[k] as f32 * alpha).round() as u8;
+    for (dst, src) in p.0.iter_mut().zip(c) {
+        *dst = (*dst as f32 * (1.0 - alpha) + src as f32 * alpha).round() as u8;
     }
 }
 

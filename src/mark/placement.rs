@@ -1,10 +1,10 @@
 //! Where each number badge goes.
 //!
 //! For every element, candidate spots are tried in order — outside above-left, outside
-//! left, outside right, above-right, then the four inner corners — and the first one that
-//! stays inside the image and covers no other element and no badge already placed wins.
-//! When none is free, the spot covering the least is used (OmniParser and xa11y do the
-//! same, with fewer candidates).
+//! left, outside right, above-right, below-left, below-right, then the four inner corners
+//! — and the first one that stays inside the image and covers no other element and no
+//! badge already placed wins. When none is free, the spot covering the least is used
+//! (OmniParser and xa11y do the same, with fewer candidates).
 
 use crate::geometry::Rect;
 
@@ -158,7 +158,7 @@ mod tests {
     #[test]
     fn badges_do_not_stack_on_each_other_when_there_is_room() {
         let els: Vec<Rect> = (0..5).map(|i| Rect::new(20 + i * 60, 50, 50, 20)).collect();
-        let spots = place(&els, &vec![(20, 16); 5], 400, 200);
+        let spots = place(&els, &[(20, 16); 5], 400, 200);
         for a in 0..5 {
             for b in a + 1..5 {
                 assert!(!spots[a].intersects(&spots[b]), "{a} and {b}");

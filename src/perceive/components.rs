@@ -129,7 +129,7 @@ pub fn label(mask: &[u8], width: u32, height: u32, value: u8, conn: Connectivity
     // Compact roots to 0..n in scan order and gather stats.
     let mut remap = vec![u32::MAX; runs.len()];
     let mut comps: Vec<Component> = Vec::new();
-    for i in 0..runs.len() {
+    for (i, r) in runs.iter_mut().enumerate() {
         let root = find(&mut parent, i as u32) as usize;
         let c = if remap[root] == u32::MAX {
             remap[root] = comps.len() as u32;
@@ -144,7 +144,6 @@ pub fn label(mask: &[u8], width: u32, height: u32, value: u8, conn: Connectivity
         } else {
             remap[root]
         };
-        let r = &mut runs[i];
         r.comp = c;
         let s = &mut comps[c as usize];
         s.x0 = s.x0.min(r.x0);

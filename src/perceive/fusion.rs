@@ -133,7 +133,7 @@ pub fn fuse(
     }
 
     // Content inside a control becomes part of it (the tightest control holding it).
-    unique.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    unique.sort_by_key(sort_key);
     let mut free = Vec::with_capacity(unique.len());
     for p in unique {
         let inside = |k: &Proposal| {
@@ -282,8 +282,8 @@ mod tests {
         let cfg = FusionConfig::default();
         let mut fa = fuse(a, 400, 300, &cfg);
         let mut fb = fuse(b, 400, 300, &cfg);
-        fa.sort_by_key(|p| sort_key(p));
-        fb.sort_by_key(|p| sort_key(p));
+        fa.sort_by_key(sort_key);
+        fb.sort_by_key(sort_key);
         assert_eq!(fa, fb);
     }
 }

@@ -58,6 +58,7 @@ pub fn candidates(image: &RgbaImage, regions: &Labelling, cfg: &BuiltinConfig) -
             continue;
         }
         if c.fill() < 0.45 {
+            tracing::trace!(rect = %c.rect(), fill = c.fill(), "region rejected: too sparse");
             continue;
         }
         slot[i] = picked.len() as u32;
@@ -110,7 +111,11 @@ pub fn candidates(image: &RgbaImage, regions: &Labelling, cfg: &BuiltinConfig) -
             .min(bottom)
             .min(a.left as f32 / ch)
             .min(a.right as f32 / ch);
-        if cover < 0.72 {
+        // A disk (slider knob, round button) reaches its box's sides only at one point.
+        let aspect = cw / ch;
+        let disk = (0.8..=1.25).contains(&aspect) && c.fill() >= 0.68 && cover >= 0.45;
+        if cover < 0.72 && !disk {
+            tracing::trace!(rect = %c.rect(), cover, fill = c.fill(), "region rejected: does not fill its box");
             continue;
         }
         let n = a.n.max(1) as f64;
@@ -222,7 +227,26 @@ pub fn assemble(
                 }
             })
             .collect();
+        // A button face holding one small region and one label is an icon button with a
+        // label ("● Record"): the inner region is its icon, not a control of its own.
+        if controls == 1 && texts.len() == 1 && texts[0].is_word() {
+            let child = items.iter().find_map(|it| {
+                if let Item::Control(j) = it {
+                    Some(*j)
+                } else {
+                    None
+                }
+            });
+            if let Some(j) = child
+                && cands[j].rect.area() * 4 <= cands[i].rect.area()
+                && cands[j].rect.h * 2 <= cands[i].rect.h * 3 / 2 + cands[j].rect.h
+            {
+                alive[j] = false;
+                continue;
+            }
+        }
         if controls >= 1 || is_container(&cands[i], &texts) {
+            tracing::trace!(rect = %cands[i].rect, controls, lines = ?texts.iter().map(|l| (l.bbox, l.blobs)).collect::<Vec<_>>(), "candidate gives way to its items");
             alive[i] = false;
         }
     }
@@ -250,10 +274,18 @@ pub fn assemble(
         }
     }
 
-    // Lines belong to the smallest surviving candidate holding most of them.
+    // Lines belong to the smallest surviving candidate holding most of them; the face is
+    // grown by its border's width so outlines and focus rings count as inside.
+    let grown: Vec<Candidate> = cands
+        .iter()
+        .map(|c| Candidate {
+            rect: c.rect.inflate(3),
+            ..c.clone()
+        })
+        .collect();
     let mut owner: Vec<Option<usize>> = vec![None; lines.len()];
     for (li, l) in lines.iter().enumerate() {
-        owner[li] = smallest_container(&cands, &alive, &l.bbox, 0.7, None);
+        owner[li] = smallest_container(&grown, &alive, &l.bbox, 0.7, None);
     }
 
     let mut controls: Vec<(Rect, ElementKind, f32)> = Vec::new();

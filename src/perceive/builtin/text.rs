@@ -27,7 +27,9 @@ impl InkLine {
 
     /// Several glyphs side by side: a word or more, not a lone symbol (an arrow, a tick).
     pub fn is_word(&self) -> bool {
-        self.blobs >= 2 && self.bbox.w as f32 >= 1.2 * self.bbox.h as f32 && !self.looks_like_icon()
+        // Touching glyphs (kerned or bold text) may form one blob: then the shape decides.
+        let (w, h) = (self.bbox.w as f32, self.bbox.h as f32);
+        !self.looks_like_icon() && (self.blobs >= 2 && w >= 1.2 * h || w >= 2.2 * h)
     }
 
     /// Lines of a paragraph merged into this one.
@@ -110,7 +112,45 @@ pub fn group(mut blobs: Vec<(Rect, u32)>, g: Grouping) -> Vec<InkLine> {
     }
     done.extend(open);
     done.sort_by_key(|l| (l.bbox.y, l.bbox.x, l.bbox.w, l.bbox.h));
-    stack_bars(done)
+    stack_parts(stack_bars(done))
+}
+
+/// Parts of one symbol stacked with a hairline gap (a microphone over its stand, an 'i'
+/// over its dot) are one icon. Words never merge this way: lines of text are apart by
+/// more than a hairline and are wider than tall.
+fn stack_parts(mut lines: Vec<InkLine>) -> Vec<InkLine> {
+    let mut i = 0;
+    while i < lines.len() {
+        let mut merged = false;
+        let mut j = i + 1;
+        while j < lines.len() && lines[j].bbox.y <= lines[i].bbox.bottom() + 2 {
+            let (a, b) = (&lines[i], &lines[j]);
+            let x_overlap =
+                (a.bbox.right().min(b.bbox.right()) - a.bbox.x.max(b.bbox.x)).max(0) as f32;
+            let joint = a.bbox.union(&b.bbox);
+            if !a.is_word()
+                && !b.is_word()
+                && a.bbox.gap_y(&b.bbox) <= 2
+                && x_overlap >= 0.6 * a.bbox.w.min(b.bbox.w) as f32
+                && joint.h <= 48
+                && joint.w <= 48
+            {
+                let b = lines.remove(j);
+                let a = &mut lines[i];
+                a.bbox = joint;
+                a.blobs += b.blobs;
+                a.ink += b.ink;
+                a.core_h = a.core_h.max(b.core_h);
+                merged = true;
+                continue;
+            }
+            j += 1;
+        }
+        if !merged {
+            i += 1;
+        }
+    }
+    lines
 }
 
 /// Thin bars stacked with hairline gaps (a hamburger icon, a grip) are one icon.
@@ -121,7 +161,8 @@ fn stack_bars(mut lines: Vec<InkLine>) -> Vec<InkLine> {
         let mut merged = false;
         while j < lines.len() && lines[j].bbox.y <= lines[i].bbox.bottom() + 4 {
             let (a, b) = (&lines[i].bbox, &lines[j].bbox);
-            let thin = a.h <= 4 && b.h <= 4;
+            // `core_h` of a stack is its thickest bar.
+            let thin = lines[i].core_h <= 4 && b.h <= 4;
             let x_overlap = (a.right().min(b.right()) - a.x.max(b.x)).max(0) as f32;
             let aligned =
                 x_overlap >= 0.8 * a.w.min(b.w) as f32 && a.w.max(b.w) <= 2 * a.w.min(b.w);
@@ -131,7 +172,7 @@ fn stack_bars(mut lines: Vec<InkLine>) -> Vec<InkLine> {
                 a.bbox = a.bbox.union(&b.bbox);
                 a.blobs += b.blobs;
                 a.ink += b.ink;
-                a.core_h = a.bbox.h;
+                a.core_h = a.core_h.max(b.core_h);
                 merged = true;
                 continue;
             }
@@ -165,15 +206,24 @@ pub fn paragraphs(mut lines: Vec<InkLine>) -> Vec<InkLine> {
             let h = prev.core_h.max(1) as i32;
             let next = (last + 1..lines.len()).find(|&j| {
                 let l = &lines[j];
-                !used[j]
-                    && l.is_word()
-                    && (l.bbox.x - para.bbox.x).abs() <= 3
-                    && l.bbox.y > prev.bbox.y
-                    && prev.bbox.gap_y(&l.bbox) <= h / 2
-                    && l.bbox.y - prev.bbox.bottom() < h
-                    && (l.core_h as i32 - h).abs() <= h / 4 + 1
-                    // Wrapped text fills its lines; list rows are ragged.
-                    && prev.bbox.w as f32 >= 0.55 * prev.bbox.w.max(l.bbox.w) as f32
+                if used[j]
+                    || !l.is_word()
+                    || (l.bbox.x - para.bbox.x).abs() > 3
+                    || l.bbox.y <= prev.bbox.y
+                {
+                    return false;
+                }
+                if (l.core_h as i32 - h).abs() > h / 4 + 1 || l.bbox.gap_y(&prev.bbox) > h {
+                    return false;
+                }
+                // Line pitch (centre to centre) over line height: text set solid (an
+                // editor, a text view) is one block; a looser pitch only when the lines fill
+                // their width as wrapped text does (list rows are ragged and spaced wider).
+                let hmax = prev.core_h.max(l.core_h).max(1) as f32;
+                let pitch = (l.bbox.center().1 - prev.bbox.center().1) as f32 / hmax;
+                let filled = prev.bbox.w as f32 >= 0.55 * prev.bbox.w.max(l.bbox.w) as f32
+                    && prev.bbox.w as f32 >= 6.0 * hmax;
+                pitch <= 1.45 || pitch <= 1.9 && filled
             });
             match next {
                 Some(j) => {
@@ -218,6 +268,11 @@ fn fits(l: &InkLine, b: &Rect, g: Grouping) -> Option<f32> {
     }
     let lh = l.core_h.max(1) as f32;
     let bh = b.h.max(1) as f32;
+    // Icons in a row (a toolbar, an icon grid) stand apart at gaps where letters of large
+    // text would still join.
+    if lh >= 16.0 && gap as f32 > (0.3 * lh).max(g.min_gap as f32) {
+        return None;
+    }
     // Heights must be comparable: a tall icon next to small text starts its own line
     // unless the text sits well within it.
     let ratio = lh.max(bh) / lh.min(bh);

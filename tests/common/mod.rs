@@ -1,0 +1,387 @@
+//! Test support: a private X session (Xvfb, a D-Bus session bus, the AT-SPI bus, openbox),
+//! real GTK applications in it, the `markpilot` binary, and AT-SPI ground truth.
+//!
+//! Every session picks its own display number (`Xvfb -displayfd`), so tests run in
+//! parallel and never collide with another X server on the machine. Everything a session
+//! starts is stopped when it is dropped, also when a test fails.
+
+#![allow(dead_code)]
+
+pub mod truth;
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Path of the binary under test.
+pub fn markpilot_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_markpilot"))
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "markpilot-test-{}-{}-{}",
+            tag,
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Run the binary with `args` in `dir`, with exactly the environment given (plus PATH).
+pub fn run_markpilot(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(markpilot_bin());
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run markpilot")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A private X session with the accessibility bus and a window manager.
+pub struct XSession {
+    pub display: String,
+    pub dbus_address: String,
+    runtime_dir: TempDir,
+    /// Every process this session started (Xvfb first); stopped in reverse order.
+    children: Vec<Child>,
+    pgid: u32,
+}
+
+fn read_first_line(child: &mut Child, what: &str) -> String {
+    let out = child
+        .stdout
+        .take()
+        .unwrap_or_else(|| panic!("{what}: no stdout"));
+    let mut line = String::new();
+    BufReader::new(out)
+        .read_line(&mut line)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let line = line.trim().to_string();
+    assert!(
+        !line.is_empty(),
+        "{what} printed nothing (is it installed? run ./scripts/test)"
+    );
+    line
+}
+
+impl XSession {
+    /// Start Xvfb (`width`×`height`, 24-bit), D-Bus, AT-SPI and openbox.
+    pub fn start(width: u32, height: u32) -> Self {
+        let runtime_dir = TempDir::new("xdg");
+        let mut xvfb = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-noreset",
+                "-nolisten",
+                "tcp",
+                "-screen",
+                "0",
+                &format!("{width}x{height}x24"),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start Xvfb (install it with ./scripts/test)");
+        let pgid = xvfb.id();
+        let n = read_first_line(&mut xvfb, "Xvfb");
+        let display = format!(":{n}");
+        let mut session = Self {
+            display,
+            dbus_address: String::new(),
+            runtime_dir,
+            children: vec![xvfb],
+            pgid,
+        };
+
+        let mut dbus = session
+            .command("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dbus-daemon");
+        session.dbus_address = read_first_line(&mut dbus, "dbus-daemon");
+        session.children.push(dbus);
+
+        let launcher = [
+            "/usr/libexec/at-spi-bus-launcher",
+            "/usr/lib/at-spi2-core/at-spi-bus-launcher",
+        ]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("at-spi-bus-launcher (package at-spi2-core)");
+        let atspi = session
+            .command(launcher)
+            .arg("--launch-immediately")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start AT-SPI bus");
+        session.children.push(atspi);
+
+        let wm = session
+            .command("openbox")
+            .arg("--sm-disable")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start openbox");
+        session.children.push(wm);
+        // The window manager is up when windows can be listed.
+        session.wait_until("openbox to manage windows", Duration::from_secs(30), |s| {
+            s.markpilot(&["windows", "--json"]).status.success()
+        });
+        session
+    }
+
+    /// A command that runs inside this session (display, buses, theme, locale).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.runtime_dir.path())
+            .env("XDG_RUNTIME_DIR", self.runtime_dir.path())
+            .env("XDG_CONFIG_HOME", self.runtime_dir.join("config"))
+            .env("DISPLAY", &self.display)
+            .env("LANG", "C.UTF-8")
+            .env("GDK_BACKEND", "x11")
+            .env("GTK_THEME", "Adwaita")
+            .env("GSETTINGS_BACKEND", "memory")
+            .env("NO_AT_BRIDGE", "0")
+            .process_group(self.pgid as i32);
+        if !self.dbus_address.is_empty() {
+            cmd.env("DBUS_SESSION_BUS_ADDRESS", &self.dbus_address);
+        }
+        cmd
+    }
+
+    /// Start an application in the session; it is stopped with the session.
+    pub fn spawn(&mut self, program: &str, args: &[&str]) -> u32 {
+        let child = self
+            .command(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        let id = child.id();
+        self.children.push(child);
+        id
+    }
+
+    /// Stop one application started with [`spawn`](Self::spawn) and return what it printed.
+    pub fn finish(&mut self, pid: u32, deadline: Duration) -> Option<String> {
+        let idx = self.children.iter().position(|c| c.id() == pid)?;
+        let mut child = self.children.remove(idx);
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if start.elapsed() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut out = String::new();
+        if let Some(mut so) = child.stdout.take() {
+            let _ = so.read_to_string(&mut out);
+        }
+        Some(out)
+    }
+
+    /// Kill an application (its window goes away).
+    pub fn kill(&mut self, pid: u32) {
+        if let Some(idx) = self.children.iter().position(|c| c.id() == pid) {
+            let mut c = self.children.remove(idx);
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Run markpilot inside the session.
+    pub fn markpilot(&self, args: &[&str]) -> Output {
+        self.command(markpilot_bin())
+            .args(args)
+            .output()
+            .expect("run markpilot")
+    }
+
+    /// Poll `cond` until it holds; panic with `what` after `limit` (a generous bound, not a
+    /// timing assumption: the loop ends as soon as the condition holds).
+    pub fn wait_until(&self, what: &str, limit: Duration, mut cond: impl FnMut(&Self) -> bool) {
+        let start = Instant::now();
+        while !cond(self) {
+            assert!(start.elapsed() < limit, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The session's windows, as `markpilot windows --json` lists them.
+    pub fn windows(&self) -> Vec<Value> {
+        let o = self.markpilot(&["windows", "--json"]);
+        serde_json::from_slice::<Value>(&o.stdout)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    pub fn wait_for_window(&self, title: &str) -> Value {
+        let mut found = None;
+        self.wait_until(
+            &format!("a window titled {title:?}"),
+            Duration::from_secs(60),
+            |s| {
+                found = s.windows().into_iter().find(|w| {
+                    w["title"].as_str() == Some(title) && w["width"].as_u64().unwrap_or(0) > 50
+                });
+                found.is_some()
+            },
+        );
+        found.expect("window")
+    }
+
+    /// The AT-SPI tree of the named applications.
+    pub fn atspi(&self, apps: &[&str]) -> Value {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/atspi_dump.py");
+        let o = self
+            .command("/usr/bin/python3")
+            .arg(&script)
+            .args(apps)
+            .output()
+            .expect("run atspi_dump.py");
+        assert!(o.status.success(), "atspi_dump.py failed: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).expect("AT-SPI JSON")
+    }
+
+    /// Run the first action of an accessible object (press a button, pick a page).
+    pub fn activate(&self, app: &str, role: &str, name: &str) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/atspi_dump.py");
+        let o = self
+            .command("/usr/bin/python3")
+            .arg(&script)
+            .args(["--activate", app, role, name])
+            .output()
+            .expect("run atspi_dump.py");
+        assert!(
+            o.status.success(),
+            "activate {role} {name:?}: {}",
+            stderr(&o)
+        );
+    }
+
+    /// Wait until the application shows up in AT-SPI with its frame on screen and at least
+    /// `min_nodes` objects, then until the screen stops changing.
+    pub fn wait_for_app(&self, app: &str, min_nodes: usize) -> Value {
+        let mut tree = Value::Null;
+        self.wait_until(
+            &format!("{app} in the accessibility tree"),
+            Duration::from_secs(60),
+            |s| {
+                tree = s.atspi(&[app]);
+                let nodes = tree["apps"]
+                    .as_array()
+                    .and_then(|a| a.first())
+                    .and_then(|a| a["nodes"].as_array())
+                    .map_or(0, |n| n.len());
+                nodes >= min_nodes
+            },
+        );
+        self.wait_for_stable_screen();
+        self.atspi(&[app])
+    }
+
+    /// Capture until two consecutive frames (almost) agree: animations such as spinners
+    /// may keep a few pixels moving.
+    pub fn wait_for_stable_screen(&self) {
+        let dir = TempDir::new("stable");
+        let shot = |i: u32| -> Option<image::RgbaImage> {
+            let p = dir.join(&format!("s{i}.png"));
+            let o = self.markpilot(&[
+                "annotate",
+                "--out",
+                dir.join("m.png").to_str()?,
+                "--save-frame",
+                p.to_str()?,
+                "--json",
+                dir.join("j.json").to_str()?,
+            ]);
+            if !o.status.success() {
+                return None;
+            }
+            image::open(&p).ok().map(|i| i.into_rgba8())
+        };
+        let mut prev = shot(0);
+        let mut i = 1;
+        self.wait_until("the screen to settle", Duration::from_secs(30), |_| {
+            let cur = shot(i);
+            i += 1;
+            let same = match (&prev, &cur) {
+                (Some(a), Some(b)) if a.dimensions() == b.dimensions() => {
+                    let diff = a.pixels().zip(b.pixels()).filter(|(p, q)| p != q).count();
+                    diff * 1000 < a.pixels().len() // under 0.1 %
+                }
+                _ => false,
+            };
+            prev = cur;
+            same
+        });
+    }
+}
+
+impl Drop for XSession {
+    fn drop(&mut self) {
+        // Applications and helpers first, the X server last.
+        while let Some(mut c) = self.children.pop() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Anything the helpers started themselves (the AT-SPI registry, its bus).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.pgid)])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
