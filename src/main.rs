@@ -54,7 +54,7 @@ struct AnnotateArgs {
     #[arg(long, value_name = "TITLE")]
     window: Option<String>,
     /// Capture a region of the monitor: X,Y,W,H in its physical pixels, from its top-left.
-    #[arg(long, value_name = "X,Y,W,H", value_parser = parse_region)]
+    #[arg(long, value_name = "X,Y,W,H", value_parser = parse_region, allow_hyphen_values = true)]
     region: Option<Rect>,
     /// Annotate an image file instead of the screen.
     #[arg(long, value_name = "PATH", conflicts_with = "monitor")]

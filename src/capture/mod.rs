@@ -121,7 +121,7 @@ fn plural_monitors(n: usize) -> String {
 
 fn list_titles(titles: &[String]) -> String {
     if titles.is_empty() {
-        return "none".into();
+        return "none are listed (on X11 window listing needs an EWMH window manager such as openbox)".into();
     }
     let shown: Vec<String> = titles.iter().take(12).map(|t| format!("{t:?}")).collect();
     let more = titles.len().saturating_sub(12);

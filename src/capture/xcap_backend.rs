@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use image::RgbaImage;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::{
     CaptureError, Capturer, Frame, Target, WindowInfo, default_monitor, match_window,
@@ -78,11 +78,19 @@ impl XcapCapturer {
             match f() {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_retryable() && attempt < attempts => {
-                    warn!(attempt, error = %e, "{what} failed; retrying");
+                    debug!(attempt, error = %e, "{what} failed; retrying");
                     thread::sleep(Duration::from_millis(40 * attempt as u64));
                     last = Some(e);
                 }
                 Err(CaptureError::Backend { detail, .. }) => {
+                    // Still no connection after retrying: the display is not there.
+                    if detail.to_lowercase().contains("connection") {
+                        let display = std::env::var("DISPLAY").unwrap_or_default();
+                        debug!(%detail, "giving up on the display");
+                        return Err(CaptureError::NoDisplay {
+                            detail: format!("cannot connect to display {display:?} ({detail})"),
+                        });
+                    }
                     return Err(CaptureError::Backend {
                         detail,
                         attempts: attempt,

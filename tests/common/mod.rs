@@ -104,6 +104,11 @@ fn read_first_line(child: &mut Child, what: &str) -> String {
 impl XSession {
     /// Start Xvfb (`width`×`height`, 24-bit), D-Bus, AT-SPI and openbox.
     pub fn start(width: u32, height: u32) -> Self {
+        Self::start_with(width, height, true)
+    }
+
+    /// Like [`start`](Self::start), optionally without a window manager.
+    pub fn start_with(width: u32, height: u32, window_manager: bool) -> Self {
         let runtime_dir = TempDir::new("xdg");
         let mut xvfb = Command::new("Xvfb")
             .args([

@@ -22,7 +22,7 @@ pub struct InkLine {
 impl InkLine {
     /// Too small to be content: corners of rounded borders, stray anti-aliasing.
     pub fn is_speck(&self) -> bool {
-        self.bbox.w.max(self.bbox.h) < 5 || self.bbox.area() < 16
+        self.bbox.w.max(self.bbox.h) < 5 || self.bbox.area() < 16 || self.bbox.h < 4 || self.bbox.w < 3
     }
 
     /// Several glyphs side by side: a word or more, not a lone symbol (an arrow, a tick).
