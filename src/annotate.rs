@@ -30,16 +30,10 @@ pub enum AnnotateError {
     Perceive(#[from] PerceiveError),
     #[error("cannot read image {path}: {detail}")]
     ImageRead { path: PathBuf, detail: String },
-    #[error(
-        "{path} is not an image markpilot can read ({detail}); use PNG, JPEG, BMP, GIF or WebP"
-    )]
+    #[error("{path} is not an image markpilot can read ({detail}); use PNG, JPEG, BMP, GIF or WebP")]
     ImageFormat { path: PathBuf, detail: String },
     #[error("image {path} is empty ({width}x{height})")]
-    EmptyImage {
-        path: PathBuf,
-        width: u32,
-        height: u32,
-    },
+    EmptyImage { path: PathBuf, width: u32, height: u32 },
     #[error("cannot encode the marked image: {0}")]
     Encode(String),
 }
@@ -67,42 +61,28 @@ pub struct Annotation {
 
 /// Read an image file into RGBA, with errors that say what is wrong.
 pub fn load_image(path: &Path) -> Result<RgbaImage, AnnotateError> {
-    let bytes = std::fs::read(path).map_err(|e| AnnotateError::ImageRead {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| AnnotateError::ImageRead { path: path.to_path_buf(), detail: e.to_string() })?;
     let reader = image::ImageReader::new(Cursor::new(&bytes))
         .with_guessed_format()
-        .map_err(|e| AnnotateError::ImageRead {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| AnnotateError::ImageRead { path: path.to_path_buf(), detail: e.to_string() })?;
     if reader.format().is_none() {
         return Err(AnnotateError::ImageFormat {
             path: path.to_path_buf(),
             detail: "unrecognised file contents".into(),
         });
     }
-    let img = reader.decode().map_err(|e| AnnotateError::ImageFormat {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
+    let img =
+        reader.decode().map_err(|e| AnnotateError::ImageFormat { path: path.to_path_buf(), detail: e.to_string() })?;
     let rgba = img.into_rgba8();
     if rgba.width() == 0 || rgba.height() == 0 {
-        return Err(AnnotateError::EmptyImage {
-            path: path.to_path_buf(),
-            width: rgba.width(),
-            height: rgba.height(),
-        });
+        return Err(AnnotateError::EmptyImage { path: path.to_path_buf(), width: rgba.width(), height: rgba.height() });
     }
     Ok(rgba)
 }
 
 /// Get the frame for a source, timing the capture.
-pub fn acquire(
-    source: &Source,
-    capturer: &dyn Capturer,
-) -> Result<(Frame, Option<f64>), AnnotateError> {
+pub fn acquire(source: &Source, capturer: &dyn Capturer) -> Result<(Frame, Option<f64>), AnnotateError> {
     match source {
         Source::Image(path) => Ok((Frame::from_image(load_image(path)?), None)),
         Source::Capture(target) => {
@@ -131,13 +111,7 @@ pub fn annotate_frame(
         fusion: pt.fusion,
         mark: mark_ms,
     };
-    Ok(Annotation {
-        frame,
-        scene,
-        marked,
-        marks: placed,
-        timings,
-    })
+    Ok(Annotation { frame, scene, marked, marks: placed, timings })
 }
 
 /// The whole of `markpilot annotate`: acquire, perceive, mark.
@@ -159,13 +133,8 @@ pub fn encode_png(image: &RgbaImage) -> Result<Vec<u8>, AnnotateError> {
         image::codecs::png::CompressionType::Fast,
         image::codecs::png::FilterType::Adaptive,
     );
-    enc.write_image(
-        image.as_raw(),
-        image.width(),
-        image.height(),
-        image::ExtendedColorType::Rgba8,
-    )
-    .map_err(|e| AnnotateError::Encode(e.to_string()))?;
+    enc.write_image(image.as_raw(), image.width(), image.height(), image::ExtendedColorType::Rgba8)
+        .map_err(|e| AnnotateError::Encode(e.to_string()))?;
     Ok(out)
 }
 

@@ -39,12 +39,7 @@ impl StageStats {
             let i = ((samples.len() - 1) as f64 * q).round() as usize;
             (samples[i] * 100.0).round() / 100.0
         };
-        Self {
-            stage: stage.to_string(),
-            median_ms: pick(0.5),
-            p95_ms: pick(0.95),
-            runs: samples.len(),
-        }
+        Self { stage: stage.to_string(), median_ms: pick(0.5), p95_ms: pick(0.95), runs: samples.len() }
     }
 }
 
@@ -84,8 +79,7 @@ pub fn bench_image(
     let (w, h) = input.image.dimensions();
     let mut det = BuiltinDetector::new(*cfg);
     let fcfg = fusion::FusionConfig::default();
-    let (mut t_det, mut t_fuse, mut t_mark, mut t_enc, mut t_total) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut t_det, mut t_fuse, mut t_mark, mut t_enc, mut t_total) = (vec![], vec![], vec![], vec![], vec![]);
     let mut elements = 0;
     for _ in 0..runs.max(1) {
         let t0 = Instant::now();
@@ -93,11 +87,7 @@ pub fn bench_image(
         let props = det.detect(&input.image)?;
         t_det.push(ms(t));
         let t = Instant::now();
-        let scene = Scene {
-            width: w,
-            height: h,
-            elements: numbering::number(fusion::fuse(props, w, h, &fcfg)),
-        };
+        let scene = Scene { width: w, height: h, elements: numbering::number(fusion::fuse(props, w, h, &fcfg)) };
         t_fuse.push(ms(t));
         let t = Instant::now();
         let (marked, _) = mark::render(&input.image, &scene, marks);
@@ -126,11 +116,7 @@ pub fn bench_image(
 }
 
 /// Capture `target` `runs` times.
-pub fn bench_capture(
-    capturer: &dyn Capturer,
-    target: &Target,
-    runs: usize,
-) -> Result<ImageBench, AnnotateError> {
+pub fn bench_capture(capturer: &dyn Capturer, target: &Target, runs: usize) -> Result<ImageBench, AnnotateError> {
     let mut samples = Vec::new();
     let (mut w, mut h) = (0, 0);
     for _ in 0..runs.max(1) {
@@ -152,30 +138,15 @@ pub fn bench_capture(
 /// (gtk3-widget-factory's three pages, a zenity form) captured by markpilot under Xvfb.
 pub fn builtin_screens() -> Vec<BenchInput> {
     let raw: [(&str, &[u8]); 4] = [
-        (
-            "widget-factory-page1",
-            include_bytes!("../assets/screens/widget-factory-page1.png"),
-        ),
-        (
-            "widget-factory-page2",
-            include_bytes!("../assets/screens/widget-factory-page2.png"),
-        ),
-        (
-            "widget-factory-page3",
-            include_bytes!("../assets/screens/widget-factory-page3.png"),
-        ),
-        (
-            "zenity-forms",
-            include_bytes!("../assets/screens/zenity-forms.png"),
-        ),
+        ("widget-factory-page1", include_bytes!("../assets/screens/widget-factory-page1.png")),
+        ("widget-factory-page2", include_bytes!("../assets/screens/widget-factory-page2.png")),
+        ("widget-factory-page3", include_bytes!("../assets/screens/widget-factory-page3.png")),
+        ("zenity-forms", include_bytes!("../assets/screens/zenity-forms.png")),
     ];
     raw.iter()
         .filter_map(|(name, bytes)| {
             let img = image::load_from_memory(bytes).ok()?.into_rgba8();
-            Some(BenchInput {
-                name: name.to_string(),
-                image: img,
-            })
+            Some(BenchInput { name: name.to_string(), image: img })
         })
         .collect()
 }
@@ -196,10 +167,6 @@ mod tests {
     fn the_builtin_screens_decode() {
         let screens = builtin_screens();
         assert_eq!(screens.len(), 4);
-        assert!(
-            screens
-                .iter()
-                .all(|s| s.image.width() >= 300 && s.image.height() >= 300)
-        );
+        assert!(screens.iter().all(|s| s.image.width() >= 300 && s.image.height() >= 300));
     }
 }

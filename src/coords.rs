@@ -27,11 +27,7 @@ pub enum InputSpace {
 impl InputSpace {
     /// The input space of this platform's input backend.
     pub fn native() -> Self {
-        if cfg!(target_os = "macos") {
-            InputSpace::Logical
-        } else {
-            InputSpace::Physical
-        }
+        if cfg!(target_os = "macos") { InputSpace::Logical } else { InputSpace::Physical }
     }
 }
 
@@ -71,16 +67,9 @@ impl MonitorInfo {
                 return if s > 0.0 { s } else { 1.0 };
             }
             let exact = physical as f64 / s;
-            if (exact - logical as f64).abs() < 1.0 {
-                s
-            } else {
-                physical as f64 / logical as f64
-            }
+            if (exact - logical as f64).abs() < 1.0 { s } else { physical as f64 / logical as f64 }
         };
-        (
-            axis(self.width, self.physical_width),
-            axis(self.height, self.physical_height),
-        )
+        (axis(self.width, self.physical_width), axis(self.height, self.physical_height))
     }
 }
 
@@ -105,12 +94,7 @@ pub struct FrameMapping {
 
 impl FrameMapping {
     pub fn new(monitor: MonitorInfo, offset_x: i32, offset_y: i32, input: InputSpace) -> Self {
-        Self {
-            monitor,
-            offset_x,
-            offset_y,
-            input,
-        }
+        Self { monitor, offset_x, offset_y, input }
     }
 
     /// The input point for a frame position (continuous frame coordinates; the centre of
@@ -120,16 +104,12 @@ impl FrameMapping {
         let px = self.offset_x as f64 + fx;
         let py = self.offset_y as f64 + fy;
         match self.input {
-            InputSpace::Physical => InputPoint {
-                x: m.physical_x + px.floor() as i32,
-                y: m.physical_y + py.floor() as i32,
-            },
+            InputSpace::Physical => {
+                InputPoint { x: m.physical_x + px.floor() as i32, y: m.physical_y + py.floor() as i32 }
+            }
             InputSpace::Logical => {
                 let (rx, ry) = m.ratio();
-                InputPoint {
-                    x: m.x + (px / rx).floor() as i32,
-                    y: m.y + (py / ry).floor() as i32,
-                }
+                InputPoint { x: m.x + (px / rx).floor() as i32, y: m.y + (py / ry).floor() as i32 }
             }
         }
     }
@@ -139,10 +119,9 @@ impl FrameMapping {
     pub fn input_to_frame(&self, p: InputPoint) -> (f64, f64) {
         let m = &self.monitor;
         match self.input {
-            InputSpace::Physical => (
-                (p.x - m.physical_x - self.offset_x) as f64 + 0.5,
-                (p.y - m.physical_y - self.offset_y) as f64 + 0.5,
-            ),
+            InputSpace::Physical => {
+                ((p.x - m.physical_x - self.offset_x) as f64 + 0.5, (p.y - m.physical_y - self.offset_y) as f64 + 0.5)
+            }
             InputSpace::Logical => {
                 let (rx, ry) = m.ratio();
                 (
@@ -178,15 +157,8 @@ impl Resize {
             s = s.min((max_pixels as f64 / px).sqrt());
         }
         let to_width = ((width as f64 * s).floor() as u32).max(1).min(width.max(1));
-        let to_height = ((height as f64 * s).floor() as u32)
-            .max(1)
-            .min(height.max(1));
-        Self {
-            from_width: width,
-            from_height: height,
-            to_width,
-            to_height,
-        }
+        let to_height = ((height as f64 * s).floor() as u32).max(1).min(height.max(1));
+        Self { from_width: width, from_height: height, to_width, to_height }
     }
 
     /// A position in the resized image, mapped back to the original frame.
@@ -240,47 +212,22 @@ mod tests {
         for scale in [1.0, 1.25, 1.5, 2.0] {
             let m = monitor(0, 0, 0, 2880, 1800, scale);
             let map = FrameMapping::new(m, 0, 0, InputSpace::Physical);
-            assert_eq!(
-                map.frame_to_input(10.5, 20.5),
-                InputPoint { x: 10, y: 20 },
-                "scale {scale}"
-            );
-            assert_eq!(
-                map.frame_to_input(2879.9, 1799.9),
-                InputPoint { x: 2879, y: 1799 }
-            );
-            assert_eq!(
-                map.input_to_frame(InputPoint { x: 10, y: 20 }),
-                (10.5, 20.5)
-            );
+            assert_eq!(map.frame_to_input(10.5, 20.5), InputPoint { x: 10, y: 20 }, "scale {scale}");
+            assert_eq!(map.frame_to_input(2879.9, 1799.9), InputPoint { x: 2879, y: 1799 });
+            assert_eq!(map.input_to_frame(InputPoint { x: 10, y: 20 }), (10.5, 20.5));
         }
     }
 
     #[test]
     fn logical_space_divides_by_the_measured_ratio() {
-        for (scale, fx, expect) in [
-            (1.0, 300.0, 300),
-            (1.25, 300.0, 240),
-            (1.5, 300.0, 200),
-            (2.0, 300.0, 150),
-        ] {
+        for (scale, fx, expect) in [(1.0, 300.0, 300), (1.25, 300.0, 240), (1.5, 300.0, 200), (2.0, 300.0, 150)] {
             let m = monitor(0, 0, 0, 3000, 2000, scale);
             let map = FrameMapping::new(m, 0, 0, InputSpace::Logical);
             let p = map.frame_to_input(fx, fx);
-            assert_eq!(
-                p,
-                InputPoint {
-                    x: expect,
-                    y: expect
-                },
-                "scale {scale}"
-            );
+            assert_eq!(p, InputPoint { x: expect, y: expect }, "scale {scale}");
             let (bx, by) = map.input_to_frame(p);
             // Back to within one logical point's worth of physical pixels.
-            assert!(
-                (bx - fx).abs() <= scale && (by - fx).abs() <= scale,
-                "scale {scale}: {bx},{by}"
-            );
+            assert!((bx - fx).abs() <= scale && (by - fx).abs() <= scale, "scale {scale}: {bx},{by}");
         }
     }
 
@@ -289,70 +236,34 @@ mod tests {
         // Monitor 1 sits left of and above the primary one.
         let m = monitor(1, -1920, -200, 1920, 1080, 1.0);
         let map = FrameMapping::new(m.clone(), 0, 0, InputSpace::Physical);
-        assert_eq!(
-            map.frame_to_input(0.5, 0.5),
-            InputPoint { x: -1920, y: -200 }
-        );
-        assert_eq!(
-            map.frame_to_input(1919.5, 1079.5),
-            InputPoint { x: -1, y: 879 }
-        );
-        assert_eq!(
-            map.input_to_frame(InputPoint { x: -1, y: 879 }),
-            (1919.5, 1079.5)
-        );
+        assert_eq!(map.frame_to_input(0.5, 0.5), InputPoint { x: -1920, y: -200 });
+        assert_eq!(map.frame_to_input(1919.5, 1079.5), InputPoint { x: -1, y: 879 });
+        assert_eq!(map.input_to_frame(InputPoint { x: -1, y: 879 }), (1919.5, 1079.5));
 
         let hidpi = monitor(1, -2880, -400, 2880, 1800, 1.5);
         let logical = FrameMapping::new(hidpi, 0, 0, InputSpace::Logical);
-        assert_eq!(
-            logical.frame_to_input(0.0, 0.0),
-            InputPoint { x: -1920, y: -266 }
-        );
-        assert_eq!(
-            logical.frame_to_input(1500.0, 900.0),
-            InputPoint {
-                x: -1920 + 1000,
-                y: -266 + 600
-            }
-        );
+        assert_eq!(logical.frame_to_input(0.0, 0.0), InputPoint { x: -1920, y: -266 });
+        assert_eq!(logical.frame_to_input(1500.0, 900.0), InputPoint { x: -1920 + 1000, y: -266 + 600 });
     }
 
     #[test]
     fn second_monitor_at_a_positive_origin() {
         let m = monitor(1, 1920, 0, 3840, 2160, 2.0);
         let phys = FrameMapping::new(m.clone(), 0, 0, InputSpace::Physical);
-        assert_eq!(
-            phys.frame_to_input(100.0, 50.0),
-            InputPoint { x: 2020, y: 50 }
-        );
+        assert_eq!(phys.frame_to_input(100.0, 50.0), InputPoint { x: 2020, y: 50 });
         let logical = FrameMapping::new(m, 0, 0, InputSpace::Logical);
-        assert_eq!(
-            logical.frame_to_input(100.0, 50.0),
-            InputPoint { x: 960 + 50, y: 25 }
-        );
+        assert_eq!(logical.frame_to_input(100.0, 50.0), InputPoint { x: 960 + 50, y: 25 });
     }
 
     #[test]
     fn region_frames_carry_their_offset_inside_the_monitor() {
         let m = monitor(1, -1280, 0, 1280, 1024, 1.25);
         let phys = FrameMapping::new(m.clone(), 100, 40, InputSpace::Physical);
-        assert_eq!(
-            phys.frame_to_input(0.0, 0.0),
-            InputPoint { x: -1180, y: 40 }
-        );
-        assert_eq!(
-            phys.input_to_frame(InputPoint { x: -1180, y: 40 }),
-            (0.5, 0.5)
-        );
+        assert_eq!(phys.frame_to_input(0.0, 0.0), InputPoint { x: -1180, y: 40 });
+        assert_eq!(phys.input_to_frame(InputPoint { x: -1180, y: 40 }), (0.5, 0.5));
         let logical = FrameMapping::new(m, 100, 40, InputSpace::Logical);
         // (100 + 25) / 1.25 = 100 logical points right of the monitor's logical origin -1024.
-        assert_eq!(
-            logical.frame_to_input(25.0, 10.0),
-            InputPoint {
-                x: -1024 + 100,
-                y: 40
-            }
-        );
+        assert_eq!(logical.frame_to_input(25.0, 10.0), InputPoint { x: -1024 + 100, y: 40 });
     }
 
     #[test]

@@ -21,12 +21,7 @@ impl Rect {
 
     /// The rectangle spanning `x0..x1` × `y0..y1` (exclusive ends); empty if inverted.
     pub fn from_edges(x0: i32, y0: i32, x1: i32, y1: i32) -> Self {
-        Self {
-            x: x0,
-            y: y0,
-            w: (x1 - x0).max(0) as u32,
-            h: (y1 - y0).max(0) as u32,
-        }
+        Self { x: x0, y: y0, w: (x1 - x0).max(0) as u32, h: (y1 - y0).max(0) as u32 }
     }
 
     pub fn right(&self) -> i32 {
@@ -47,25 +42,16 @@ impl Rect {
 
     /// Centre in continuous coordinates (the middle of the covered pixels).
     pub fn center(&self) -> (f64, f64) {
-        (
-            self.x as f64 + self.w as f64 / 2.0,
-            self.y as f64 + self.h as f64 / 2.0,
-        )
+        (self.x as f64 + self.w as f64 / 2.0, self.y as f64 + self.h as f64 / 2.0)
     }
 
     /// Whether the continuous point lies inside (left/top edges inclusive).
     pub fn contains_point(&self, px: f64, py: f64) -> bool {
-        px >= self.x as f64
-            && py >= self.y as f64
-            && px < self.right() as f64
-            && py < self.bottom() as f64
+        px >= self.x as f64 && py >= self.y as f64 && px < self.right() as f64 && py < self.bottom() as f64
     }
 
     pub fn contains(&self, other: &Rect) -> bool {
-        other.x >= self.x
-            && other.y >= self.y
-            && other.right() <= self.right()
-            && other.bottom() <= self.bottom()
+        other.x >= self.x && other.y >= self.y && other.right() <= self.right() && other.bottom() <= self.bottom()
     }
 
     pub fn intersection(&self, other: &Rect) -> Rect {
@@ -119,12 +105,7 @@ impl Rect {
 
     /// Grow (or shrink, with a negative amount) on every side.
     pub fn inflate(&self, by: i32) -> Rect {
-        Rect::from_edges(
-            self.x - by,
-            self.y - by,
-            self.right() + by,
-            self.bottom() + by,
-        )
+        Rect::from_edges(self.x - by, self.y - by, self.right() + by, self.bottom() + by)
     }
 
     /// Clip to `0..width` × `0..height`.
@@ -139,9 +120,7 @@ impl Rect {
 
     /// Vertical distance between the two boxes (0 when their y ranges overlap).
     pub fn gap_y(&self, other: &Rect) -> i32 {
-        (other.y - self.bottom())
-            .max(self.y - other.bottom())
-            .max(0)
+        (other.y - self.bottom()).max(self.y - other.bottom()).max(0)
     }
 
     /// Length of the overlap of the two y ranges.

@@ -94,20 +94,10 @@ fn parse_region(s: &str) -> Result<Rect, String> {
     if parts.len() != 4 {
         return Err(format!("expected X,Y,W,H (four integers), got {s:?}"));
     }
-    let num = |v: &str, what: &str| {
-        v.parse::<i64>()
-            .map_err(|_| format!("{what} {v:?} is not an integer"))
-    };
-    let (x, y, w, h) = (
-        num(parts[0], "X")?,
-        num(parts[1], "Y")?,
-        num(parts[2], "W")?,
-        num(parts[3], "H")?,
-    );
+    let num = |v: &str, what: &str| v.parse::<i64>().map_err(|_| format!("{what} {v:?} is not an integer"));
+    let (x, y, w, h) = (num(parts[0], "X")?, num(parts[1], "Y")?, num(parts[2], "W")?, num(parts[3], "H")?);
     if x < 0 || y < 0 {
-        return Err(format!(
-            "X and Y must be ≥ 0 (relative to the monitor's top-left), got {x},{y}"
-        ));
+        return Err(format!("X and Y must be ≥ 0 (relative to the monitor's top-left), got {x},{y}"));
     }
     if w <= 0 || h <= 0 {
         return Err(format!("W and H must be ≥ 1, got {w}x{h}"));
@@ -125,9 +115,7 @@ fn parse_style(s: &str) -> Result<MarkStyle, String> {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -211,28 +199,20 @@ fn annotate_cmd(a: AnnotateArgs) -> Result<()> {
     } else if let Some(title) = a.window {
         Source::Capture(Target::Window(title))
     } else if let Some(rect) = a.region {
-        Source::Capture(Target::Region {
-            monitor: a.monitor,
-            rect,
-        })
+        Source::Capture(Target::Region { monitor: a.monitor, rect })
     } else {
         Source::Capture(Target::Monitor(a.monitor))
     };
     let capturer = capture::create_capturer();
     let mut pipeline = Pipeline::builtin();
-    let marks = MarkOptions {
-        style: a.style,
-        ..Default::default()
-    };
+    let marks = MarkOptions { style: a.style, ..Default::default() };
     let ann = annotate::annotate(&source, capturer.as_ref(), &mut pipeline, &marks)?;
 
     let png = annotate::encode_png(&ann.marked)?;
-    write_atomically(&a.out, &png)
-        .with_context(|| format!("cannot write the marked image to {}", a.out.display()))?;
+    write_atomically(&a.out, &png).with_context(|| format!("cannot write the marked image to {}", a.out.display()))?;
     if let Some(path) = &a.save_frame {
         let png = annotate::encode_png(&ann.frame.image)?;
-        write_atomically(path, &png)
-            .with_context(|| format!("cannot write the frame to {}", path.display()))?;
+        write_atomically(path, &png).with_context(|| format!("cannot write the frame to {}", path.display()))?;
     }
     let report = annotate::report_json(&ann);
     let json_to_stdout = a.json.as_deref() == Some("-");
@@ -246,11 +226,7 @@ fn annotate_cmd(a: AnnotateArgs) -> Result<()> {
         writeln!(out, "{}", serde_json::to_string(&report)?)?;
         return Ok(());
     }
-    writeln!(
-        out,
-        "{:>4}  {:<12} {:<22} {:>5}  text",
-        "id", "kind", "box", "score"
-    )?;
+    writeln!(out, "{:>4}  {:<12} {:<22} {:>5}  text", "id", "kind", "box", "score")?;
     for e in &ann.scene.elements {
         writeln!(
             out,
@@ -280,18 +256,9 @@ fn annotate_cmd(a: AnnotateArgs) -> Result<()> {
 
 /// Write to a temporary name beside `path`, then rename: no half-written file is left.
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .context("the output path has no file name")?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let name = path.file_name().context("the output path has no file name")?;
+    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
     std::fs::write(&tmp, bytes)?;
     if let Err(e) = std::fs::rename(&tmp, path) {
         let _ = std::fs::remove_file(&tmp);
@@ -306,12 +273,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     } else {
         a.images
             .iter()
-            .map(|p| {
-                Ok(BenchInput {
-                    name: p.display().to_string(),
-                    image: annotate::load_image(p)?,
-                })
-            })
+            .map(|p| Ok(BenchInput { name: p.display().to_string(), image: annotate::load_image(p)? }))
             .collect::<Result<_>>()?
     };
     if inputs.is_empty() {
@@ -337,11 +299,9 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
         eprintln!();
     }
     let capture = match a.capture {
-        Some(idx) => Some(bench::bench_capture(
-            capture::create_capturer().as_ref(),
-            &Target::Monitor(Some(idx)),
-            a.runs,
-        )?),
+        Some(idx) => {
+            Some(bench::bench_capture(capture::create_capturer().as_ref(), &Target::Monitor(Some(idx)), a.runs)?)
+        }
         None => None,
     };
     let report = bench::BenchReport {
@@ -362,11 +322,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     for img in report.images.iter().chain(report.capture.iter()) {
         for (i, s) in img.stages.iter().enumerate() {
             let (name, size, els) = if i == 0 {
-                (
-                    img.name.as_str(),
-                    format!("{}x{}", img.width, img.height),
-                    img.elements.to_string(),
-                )
+                (img.name.as_str(), format!("{}x{}", img.width, img.height), img.elements.to_string())
             } else {
                 ("", String::new(), String::new())
             };

@@ -23,7 +23,11 @@ fn one_error_line(o: &std::process::Output) -> String {
 fn json_to_stdout_is_exactly_one_document_with_the_stable_shape() {
     let dir = TempDir::new("json");
     let img = screen("zenity-forms.png");
-    let o = run_markpilot(dir.path(), &[], &["annotate", "--image", img.to_str().unwrap(), "--out", "m.png", "--json", "-"]);
+    let o = run_markpilot(
+        dir.path(),
+        &[],
+        &["annotate", "--image", img.to_str().unwrap(), "--out", "m.png", "--json", "-"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let doc: Value = serde_json::from_slice(&o.stdout).expect("stdout is one JSON document");
     assert_eq!(doc["image"]["width"], 317);
@@ -37,7 +41,8 @@ fn json_to_stdout_is_exactly_one_document_with_the_stable_shape() {
     for (i, e) in els.iter().enumerate() {
         assert_eq!(e["id"].as_u64(), Some(i as u64 + 1), "ids run 1..N");
         let b = &e["bbox"];
-        let (x, y, w, h) = (b["x"].as_i64().unwrap(), b["y"].as_i64().unwrap(), b["w"].as_i64().unwrap(), b["h"].as_i64().unwrap());
+        let (x, y, w, h) =
+            (b["x"].as_i64().unwrap(), b["y"].as_i64().unwrap(), b["w"].as_i64().unwrap(), b["h"].as_i64().unwrap());
         assert!(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= 317 && y + h <= 403, "bbox inside the image: {b}");
         assert!(e["kind"].as_str().is_some_and(|k| !k.is_empty()));
         assert!(e.get("text").is_some(), "text is present (null without OCR)");
@@ -54,7 +59,11 @@ fn the_same_image_gets_the_same_numbers_every_time() {
     let dir = TempDir::new("det");
     let img = screen("widget-factory-page1.png");
     let run = || {
-        let o = run_markpilot(dir.path(), &[], &["annotate", "--image", img.to_str().unwrap(), "--out", "m.png", "--json", "-"]);
+        let o = run_markpilot(
+            dir.path(),
+            &[],
+            &["annotate", "--image", img.to_str().unwrap(), "--out", "m.png", "--json", "-"],
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
         doc["elements"].clone()
@@ -87,7 +96,11 @@ fn mark_styles_draw_differently() {
     let mut outs = Vec::new();
     for style in ["box", "number", "mask"] {
         let out = format!("{style}.png");
-        let o = run_markpilot(dir.path(), &[], &["annotate", "--image", img.to_str().unwrap(), "--out", &out, "--style", style]);
+        let o = run_markpilot(
+            dir.path(),
+            &[],
+            &["annotate", "--image", img.to_str().unwrap(), "--out", &out, "--style", style],
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         outs.push(image::open(dir.join(&out)).unwrap().into_rgba8());
     }
@@ -142,7 +155,13 @@ fn a_zero_sized_image_is_a_clear_error() {
 #[test]
 fn without_a_display_capture_says_so() {
     let dir = TempDir::new("nodisplay");
-    for args in [&["annotate"][..], &["monitors"], &["windows"], &["annotate", "--window", "Editor"], &["annotate", "--region", "0,0,10,10"]] {
+    for args in [
+        &["annotate"][..],
+        &["monitors"],
+        &["windows"],
+        &["annotate", "--window", "Editor"],
+        &["annotate", "--region", "0,0,10,10"],
+    ] {
         let line = one_error_line(&run_markpilot(dir.path(), &[], args));
         assert!(line.starts_with("markpilot: no display:"), "{args:?}: {line}");
         assert!(line.contains("Xvfb"), "the error says how to get a display: {line}");
@@ -159,7 +178,12 @@ fn an_unreachable_display_is_reported_as_no_display() {
 #[test]
 fn malformed_regions_are_rejected_before_capturing() {
     let dir = TempDir::new("region");
-    for (region, expect) in [("1,2,3", "X,Y,W,H"), ("a,0,10,10", "not an integer"), ("0,0,0,10", "W and H must be ≥ 1"), ("-5,0,10,10", "≥ 0")] {
+    for (region, expect) in [
+        ("1,2,3", "X,Y,W,H"),
+        ("a,0,10,10", "not an integer"),
+        ("0,0,0,10", "W and H must be ≥ 1"),
+        ("-5,0,10,10", "≥ 0"),
+    ] {
         let o = run_markpilot(dir.path(), &[], &["annotate", "--region", region]);
         assert!(!o.status.success());
         let err = stderr(&o);
@@ -181,7 +205,11 @@ fn sources_are_mutually_exclusive_and_styles_are_checked() {
 fn an_unwritable_output_is_a_clear_error_and_leaves_no_partial_file() {
     let dir = TempDir::new("unwritable");
     let img = screen("zenity-forms.png");
-    let line = one_error_line(&run_markpilot(dir.path(), &[], &["annotate", "--image", img.to_str().unwrap(), "--out", "no/such/dir/m.png"]));
+    let line = one_error_line(&run_markpilot(
+        dir.path(),
+        &[],
+        &["annotate", "--image", img.to_str().unwrap(), "--out", "no/such/dir/m.png"],
+    ));
     assert!(line.contains("cannot write the marked image to no/such/dir/m.png"), "{line}");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");

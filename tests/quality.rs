@@ -9,29 +9,11 @@ use serde_json::Value;
 
 /// zenity dialogs: (name, window title, arguments).
 const ZENITY: &[(&str, &str, &[&str])] = &[
-    (
-        "zenity entry",
-        "Rename",
-        &[
-            "--entry",
-            "--title",
-            "Rename",
-            "--text",
-            "New name:",
-            "--entry-text",
-            "draft.txt",
-        ],
-    ),
+    ("zenity entry", "Rename", &["--entry", "--title", "Rename", "--text", "New name:", "--entry-text", "draft.txt"]),
     (
         "zenity question",
         "Delete file?",
-        &[
-            "--question",
-            "--title",
-            "Delete file?",
-            "--text",
-            "Delete the selected file?",
-        ],
+        &["--question", "--title", "Delete file?", "--text", "Delete the selected file?"],
     ),
     (
         "zenity forms",
@@ -88,29 +70,9 @@ const ZENITY: &[(&str, &str, &[&str])] = &[
             "2 MB",
         ],
     ),
-    (
-        "zenity scale",
-        "Volume",
-        &[
-            "--scale",
-            "--title",
-            "Volume",
-            "--text",
-            "Output volume",
-            "--value",
-            "40",
-        ],
-    ),
-    (
-        "zenity password",
-        "Log in",
-        &["--password", "--username", "--title", "Log in"],
-    ),
-    (
-        "zenity file chooser",
-        "Open a report",
-        &["--file-selection", "--title", "Open a report"],
-    ),
+    ("zenity scale", "Volume", &["--scale", "--title", "Volume", "--text", "Output volume", "--value", "40"]),
+    ("zenity password", "Log in", &["--password", "--username", "--title", "Log in"]),
+    ("zenity file chooser", "Open a report", &["--file-selection", "--title", "Open a report"]),
 ];
 
 /// Marked screens go to `$MARKPILOT_TEST_ARTIFACTS/<name>.png` when that is set, so a person
@@ -120,18 +82,12 @@ fn annotate(s: &XSession, name: &str) -> Value {
         Some(dir) => {
             let dir = std::path::PathBuf::from(dir);
             let _ = std::fs::create_dir_all(&dir);
-            dir.join(format!("{}.png", name.replace(' ', "-")))
-                .to_string_lossy()
-                .into_owned()
+            dir.join(format!("{}.png", name.replace(' ', "-"))).to_string_lossy().into_owned()
         }
         None => "/dev/null".to_string(),
     };
     let o = s.markpilot(&["annotate", "--out", &out, "--json", "-"]);
-    assert!(
-        o.status.success(),
-        "annotate failed: {}",
-        common::stderr(&o)
-    );
+    assert!(o.status.success(), "annotate failed: {}", common::stderr(&o));
     serde_json::from_slice(&o.stdout).expect("one JSON document on stdout")
 }
 
@@ -171,15 +127,9 @@ fn builtin_detector_meets_the_quality_bar_on_real_gtk_screens() {
         report(name, &q);
         total.add(&q);
         s.kill(pid);
-        s.wait_until(
-            "the dialog to close",
-            std::time::Duration::from_secs(30),
-            |s| {
-                !s.windows()
-                    .iter()
-                    .any(|w| w["title"].as_str() == Some(title))
-            },
-        );
+        s.wait_until("the dialog to close", std::time::Duration::from_secs(30), |s| {
+            !s.windows().iter().any(|w| w["title"].as_str() == Some(title))
+        });
     }
 
     s.spawn("gtk3-widget-factory", &[]);
@@ -193,31 +143,13 @@ fn builtin_detector_meets_the_quality_bar_on_real_gtk_screens() {
         s.atspi(&["gtk3-widget-factory"]);
         let tree = s.atspi(&["gtk3-widget-factory"]);
         let name = format!("widget factory {page}");
-        let q = measure(
-            &s,
-            &tree,
-            "gtk3-widget-factory",
-            "gtk3-widget-factory",
-            &name,
-        );
+        let q = measure(&s, &tree, "gtk3-widget-factory", "gtk3-widget-factory", &name);
         report(&name, &q);
         total.add(&q);
     }
 
     eprintln!("{}", total.line("ALL SCREENS"));
-    assert!(
-        total.recall() >= 0.90,
-        "recall {:.3} is below 0.90",
-        total.recall()
-    );
-    assert!(
-        total.double_rate() <= 0.05,
-        "{:.3} of elements hold two or more marks (bar: 0.05)",
-        total.double_rate()
-    );
-    assert!(
-        total.marks_per_element() <= 1.5,
-        "{:.2} marks per element (bar: about 1.5)",
-        total.marks_per_element()
-    );
+    assert!(total.recall() >= 0.90, "recall {:.3} is below 0.90", total.recall());
+    assert!(total.double_rate() <= 0.05, "{:.3} of elements hold two or more marks (bar: 0.05)", total.double_rate());
+    assert!(total.marks_per_element() <= 1.5, "{:.2} marks per element (bar: about 1.5)", total.marks_per_element());
 }

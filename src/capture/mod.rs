@@ -28,11 +28,7 @@ pub struct Frame {
 impl Frame {
     /// A frame that is just an image (from a file): no monitor, no mapping.
     pub fn from_image(image: RgbaImage) -> Self {
-        Self {
-            image,
-            mapping: None,
-            window: None,
-        }
+        Self { image, mapping: None, window: None }
     }
 
     pub fn monitor(&self) -> Option<&MonitorInfo> {
@@ -69,33 +65,20 @@ pub enum Target {
 
 #[derive(Debug, Error)]
 pub enum CaptureError {
-    #[error(
-        "no display: {detail}; set DISPLAY (or WAYLAND_DISPLAY) or run under Xvfb, e.g. `xvfb-run -a markpilot …`"
-    )]
+    #[error("no display: {detail}; set DISPLAY (or WAYLAND_DISPLAY) or run under Xvfb, e.g. `xvfb-run -a markpilot …`")]
     NoDisplay { detail: String },
     #[error("screen capture is not permitted: {detail}")]
     PermissionDenied { detail: String },
     #[error("no monitor {requested}: there {}", plural_monitors(*available))]
     MonitorNotFound { requested: usize, available: usize },
-    #[error(
-        "no window matches {title:?}; open windows: {}",
-        list_titles(available)
-    )]
-    WindowNotFound {
-        title: String,
-        available: Vec<String>,
-    },
+    #[error("no window matches {title:?}; open windows: {}", list_titles(available))]
+    WindowNotFound { title: String, available: Vec<String> },
     #[error(
         "window listing needs a window manager ({detail}); start one (e.g. openbox) or capture a monitor or region instead"
     )]
     NoWindowManager { detail: String },
     #[error("region {region} is outside monitor {monitor} ({width}x{height} pixels)")]
-    RegionOutside {
-        region: Rect,
-        monitor: usize,
-        width: u32,
-        height: u32,
-    },
+    RegionOutside { region: Rect, monitor: usize, width: u32, height: u32 },
     #[error("region {0} is empty: width and height must be at least 1")]
     EmptyRegion(Rect),
     #[error("the captured image is empty ({width}x{height})")]
@@ -125,11 +108,7 @@ fn list_titles(titles: &[String]) -> String {
     }
     let shown: Vec<String> = titles.iter().take(12).map(|t| format!("{t:?}")).collect();
     let more = titles.len().saturating_sub(12);
-    if more > 0 {
-        format!("{}, and {more} more", shown.join(", "))
-    } else {
-        shown.join(", ")
-    }
+    if more > 0 { format!("{}, and {more} more", shown.join(", ")) } else { shown.join(", ") }
 }
 
 /// Screen capture, behind a trait so the loop can run against any backend.
@@ -146,10 +125,7 @@ pub fn create_capturer() -> Box<dyn Capturer> {
 
 /// Pick the monitor for `Monitor(None)`: primary, else the first.
 pub fn default_monitor(monitors: &[MonitorInfo]) -> Option<&MonitorInfo> {
-    monitors
-        .iter()
-        .find(|m| m.primary)
-        .or_else(|| monitors.first())
+    monitors.iter().find(|m| m.primary).or_else(|| monitors.first())
 }
 
 /// Choose the window a title refers to: an exact title wins; otherwise the topmost window
@@ -160,10 +136,7 @@ pub fn match_window<'a>(windows: &'a [WindowInfo], title: &str) -> Option<&'a Wi
         return Some(w);
     }
     let needle = title.to_lowercase();
-    windows
-        .iter()
-        .filter(usable)
-        .find(|w| w.title.to_lowercase().contains(&needle))
+    windows.iter().filter(usable).find(|w| w.title.to_lowercase().contains(&needle))
 }
 
 /// The monitor that holds the largest part of a physical rectangle.
@@ -171,12 +144,7 @@ pub fn monitor_for_rect<'a>(monitors: &'a [MonitorInfo], rect: &Rect) -> Option<
     monitors
         .iter()
         .map(|m| {
-            let mr = Rect::new(
-                m.physical_x,
-                m.physical_y,
-                m.physical_width,
-                m.physical_height,
-            );
+            let mr = Rect::new(m.physical_x, m.physical_y, m.physical_width, m.physical_height);
             (mr.intersection(rect).area(), m)
         })
         .filter(|(a, _)| *a > 0)
@@ -228,34 +196,16 @@ mod tests {
             primary: false,
         };
         let ms = vec![m(0, 0, 100), m(1, -100, 100)];
-        assert_eq!(
-            monitor_for_rect(&ms, &Rect::new(-60, 0, 80, 10))
-                .unwrap()
-                .index,
-            1
-        );
-        assert_eq!(
-            monitor_for_rect(&ms, &Rect::new(-20, 0, 80, 10))
-                .unwrap()
-                .index,
-            0
-        );
+        assert_eq!(monitor_for_rect(&ms, &Rect::new(-60, 0, 80, 10)).unwrap().index, 1);
+        assert_eq!(monitor_for_rect(&ms, &Rect::new(-20, 0, 80, 10)).unwrap().index, 0);
         assert!(monitor_for_rect(&ms, &Rect::new(500, 0, 8, 8)).is_none());
     }
 
     #[test]
     fn errors_read_as_one_sentence() {
-        let e = CaptureError::MonitorNotFound {
-            requested: 3,
-            available: 1,
-        };
+        let e = CaptureError::MonitorNotFound { requested: 3, available: 1 };
         assert_eq!(e.to_string(), "no monitor 3: there is 1 monitor (index 0)");
-        let e = CaptureError::NoDisplay {
-            detail: "DISPLAY is not set".into(),
-        };
-        assert!(
-            e.to_string()
-                .starts_with("no display: DISPLAY is not set; set DISPLAY")
-        );
+        let e = CaptureError::NoDisplay { detail: "DISPLAY is not set".into() };
+        assert!(e.to_string().starts_with("no display: DISPLAY is not set; set DISPLAY"));
     }
 }

@@ -10,10 +10,7 @@ use std::time::Duration;
 use image::RgbaImage;
 use tracing::debug;
 
-use super::{
-    CaptureError, Capturer, Frame, Target, WindowInfo, default_monitor, match_window,
-    monitor_for_rect,
-};
+use super::{CaptureError, Capturer, Frame, Target, WindowInfo, default_monitor, match_window, monitor_for_rect};
 use crate::coords::{FrameMapping, InputSpace, MonitorInfo};
 use crate::geometry::Rect;
 
@@ -34,9 +31,7 @@ fn check_display() -> Result<(), CaptureError> {
     if cfg!(target_os = "linux") {
         let set = |v: &str| std::env::var_os(v).is_some_and(|s| !s.is_empty());
         if !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
-            return Err(CaptureError::NoDisplay {
-                detail: "neither DISPLAY nor WAYLAND_DISPLAY is set".into(),
-            });
+            return Err(CaptureError::NoDisplay { detail: "neither DISPLAY nor WAYLAND_DISPLAY is set".into() });
         }
     }
     Ok(())
@@ -46,13 +41,9 @@ fn check_display() -> Result<(), CaptureError> {
 fn classify(err: xcap::XCapError) -> CaptureError {
     let text = err.to_string();
     let lower = text.to_lowercase();
-    if lower.contains("connect") && !lower.contains("i/o error")
-        || lower.contains("can't open display")
-    {
+    if lower.contains("connect") && !lower.contains("i/o error") || lower.contains("can't open display") {
         let display = std::env::var("DISPLAY").unwrap_or_default();
-        return CaptureError::NoDisplay {
-            detail: format!("cannot connect to display {display:?} ({text})"),
-        };
+        return CaptureError::NoDisplay { detail: format!("cannot connect to display {display:?} ({text})") };
     }
     if lower.contains("permission") || lower.contains("not allowed") || lower.contains("denied") {
         return CaptureError::PermissionDenied { detail: text };
@@ -60,18 +51,11 @@ fn classify(err: xcap::XCapError) -> CaptureError {
     if lower.contains("_net_client_list") {
         return CaptureError::NoWindowManager { detail: text };
     }
-    CaptureError::Backend {
-        detail: text,
-        attempts: 1,
-    }
+    CaptureError::Backend { detail: text, attempts: 1 }
 }
 
 impl XcapCapturer {
-    fn retry<T>(
-        &self,
-        what: &str,
-        mut f: impl FnMut() -> Result<T, CaptureError>,
-    ) -> Result<T, CaptureError> {
+    fn retry<T>(&self, what: &str, mut f: impl FnMut() -> Result<T, CaptureError>) -> Result<T, CaptureError> {
         let attempts = self.attempts.max(1);
         let mut last = None;
         for attempt in 1..=attempts {
@@ -91,18 +75,12 @@ impl XcapCapturer {
                             detail: format!("cannot connect to display {display:?} ({detail})"),
                         });
                     }
-                    return Err(CaptureError::Backend {
-                        detail,
-                        attempts: attempt,
-                    });
+                    return Err(CaptureError::Backend { detail, attempts: attempt });
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or(CaptureError::Backend {
-            detail: format!("{what} failed"),
-            attempts,
-        }))
+        Err(last.unwrap_or(CaptureError::Backend { detail: format!("{what} failed"), attempts }))
     }
 
     fn xcap_monitors() -> Result<Vec<(xcap::Monitor, MonitorInfo)>, CaptureError> {
@@ -115,35 +93,23 @@ impl XcapCapturer {
         Ok(out)
     }
 
-    fn capture_monitor(
-        &self,
-        index: Option<usize>,
-    ) -> Result<(RgbaImage, MonitorInfo), CaptureError> {
+    fn capture_monitor(&self, index: Option<usize>) -> Result<(RgbaImage, MonitorInfo), CaptureError> {
         self.retry("monitor capture", || {
             let monitors = Self::xcap_monitors()?;
             let infos: Vec<MonitorInfo> = monitors.iter().map(|(_, i)| i.clone()).collect();
             let wanted = match index {
                 Some(i) => i,
-                None => default_monitor(&infos).map(|m| m.index).ok_or(
-                    CaptureError::MonitorNotFound {
-                        requested: 0,
-                        available: 0,
-                    },
-                )?,
+                None => default_monitor(&infos)
+                    .map(|m| m.index)
+                    .ok_or(CaptureError::MonitorNotFound { requested: 0, available: 0 })?,
             };
             let (monitor, mut info) = monitors
                 .into_iter()
                 .find(|(_, info)| info.index == wanted)
-                .ok_or(CaptureError::MonitorNotFound {
-                    requested: wanted,
-                    available: infos.len(),
-                })?;
+                .ok_or(CaptureError::MonitorNotFound { requested: wanted, available: infos.len() })?;
             let image = monitor.capture_image().map_err(classify)?;
             if image.width() == 0 || image.height() == 0 {
-                return Err(CaptureError::EmptyImage {
-                    width: image.width(),
-                    height: image.height(),
-                });
+                return Err(CaptureError::EmptyImage { width: image.width(), height: image.height() });
             }
             // The capture's size is the monitor's true physical size.
             info.physical_width = image.width();
@@ -155,11 +121,7 @@ impl XcapCapturer {
 
 fn monitor_info(index: usize, m: &xcap::Monitor) -> Result<MonitorInfo, xcap::XCapError> {
     let scale = m.scale_factor()? as f64;
-    let scale = if scale.is_finite() && scale > 0.0 {
-        scale
-    } else {
-        1.0
-    };
+    let scale = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
     let (x, y, width, height) = (m.x()?, m.y()?, m.width()?, m.height()?);
     let phys = |v: f64| (v * scale).round();
     Ok(MonitorInfo {
@@ -186,9 +148,7 @@ fn crop(image: &RgbaImage, r: &Rect) -> RgbaImage {
 impl Capturer for XcapCapturer {
     fn monitors(&self) -> Result<Vec<MonitorInfo>, CaptureError> {
         check_display()?;
-        self.retry("monitor listing", || {
-            Ok(Self::xcap_monitors()?.into_iter().map(|(_, i)| i).collect())
-        })
+        self.retry("monitor listing", || Ok(Self::xcap_monitors()?.into_iter().map(|(_, i)| i).collect()))
     }
 
     fn windows(&self) -> Result<Vec<WindowInfo>, CaptureError> {
@@ -227,11 +187,7 @@ impl Capturer for XcapCapturer {
         match target {
             Target::Monitor(index) => {
                 let (image, info) = self.capture_monitor(*index)?;
-                Ok(Frame {
-                    image,
-                    mapping: Some(FrameMapping::new(info, 0, 0, input)),
-                    window: None,
-                })
+                Ok(Frame { image, mapping: Some(FrameMapping::new(info, 0, 0, input)), window: None })
             }
             Target::Region { monitor, rect } => {
                 if rect.is_empty() {
@@ -248,29 +204,18 @@ impl Capturer for XcapCapturer {
                     });
                 }
                 let image = crop(&image, rect);
-                Ok(Frame {
-                    image,
-                    mapping: Some(FrameMapping::new(info, rect.x, rect.y, input)),
-                    window: None,
-                })
+                Ok(Frame { image, mapping: Some(FrameMapping::new(info, rect.x, rect.y, input)), window: None })
             }
             Target::Window(title) => {
                 let windows = self.windows()?;
-                let window = match_window(&windows, title).cloned().ok_or_else(|| {
-                    CaptureError::WindowNotFound {
-                        title: title.clone(),
-                        available: windows
-                            .iter()
-                            .filter(|w| !w.title.is_empty())
-                            .map(|w| w.title.clone())
-                            .collect(),
-                    }
+                let window = match_window(&windows, title).cloned().ok_or_else(|| CaptureError::WindowNotFound {
+                    title: title.clone(),
+                    available: windows.iter().filter(|w| !w.title.is_empty()).map(|w| w.title.clone()).collect(),
                 })?;
                 let wrect = Rect::new(window.x, window.y, window.width, window.height);
                 let monitors = self.monitors()?;
-                let monitor = monitor_for_rect(&monitors, &wrect)
-                    .cloned()
-                    .ok_or_else(|| CaptureError::RegionOutside {
+                let monitor =
+                    monitor_for_rect(&monitors, &wrect).cloned().ok_or_else(|| CaptureError::RegionOutside {
                         region: wrect,
                         monitor: 0,
                         width: monitors.first().map_or(0, |m| m.physical_width),
@@ -279,18 +224,11 @@ impl Capturer for XcapCapturer {
                 // Capture the monitor and cut the window out: what is on screen, including
                 // anything covering it, and no X error for windows partly off screen.
                 let (image, info) = self.capture_monitor(Some(monitor.index))?;
-                let local = Rect::new(
-                    window.x - info.physical_x,
-                    window.y - info.physical_y,
-                    window.width,
-                    window.height,
-                )
-                .clamp_to(image.width(), image.height());
+                let local =
+                    Rect::new(window.x - info.physical_x, window.y - info.physical_y, window.width, window.height)
+                        .clamp_to(image.width(), image.height());
                 if local.is_empty() {
-                    return Err(CaptureError::EmptyImage {
-                        width: 0,
-                        height: 0,
-                    });
+                    return Err(CaptureError::EmptyImage { width: 0, height: 0 });
                 }
                 let image = crop(&image, &local);
                 Ok(Frame {

@@ -28,10 +28,7 @@ fn arc(cx: f32, cy: f32, rx: f32, ry: f32, from_deg: f32, to_deg: f32) -> Poly {
 fn digit_strokes(d: u8) -> Vec<Poly> {
     match d {
         0 => vec![arc(3.0, 5.0, 2.3, 4.1, 0.0, 360.0)],
-        1 => vec![
-            vec![(1.4, 2.4), (3.3, 0.9), (3.3, 9.1)],
-            vec![(1.4, 9.1), (5.2, 9.1)],
-        ],
+        1 => vec![vec![(1.4, 2.4), (3.3, 0.9), (3.3, 9.1)], vec![(1.4, 9.1), (5.2, 9.1)]],
         2 => {
             let mut p = arc(3.0, 3.1, 2.2, 2.2, 200.0, 385.0);
             p.extend([(0.8, 9.1), (5.3, 9.1)]);
@@ -48,22 +45,12 @@ fn digit_strokes(d: u8) -> Vec<Poly> {
             p.extend(arc(2.9, 6.7, 2.45, 2.4, 225.0, 505.0));
             vec![p]
         }
-        6 => vec![
-            arc(3.0, 6.85, 2.25, 2.25, 0.0, 360.0),
-            arc(5.4, 6.85, 4.6, 6.0, 180.0, 258.0),
-        ],
+        6 => vec![arc(3.0, 6.85, 2.25, 2.25, 0.0, 360.0), arc(5.4, 6.85, 4.6, 6.0, 180.0, 258.0)],
         7 => vec![vec![(0.7, 0.9), (5.3, 0.9), (2.3, 9.1)]],
-        8 => vec![
-            arc(3.0, 2.8, 1.95, 1.9, 0.0, 360.0),
-            arc(3.0, 7.05, 2.3, 2.15, 0.0, 360.0),
-        ],
+        8 => vec![arc(3.0, 2.8, 1.95, 1.9, 0.0, 360.0), arc(3.0, 7.05, 2.3, 2.15, 0.0, 360.0)],
         9 => digit_strokes(6)
             .into_iter()
-            .map(|poly| {
-                poly.into_iter()
-                    .map(|(x, y)| (DESIGN_W - x, DESIGN_H - y))
-                    .collect()
-            })
+            .map(|poly| poly.into_iter().map(|(x, y)| (DESIGN_W - x, DESIGN_H - y)).collect())
             .collect(),
         _ => Vec::new(),
     }
@@ -72,11 +59,7 @@ fn digit_strokes(d: u8) -> Vec<Poly> {
 fn dist_to_segment(px: f32, py: f32, a: (f32, f32), b: (f32, f32)) -> f32 {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let len2 = dx * dx + dy * dy;
-    let t = if len2 == 0.0 {
-        0.0
-    } else {
-        (((px - a.0) * dx + (py - a.1) * dy) / len2).clamp(0.0, 1.0)
-    };
+    let t = if len2 == 0.0 { 0.0 } else { (((px - a.0) * dx + (py - a.1) * dy) / len2).clamp(0.0, 1.0) };
     let (qx, qy) = (a.0 + t * dx, a.1 + t * dy);
     ((px - qx).powi(2) + (py - qy).powi(2)).sqrt()
 }
@@ -118,26 +101,15 @@ impl DigitFont {
                 for y in 0..height {
                     for x in 0..width {
                         let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
-                        let d = segs
-                            .iter()
-                            .map(|&(a, b)| dist_to_segment(px, py, a, b))
-                            .fold(f32::MAX, f32::min);
+                        let d = segs.iter().map(|&(a, b)| dist_to_segment(px, py, a, b)).fold(f32::MAX, f32::min);
                         let c = (half + 0.5 - d).clamp(0.0, 1.0);
                         coverage[(y * width + x) as usize] = (c * 255.0).round() as u8;
                     }
                 }
-                Glyph {
-                    width,
-                    height,
-                    coverage,
-                }
+                Glyph { width, height, coverage }
             })
             .collect();
-        Self {
-            height,
-            glyphs,
-            advance: (ADVANCE * s).round() as u32,
-        }
+        Self { height, glyphs, advance: (ADVANCE * s).round() as u32 }
     }
 
     pub fn glyph(&self, digit: u8) -> &Glyph {
@@ -173,12 +145,7 @@ mod tests {
         }
         for a in 0..10 {
             for b in a + 1..10 {
-                let diff = all[a]
-                    .coverage
-                    .iter()
-                    .zip(&all[b].coverage)
-                    .filter(|(x, y)| x.abs_diff(**y) > 128)
-                    .count();
+                let diff = all[a].coverage.iter().zip(&all[b].coverage).filter(|(x, y)| x.abs_diff(**y) > 128).count();
                 assert!(diff > 10, "digits {a} and {b} look alike");
             }
         }

@@ -40,9 +40,7 @@ impl FromStr for MarkStyle {
             "box" => Ok(MarkStyle::Box),
             "number" => Ok(MarkStyle::Number),
             "mask" => Ok(MarkStyle::Mask),
-            other => Err(format!(
-                "unknown mark style {other:?} (expected box, number or mask)"
-            )),
+            other => Err(format!("unknown mark style {other:?} (expected box, number or mask)")),
         }
     }
 }
@@ -61,12 +59,7 @@ pub struct MarkOptions {
 
 impl Default for MarkOptions {
     fn default() -> Self {
-        Self {
-            style: MarkStyle::Box,
-            reference_width: 1280,
-            min_digit_px: 12,
-            mask_alpha: 0.3,
-        }
+        Self { style: MarkStyle::Box, reference_width: 1280, min_digit_px: 12, mask_alpha: 0.3 }
     }
 }
 
@@ -93,10 +86,7 @@ impl MarkMetrics {
     }
 
     pub fn badge_size(&self, font: &DigitFont, id: u32) -> (u32, u32) {
-        (
-            font.text_width(id) + 2 * self.pad_x,
-            self.digit_px + 2 * self.pad_y,
-        )
+        (font.text_width(id) + 2 * self.pad_x, self.digit_px + 2 * self.pad_y)
     }
 }
 
@@ -109,31 +99,20 @@ pub struct PlacedMark {
 }
 
 /// Draw the scene's marks on a copy of `image`.
-pub fn render(
-    image: &RgbaImage,
-    scene: &Scene,
-    opts: &MarkOptions,
-) -> (RgbaImage, Vec<PlacedMark>) {
+pub fn render(image: &RgbaImage, scene: &Scene, opts: &MarkOptions) -> (RgbaImage, Vec<PlacedMark>) {
     let mut out = image.clone();
     let placed = render_into(&mut out, &scene.elements, opts);
     (out, placed)
 }
 
 /// Draw marks for `elements` onto `out` in place.
-pub fn render_into(
-    out: &mut RgbaImage,
-    elements: &[Element],
-    opts: &MarkOptions,
-) -> Vec<PlacedMark> {
+pub fn render_into(out: &mut RgbaImage, elements: &[Element], opts: &MarkOptions) -> Vec<PlacedMark> {
     let (w, h) = out.dimensions();
     let metrics = MarkMetrics::for_image(w, opts);
     let font = DigitFont::new(metrics.digit_px);
 
     let rects: Vec<Rect> = elements.iter().map(|e| e.bbox).collect();
-    let sizes: Vec<(u32, u32)> = elements
-        .iter()
-        .map(|e| metrics.badge_size(&font, e.id))
-        .collect();
+    let sizes: Vec<(u32, u32)> = elements.iter().map(|e| metrics.badge_size(&font, e.id)).collect();
     let spots = placement::place(&rects, &sizes, w, h);
 
     // Large elements first, so small ones end on top.
@@ -157,11 +136,7 @@ pub fn render_into(
         let e = &elements[i];
         let color = palette::color_for(e.id);
         badge(out, &spots[i], e.id, color, &font, &metrics);
-        placed.push(PlacedMark {
-            id: e.id,
-            badge: spots[i],
-            color,
-        });
+        placed.push(PlacedMark { id: e.id, badge: spots[i], color });
     }
     placed.sort_by_key(|p| p.id);
     placed
@@ -195,29 +170,12 @@ fn fill_rect(out: &mut RgbaImage, r: &Rect, c: Rgb) {
 fn outline(out: &mut RgbaImage, r: &Rect, c: Rgb, stroke: u32) {
     let s = stroke as i32;
     let (w, h) = (out.width() as i32, out.height() as i32);
-    let o = Rect::from_edges(
-        (r.x - s).max(0),
-        (r.y - s).max(0),
-        (r.right() + s).min(w),
-        (r.bottom() + s).min(h),
-    );
+    let o = Rect::from_edges((r.x - s).max(0), (r.y - s).max(0), (r.right() + s).min(w), (r.bottom() + s).min(h));
     let inner = Rect::from_edges(o.x + s, o.y + s, o.right() - s, o.bottom() - s);
     fill_rect(out, &Rect::from_edges(o.x, o.y, o.right(), inner.y), c);
-    fill_rect(
-        out,
-        &Rect::from_edges(o.x, inner.bottom(), o.right(), o.bottom()),
-        c,
-    );
-    fill_rect(
-        out,
-        &Rect::from_edges(o.x, inner.y, inner.x, inner.bottom()),
-        c,
-    );
-    fill_rect(
-        out,
-        &Rect::from_edges(inner.right(), inner.y, o.right(), inner.bottom()),
-        c,
-    );
+    fill_rect(out, &Rect::from_edges(o.x, inner.bottom(), o.right(), o.bottom()), c);
+    fill_rect(out, &Rect::from_edges(o.x, inner.y, inner.x, inner.bottom()), c);
+    fill_rect(out, &Rect::from_edges(inner.right(), inner.y, o.right(), inner.bottom()), c);
 }
 
 fn fill_mask(out: &mut RgbaImage, mask: &crate::perceive::Mask, c: Rgb, alpha: f32) {
@@ -227,10 +185,7 @@ fn fill_mask(out: &mut RgbaImage, mask: &crate::perceive::Mask, c: Rgb, alpha: f
             if !mask.get(x, y) {
                 continue;
             }
-            let edge = !mask.get(x - 1, y)
-                || !mask.get(x + 1, y)
-                || !mask.get(x, y - 1)
-                || !mask.get(x, y + 1);
+            let edge = !mask.get(x - 1, y) || !mask.get(x + 1, y) || !mask.get(x, y - 1) || !mask.get(x, y + 1);
             put(out, x, y, c, if edge { 1.0 } else { alpha });
         }
     }
@@ -275,15 +230,7 @@ mod tests {
     use crate::perceive::ElementKind;
 
     fn el(id: u32, r: Rect) -> Element {
-        Element {
-            id,
-            bbox: r,
-            kind: ElementKind::Button,
-            text: None,
-            score: 0.9,
-            source: "t".into(),
-            mask: None,
-        }
+        Element { id, bbox: r, kind: ElementKind::Button, text: None, score: 0.9, source: "t".into(), mask: None }
     }
 
     #[test]
@@ -301,10 +248,7 @@ mod tests {
         let scene = Scene {
             width: 300,
             height: 200,
-            elements: vec![
-                el(1, Rect::new(50, 60, 80, 30)),
-                el(12, Rect::new(160, 60, 80, 30)),
-            ],
+            elements: vec![el(1, Rect::new(50, 60, 80, 30)), el(12, Rect::new(160, 60, 80, 30))],
         };
         let (marked, placed) = render(&img, &scene, &MarkOptions::default());
         assert_eq!(placed.len(), 2);
@@ -313,24 +257,14 @@ mod tests {
         assert_eq!(marked.get_pixel(90, 75), img.get_pixel(90, 75));
         // The badge carries the mark colour.
         let b = placed[0].badge;
-        assert_eq!(
-            &marked.get_pixel(b.x as u32 + 1, b.y as u32 + 1).0[..3],
-            &palette::color_for(1)[..]
-        );
+        assert_eq!(&marked.get_pixel(b.x as u32 + 1, b.y as u32 + 1).0[..3], &palette::color_for(1)[..]);
     }
 
     #[test]
     fn number_style_draws_no_box() {
         let img = RgbaImage::from_pixel(300, 200, Rgba([240, 240, 240, 255]));
-        let scene = Scene {
-            width: 300,
-            height: 200,
-            elements: vec![el(1, Rect::new(150, 120, 80, 30))],
-        };
-        let opts = MarkOptions {
-            style: MarkStyle::Number,
-            ..Default::default()
-        };
+        let scene = Scene { width: 300, height: 200, elements: vec![el(1, Rect::new(150, 120, 80, 30))] };
+        let opts = MarkOptions { style: MarkStyle::Number, ..Default::default() };
         let (marked, _) = render(&img, &scene, &opts);
         // Bottom edge of the box area is untouched.
         assert_eq!(marked.get_pixel(190, 150), img.get_pixel(190, 150));
@@ -340,19 +274,9 @@ mod tests {
     fn mask_style_tints_the_mask() {
         let img = RgbaImage::from_pixel(100, 100, Rgba([255, 255, 255, 255]));
         let mut e = el(1, Rect::new(40, 40, 20, 20));
-        e.mask = Some(crate::perceive::Mask {
-            bbox: e.bbox,
-            bits: vec![true; 400],
-        });
-        let scene = Scene {
-            width: 100,
-            height: 100,
-            elements: vec![e],
-        };
-        let opts = MarkOptions {
-            style: MarkStyle::Mask,
-            ..Default::default()
-        };
+        e.mask = Some(crate::perceive::Mask { bbox: e.bbox, bits: vec![true; 400] });
+        let scene = Scene { width: 100, height: 100, elements: vec![e] };
+        let opts = MarkOptions { style: MarkStyle::Mask, ..Default::default() };
         let (marked, _) = render(&img, &scene, &opts);
         let p = marked.get_pixel(50, 55).0;
         assert!(p[0] < 255 || p[1] < 255 || p[2] < 255, "tinted: {p:?}");

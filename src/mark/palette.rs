@@ -20,11 +20,7 @@ pub const WHITE: Rgb = [255, 255, 255];
 
 fn channel(c: u8) -> f64 {
     let c = c as f64 / 255.0;
-    if c <= 0.04045 {
-        c / 12.92
-    } else {
-        ((c + 0.055) / 1.055).powf(2.4)
-    }
+    if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
 }
 
 /// WCAG relative luminance.
@@ -40,11 +36,7 @@ pub fn contrast(a: Rgb, b: Rgb) -> f64 {
 
 /// Black or white, whichever contrasts more with `bg`.
 pub fn text_on(bg: Rgb) -> Rgb {
-    if contrast(bg, BLACK) >= contrast(bg, WHITE) {
-        BLACK
-    } else {
-        WHITE
-    }
+    if contrast(bg, BLACK) >= contrast(bg, WHITE) { BLACK } else { WHITE }
 }
 
 /// The colour of mark `id` (1-based).
@@ -60,11 +52,7 @@ mod tests {
     fn every_badge_colour_has_text_with_at_least_4_5_to_1_contrast() {
         for c in PALETTE {
             let t = text_on(c);
-            assert!(
-                contrast(c, t) >= 4.5,
-                "{c:?} with {t:?}: {}",
-                contrast(c, t)
-            );
+            assert!(contrast(c, t) >= 4.5, "{c:?} with {t:?}: {}", contrast(c, t));
         }
     }
 

@@ -12,13 +12,13 @@ use crate::geometry::Rect;
 pub fn candidates(r: &Rect, bw: u32, bh: u32) -> [Rect; 8] {
     let (bw_i, bh_i) = (bw as i32, bh as i32);
     [
-        Rect::new(r.x, r.y - bh_i, bw, bh), // outside, above left
-        Rect::new(r.x - bw_i, r.y, bw, bh), // outside, left
-        Rect::new(r.right(), r.y, bw, bh),  // outside, right
-        Rect::new(r.right() - bw_i, r.y - bh_i, bw, bh), // outside, above right
-        Rect::new(r.x, r.y, bw, bh),        // inside, top left
-        Rect::new(r.right() - bw_i, r.y, bw, bh), // inside, top right
-        Rect::new(r.x, r.bottom() - bh_i, bw, bh), // inside, bottom left
+        Rect::new(r.x, r.y - bh_i, bw, bh),                     // outside, above left
+        Rect::new(r.x - bw_i, r.y, bw, bh),                     // outside, left
+        Rect::new(r.right(), r.y, bw, bh),                      // outside, right
+        Rect::new(r.right() - bw_i, r.y - bh_i, bw, bh),        // outside, above right
+        Rect::new(r.x, r.y, bw, bh),                            // inside, top left
+        Rect::new(r.right() - bw_i, r.y, bw, bh),               // inside, top right
+        Rect::new(r.x, r.bottom() - bh_i, bw, bh),              // inside, bottom left
         Rect::new(r.right() - bw_i, r.bottom() - bh_i, bw, bh), // inside, bottom right
     ]
 }
@@ -35,22 +35,12 @@ impl Grid {
     fn new(width: u32, height: u32, cell: i32) -> Self {
         let cols = (width as i32 + cell - 1) / cell + 1;
         let rows = (height as i32 + cell - 1) / cell + 1;
-        Self {
-            cell,
-            cols,
-            rows,
-            buckets: vec![Vec::new(); (cols * rows) as usize],
-        }
+        Self { cell, cols, rows, buckets: vec![Vec::new(); (cols * rows) as usize] }
     }
 
     fn span(&self, r: &Rect) -> (i32, i32, i32, i32) {
         let c = |v: i32, n: i32| (v.div_euclid(self.cell)).clamp(0, n - 1);
-        (
-            c(r.x, self.cols),
-            c(r.y, self.rows),
-            c(r.right() - 1, self.cols),
-            c(r.bottom() - 1, self.rows),
-        )
+        (c(r.x, self.cols), c(r.y, self.rows), c(r.right() - 1, self.cols), c(r.bottom() - 1, self.rows))
     }
 
     fn insert(&mut self, r: &Rect, id: usize) {

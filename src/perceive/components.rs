@@ -32,12 +32,7 @@ pub struct Component {
 
 impl Component {
     pub fn rect(&self) -> Rect {
-        Rect::new(
-            self.x0 as i32,
-            self.y0 as i32,
-            self.x1 - self.x0,
-            self.y1 - self.y0,
-        )
+        Rect::new(self.x0 as i32, self.y0 as i32, self.x1 - self.x0, self.y1 - self.y0)
     }
     pub fn width(&self) -> u32 {
         self.x1 - self.x0
@@ -98,12 +93,7 @@ pub fn label(mask: &[u8], width: u32, height: u32, value: u8, conn: Connectivity
                 None => w,
             };
             let id = runs.len() as u32;
-            runs.push(Run {
-                y: y as u32,
-                x0: x as u32,
-                x1: end as u32,
-                comp: id,
-            });
+            runs.push(Run { y: y as u32, x0: x as u32, x1: end as u32, comp: id });
             parent.push(id);
             x = end;
         }
@@ -112,9 +102,7 @@ pub fn label(mask: &[u8], width: u32, height: u32, value: u8, conn: Connectivity
             let (mut i, mut j) = (prev_start, cur_start);
             while i < cur_start && j < runs.len() {
                 let (a, b) = (runs[i], runs[j]);
-                if (a.x0 as usize) < b.x1 as usize + slack
-                    && (b.x0 as usize) < a.x1 as usize + slack
-                {
+                if (a.x0 as usize) < b.x1 as usize + slack && (b.x0 as usize) < a.x1 as usize + slack {
                     union(&mut parent, i as u32, j as u32);
                 }
                 if a.x1 < b.x1 {
@@ -133,13 +121,7 @@ pub fn label(mask: &[u8], width: u32, height: u32, value: u8, conn: Connectivity
         let root = find(&mut parent, i as u32) as usize;
         let c = if remap[root] == u32::MAX {
             remap[root] = comps.len() as u32;
-            comps.push(Component {
-                x0: u32::MAX,
-                y0: u32::MAX,
-                x1: 0,
-                y1: 0,
-                count: 0,
-            });
+            comps.push(Component { x0: u32::MAX, y0: u32::MAX, x1: 0, y1: 0, count: 0 });
             remap[root]
         } else {
             remap[root]
@@ -162,10 +144,7 @@ mod tests {
     fn mask(rows: &[&str]) -> (Vec<u8>, u32, u32) {
         let h = rows.len() as u32;
         let w = rows[0].len() as u32;
-        let m = rows
-            .iter()
-            .flat_map(|r| r.bytes().map(|b| (b == b'#') as u8))
-            .collect();
+        let m = rows.iter().flat_map(|r| r.bytes().map(|b| (b == b'#') as u8)).collect();
         (m, w, h)
     }
 

@@ -31,13 +31,7 @@ pub struct FusionConfig {
 
 impl Default for FusionConfig {
     fn default() -> Self {
-        Self {
-            control_overlap: 0.8,
-            content_inside: 0.7,
-            content_overlap: 0.6,
-            min_side: 3,
-            max_area_frac: 0.6,
-        }
+        Self { control_overlap: 0.8, content_inside: 0.7, content_overlap: 0.6, min_side: 3, max_area_frac: 0.6 }
     }
 }
 
@@ -54,12 +48,7 @@ fn join_label(a: &Option<String>, b: &Option<String>) -> Option<String> {
 }
 
 /// Fuse proposals from any number of detectors for a `width`×`height` image.
-pub fn fuse(
-    proposals: Vec<Proposal>,
-    width: u32,
-    height: u32,
-    cfg: &FusionConfig,
-) -> Vec<Proposal> {
+pub fn fuse(proposals: Vec<Proposal>, width: u32, height: u32, cfg: &FusionConfig) -> Vec<Proposal> {
     let image_area = width as f64 * height as f64;
     let image = Rect::new(0, 0, width, height);
     let mut ps: Vec<Proposal> = proposals
@@ -75,28 +64,17 @@ pub fn fuse(
     debug_assert!(ps.iter().all(|p| image.contains(&p.bbox)));
     // Deterministic: confidence first, then position, then source.
     ps.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| sort_key(a).cmp(&sort_key(b)))
-            .then_with(|| a.source.cmp(&b.source))
+        b.score.total_cmp(&a.score).then_with(|| sort_key(a).cmp(&sort_key(b))).then_with(|| a.source.cmp(&b.source))
     });
 
     let (mut controls, mut content): (Vec<Proposal>, Vec<Proposal>) =
         ps.into_iter().partition(|p| !p.kind.is_content());
 
     // Controls: tighter wins among overlapping ones.
-    controls.sort_by(|a, b| {
-        a.bbox
-            .area()
-            .cmp(&b.bbox.area())
-            .then_with(|| sort_key(a).cmp(&sort_key(b)))
-    });
+    controls.sort_by(|a, b| a.bbox.area().cmp(&b.bbox.area()).then_with(|| sort_key(a).cmp(&sort_key(b))));
     let mut kept: Vec<Proposal> = Vec::with_capacity(controls.len());
     for p in controls {
-        if let Some(k) = kept
-            .iter_mut()
-            .find(|k| k.bbox.overlap(&p.bbox) >= cfg.control_overlap)
-        {
+        if let Some(k) = kept.iter_mut().find(|k| k.bbox.overlap(&p.bbox) >= cfg.control_overlap) {
             // `k` is the tighter (sorted by area). It inherits what it lacks.
             if k.text.is_none() {
                 k.text = p.text.clone();
@@ -120,9 +98,8 @@ pub fn fuse(
     });
     let mut unique: Vec<Proposal> = Vec::with_capacity(content.len());
     for p in content {
-        if let Some(u) = unique
-            .iter_mut()
-            .find(|u| u.bbox.overlap(&p.bbox) >= cfg.content_overlap && u.bbox.iou(&p.bbox) > 0.3)
+        if let Some(u) =
+            unique.iter_mut().find(|u| u.bbox.overlap(&p.bbox) >= cfg.content_overlap && u.bbox.iou(&p.bbox) > 0.3)
         {
             if u.text.is_none() {
                 u.text = p.text.clone();
@@ -136,13 +113,9 @@ pub fn fuse(
     unique.sort_by_key(sort_key);
     let mut free = Vec::with_capacity(unique.len());
     for p in unique {
-        let inside = |k: &Proposal| {
-            k.bbox.intersection(&p.bbox).area() as f64 >= cfg.content_inside * p.bbox.area() as f64
-        };
-        let host = kept
-            .iter_mut()
-            .filter(|k| inside(k))
-            .min_by_key(|k| k.bbox.area());
+        let inside =
+            |k: &Proposal| k.bbox.intersection(&p.bbox).area() as f64 >= cfg.content_inside * p.bbox.area() as f64;
+        let host = kept.iter_mut().filter(|k| inside(k)).min_by_key(|k| k.bbox.area());
         match host {
             Some(k) => {
                 k.text = join_label(&k.text, &p.text);
@@ -163,15 +136,7 @@ pub fn is_control(kind: ElementKind) -> bool {
 mod tests {
     use super::*;
 
-    fn p(
-        x: i32,
-        y: i32,
-        w: u32,
-        h: u32,
-        kind: ElementKind,
-        text: Option<&str>,
-        source: &str,
-    ) -> Proposal {
+    fn p(x: i32, y: i32, w: u32, h: u32, kind: ElementKind, text: Option<&str>, source: &str) -> Proposal {
         Proposal {
             bbox: Rect::new(x, y, w, h),
             kind,
@@ -211,30 +176,19 @@ mod tests {
         );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].bbox, Rect::new(12, 12, 96, 26));
-        assert_eq!(
-            out[0].text.as_deref(),
-            Some("OK"),
-            "the kept box inherits the label"
-        );
+        assert_eq!(out[0].text.as_deref(), Some("OK"), "the kept box inherits the label");
     }
 
     #[test]
     fn a_control_nested_in_a_large_one_is_a_separate_element_only_when_overlap_is_low() {
         // A list row (tiny overlap relative to the list's own area, but fully contained).
         let out = fuse(
-            vec![
-                p(0, 0, 300, 200, ElementKind::Other, None, "a"),
-                p(10, 10, 100, 20, ElementKind::Button, None, "b"),
-            ],
+            vec![p(0, 0, 300, 200, ElementKind::Other, None, "a"), p(10, 10, 100, 20, ElementKind::Button, None, "b")],
             400,
             300,
             &FusionConfig::default(),
         );
-        assert_eq!(
-            out.len(),
-            1,
-            "containment counts as overlap: the tighter stays"
-        );
+        assert_eq!(out.len(), 1, "containment counts as overlap: the tighter stays");
         assert_eq!(out[0].bbox, Rect::new(10, 10, 100, 20));
     }
 

@@ -64,10 +64,7 @@ impl ElementKind {
 
     /// Text and icons are content; everything else is a control that can hold a label.
     pub fn is_content(&self) -> bool {
-        matches!(
-            self,
-            ElementKind::Text | ElementKind::Icon | ElementKind::Link
-        )
+        matches!(self, ElementKind::Text | ElementKind::Icon | ElementKind::Link)
     }
 }
 
@@ -107,14 +104,7 @@ pub struct Proposal {
 
 impl Proposal {
     pub fn new(bbox: Rect, kind: ElementKind, score: f32, source: &str) -> Self {
-        Self {
-            bbox,
-            kind,
-            text: None,
-            score,
-            source: source.to_string(),
-            mask: None,
-        }
+        Self { bbox, kind, text: None, score, source: source.to_string(), mask: None }
     }
 }
 
@@ -184,10 +174,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(detectors: Vec<Box<dyn Detector>>) -> Self {
-        Self {
-            detectors,
-            fusion: fusion::FusionConfig::default(),
-        }
+        Self { detectors, fusion: fusion::FusionConfig::default() }
     }
 
     /// The default pipeline: the built-in, model-free detector only.
@@ -196,16 +183,10 @@ impl Pipeline {
     }
 
     pub fn detector_names(&self) -> Vec<String> {
-        self.detectors
-            .iter()
-            .map(|d| d.name().to_string())
-            .collect()
+        self.detectors.iter().map(|d| d.name().to_string()).collect()
     }
 
-    pub fn perceive(
-        &mut self,
-        image: &RgbaImage,
-    ) -> Result<(Scene, PerceiveTimings), PerceiveError> {
+    pub fn perceive(&mut self, image: &RgbaImage) -> Result<(Scene, PerceiveTimings), PerceiveError> {
         let (width, height) = image.dimensions();
         if width == 0 || height == 0 {
             return Err(PerceiveError::EmptyImage { width, height });
@@ -222,14 +203,7 @@ impl Pipeline {
         let fused = fusion::fuse(proposals, width, height, &self.fusion);
         let elements = numbering::number(fused);
         timings.fusion = ms(t);
-        Ok((
-            Scene {
-                width,
-                height,
-                elements,
-            },
-            timings,
-        ))
+        Ok((Scene { width, height, elements }, timings))
     }
 }
 

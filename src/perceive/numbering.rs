@@ -9,20 +9,14 @@ use super::{Element, Proposal};
 
 /// Twice the centre, in integers (exact and order-stable).
 fn centre2(p: &Proposal) -> (i64, i64) {
-    (
-        2 * p.bbox.x as i64 + p.bbox.w as i64,
-        2 * p.bbox.y as i64 + p.bbox.h as i64,
-    )
+    (2 * p.bbox.x as i64 + p.bbox.w as i64, 2 * p.bbox.y as i64 + p.bbox.h as i64)
 }
 
 pub fn number(mut ps: Vec<Proposal>) -> Vec<Element> {
     ps.sort_by(|a, b| {
         let (ax, ay) = centre2(a);
         let (bx, by) = centre2(b);
-        ay.cmp(&by)
-            .then(ax.cmp(&bx))
-            .then(a.bbox.cmp(&b.bbox))
-            .then(a.source.cmp(&b.source))
+        ay.cmp(&by).then(ax.cmp(&bx)).then(a.bbox.cmp(&b.bbox)).then(a.source.cmp(&b.source))
     });
     let mut rows: Vec<Vec<Proposal>> = Vec::new();
     let mut anchor: Option<(i64, i64)> = None; // (2*cy, h)
@@ -82,17 +76,9 @@ mod tests {
 
     #[test]
     fn numbers_run_left_to_right_then_top_to_bottom() {
-        let out = number(vec![
-            p(200, 100, 50, 20),
-            p(10, 12, 50, 20),
-            p(100, 10, 50, 24),
-            p(10, 100, 50, 20),
-        ]);
+        let out = number(vec![p(200, 100, 50, 20), p(10, 12, 50, 20), p(100, 10, 50, 24), p(10, 100, 50, 20)]);
         assert_eq!(ids(&out), vec![(10, 12), (100, 10), (10, 100), (200, 100)]);
-        assert_eq!(
-            out.iter().map(|e| e.id).collect::<Vec<_>>(),
-            vec![1, 2, 3, 4]
-        );
+        assert_eq!(out.iter().map(|e| e.id).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
     }
 
     #[test]

@@ -56,10 +56,7 @@ impl Drop for TempDir {
 /// Run the binary with `args` in `dir`, with exactly the environment given (plus PATH).
 pub fn run_markpilot(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new(markpilot_bin());
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .args(args);
+    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -85,19 +82,11 @@ pub struct XSession {
 }
 
 fn read_first_line(child: &mut Child, what: &str) -> String {
-    let out = child
-        .stdout
-        .take()
-        .unwrap_or_else(|| panic!("{what}: no stdout"));
+    let out = child.stdout.take().unwrap_or_else(|| panic!("{what}: no stdout"));
     let mut line = String::new();
-    BufReader::new(out)
-        .read_line(&mut line)
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    BufReader::new(out).read_line(&mut line).unwrap_or_else(|e| panic!("{what}: {e}"));
     let line = line.trim().to_string();
-    assert!(
-        !line.is_empty(),
-        "{what} printed nothing (is it installed? run ./scripts/test)"
-    );
+    assert!(!line.is_empty(), "{what} printed nothing (is it installed? run ./scripts/test)");
     line
 }
 
@@ -111,16 +100,7 @@ impl XSession {
     pub fn start_with(width: u32, height: u32, window_manager: bool) -> Self {
         let runtime_dir = TempDir::new("xdg");
         let mut xvfb = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-noreset",
-                "-nolisten",
-                "tcp",
-                "-screen",
-                "0",
-                &format!("{width}x{height}x24"),
-            ])
+            .args(["-displayfd", "1", "-noreset", "-nolisten", "tcp", "-screen", "0", &format!("{width}x{height}x24")])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .process_group(0)
@@ -129,13 +109,7 @@ impl XSession {
         let pgid = xvfb.id();
         let n = read_first_line(&mut xvfb, "Xvfb");
         let display = format!(":{n}");
-        let mut session = Self {
-            display,
-            dbus_address: String::new(),
-            runtime_dir,
-            children: vec![xvfb],
-            pgid,
-        };
+        let mut session = Self { display, dbus_address: String::new(), runtime_dir, children: vec![xvfb], pgid };
 
         let mut dbus = session
             .command("dbus-daemon")
@@ -147,13 +121,10 @@ impl XSession {
         session.dbus_address = read_first_line(&mut dbus, "dbus-daemon");
         session.children.push(dbus);
 
-        let launcher = [
-            "/usr/libexec/at-spi-bus-launcher",
-            "/usr/lib/at-spi2-core/at-spi-bus-launcher",
-        ]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("at-spi-bus-launcher (package at-spi2-core)");
+        let launcher = ["/usr/libexec/at-spi-bus-launcher", "/usr/lib/at-spi2-core/at-spi-bus-launcher"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("at-spi-bus-launcher (package at-spi2-core)");
         let atspi = session
             .command(launcher)
             .arg("--launch-immediately")
@@ -163,18 +134,25 @@ impl XSession {
             .expect("start AT-SPI bus");
         session.children.push(atspi);
 
-        let wm = session
-            .command("openbox")
-            .arg("--sm-disable")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start openbox");
-        session.children.push(wm);
-        // The window manager is up when windows can be listed.
-        session.wait_until("openbox to manage windows", Duration::from_secs(30), |s| {
-            s.markpilot(&["windows", "--json"]).status.success()
-        });
+        if window_manager {
+            let wm = session
+                .command("openbox")
+                .arg("--sm-disable")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start openbox");
+            session.children.push(wm);
+            // The window manager is up when it has announced itself and windows can be listed.
+            session.wait_until("openbox to manage windows", Duration::from_secs(30), |s| {
+                let o = s.command("xprop").args(["-root", "_NET_SUPPORTING_WM_CHECK"]).output();
+                o.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("window id"))
+                    && s.markpilot(&["windows", "--json"]).status.success()
+            });
+        } else {
+            session
+                .wait_until("the X server", Duration::from_secs(30), |s| s.markpilot(&["monitors"]).status.success());
+        }
         session
     }
 
@@ -248,10 +226,7 @@ impl XSession {
 
     /// Run markpilot inside the session.
     pub fn markpilot(&self, args: &[&str]) -> Output {
-        self.command(markpilot_bin())
-            .args(args)
-            .output()
-            .expect("run markpilot")
+        self.command(markpilot_bin()).args(args).output().expect("run markpilot")
     }
 
     /// Poll `cond` until it holds; panic with `what` after `limit` (a generous bound, not a
@@ -267,36 +242,25 @@ impl XSession {
     /// The session's windows, as `markpilot windows --json` lists them.
     pub fn windows(&self) -> Vec<Value> {
         let o = self.markpilot(&["windows", "--json"]);
-        serde_json::from_slice::<Value>(&o.stdout)
-            .ok()
-            .and_then(|v| v.as_array().cloned())
-            .unwrap_or_default()
+        serde_json::from_slice::<Value>(&o.stdout).ok().and_then(|v| v.as_array().cloned()).unwrap_or_default()
     }
 
     pub fn wait_for_window(&self, title: &str) -> Value {
         let mut found = None;
-        self.wait_until(
-            &format!("a window titled {title:?}"),
-            Duration::from_secs(60),
-            |s| {
-                found = s.windows().into_iter().find(|w| {
-                    w["title"].as_str() == Some(title) && w["width"].as_u64().unwrap_or(0) > 50
-                });
-                found.is_some()
-            },
-        );
+        self.wait_until(&format!("a window titled {title:?}"), Duration::from_secs(60), |s| {
+            found = s
+                .windows()
+                .into_iter()
+                .find(|w| w["title"].as_str() == Some(title) && w["width"].as_u64().unwrap_or(0) > 50);
+            found.is_some()
+        });
         found.expect("window")
     }
 
     /// The AT-SPI tree of the named applications.
     pub fn atspi(&self, apps: &[&str]) -> Value {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/atspi_dump.py");
-        let o = self
-            .command("/usr/bin/python3")
-            .arg(&script)
-            .args(apps)
-            .output()
-            .expect("run atspi_dump.py");
+        let o = self.command("/usr/bin/python3").arg(&script).args(apps).output().expect("run atspi_dump.py");
         assert!(o.status.success(), "atspi_dump.py failed: {}", stderr(&o));
         serde_json::from_slice(&o.stdout).expect("AT-SPI JSON")
     }
@@ -310,30 +274,22 @@ impl XSession {
             .args(["--activate", app, role, name])
             .output()
             .expect("run atspi_dump.py");
-        assert!(
-            o.status.success(),
-            "activate {role} {name:?}: {}",
-            stderr(&o)
-        );
+        assert!(o.status.success(), "activate {role} {name:?}: {}", stderr(&o));
     }
 
     /// Wait until the application shows up in AT-SPI with its frame on screen and at least
     /// `min_nodes` objects, then until the screen stops changing.
     pub fn wait_for_app(&self, app: &str, min_nodes: usize) -> Value {
         let mut tree = Value::Null;
-        self.wait_until(
-            &format!("{app} in the accessibility tree"),
-            Duration::from_secs(60),
-            |s| {
-                tree = s.atspi(&[app]);
-                let nodes = tree["apps"]
-                    .as_array()
-                    .and_then(|a| a.first())
-                    .and_then(|a| a["nodes"].as_array())
-                    .map_or(0, |n| n.len());
-                nodes >= min_nodes
-            },
-        );
+        self.wait_until(&format!("{app} in the accessibility tree"), Duration::from_secs(60), |s| {
+            tree = s.atspi(&[app]);
+            let nodes = tree["apps"]
+                .as_array()
+                .and_then(|a| a.first())
+                .and_then(|a| a["nodes"].as_array())
+                .map_or(0, |n| n.len());
+            nodes >= min_nodes
+        });
         self.wait_for_stable_screen();
         self.atspi(&[app])
     }
@@ -384,9 +340,6 @@ impl Drop for XSession {
             let _ = c.wait();
         }
         // Anything the helpers started themselves (the AT-SPI registry, its bus).
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.pgid)])
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.pgid)]).stderr(Stdio::null()).status();
     }
 }

@@ -37,16 +37,10 @@ impl Node {
         self.states.iter().any(|x| x == s)
     }
     pub fn contains_point(&self, px: f64, py: f64) -> bool {
-        px >= self.x as f64
-            && py >= self.y as f64
-            && px < (self.x + self.w) as f64
-            && py < (self.y + self.h) as f64
+        px >= self.x as f64 && py >= self.y as f64 && px < (self.x + self.w) as f64 && py < (self.y + self.h) as f64
     }
     pub fn contains(&self, o: &Node) -> bool {
-        o.x >= self.x
-            && o.y >= self.y
-            && o.x + o.w <= self.x + self.w
-            && o.y + o.h <= self.y + self.h
+        o.x >= self.x && o.y >= self.y && o.x + o.w <= self.x + self.w && o.y + o.h <= self.y + self.h
     }
     pub fn area(&self) -> i64 {
         self.w * self.h
@@ -116,21 +110,14 @@ pub fn parse(tree: &Value, app: &str) -> Truth {
             y: n["y"].as_i64().unwrap_or(0),
             w: n["w"].as_i64().unwrap_or(0),
             h: n["h"].as_i64().unwrap_or(0),
-            states: n["states"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect(),
+            states: n["states"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(String::from)).collect(),
         })
         .collect();
     // The largest showing top-level window of the application (a child of its root).
     let root = nodes.iter().find(|n| n.parent.is_none()).map(|n| n.id);
     let window = nodes
         .iter()
-        .filter(|n| {
-            n.parent == root && n.parent.is_some() && n.has("showing") && n.w > 0 && n.h > 0
-        })
+        .filter(|n| n.parent == root && n.parent.is_some() && n.has("showing") && n.w > 0 && n.h > 0)
         .max_by_key(|n| n.area())
         .cloned()
         .unwrap_or_else(|| panic!("{app} has no window on screen"));
@@ -167,12 +154,7 @@ pub fn parse(tree: &Value, app: &str) -> Truth {
             readable.push(i);
         }
     }
-    Truth {
-        nodes,
-        window,
-        interactive,
-        readable,
-    }
+    Truth { nodes, window, interactive, readable }
 }
 
 impl Truth {
@@ -269,11 +251,7 @@ impl Quality {
 /// (x, y, w, h): AT-SPI's window extents include the window manager's title bar, whose
 /// buttons and title are not the application's.
 pub fn measure(truth: &Truth, marks: &[MarkCentre], client: (i64, i64, i64, i64)) -> Quality {
-    let mut q = Quality {
-        interactive: truth.interactive.len(),
-        readable: truth.readable.len(),
-        ..Default::default()
-    };
+    let mut q = Quality { interactive: truth.interactive.len(), readable: truth.readable.len(), ..Default::default() };
     let area = Node {
         id: usize::MAX,
         parent: None,
@@ -285,16 +263,9 @@ pub fn measure(truth: &Truth, marks: &[MarkCentre], client: (i64, i64, i64, i64)
         h: client.3,
         states: vec![],
     };
-    let in_window: Vec<&MarkCentre> = marks
-        .iter()
-        .filter(|m| area.contains_point(m.x, m.y))
-        .collect();
-    let calendars: Vec<&Node> = truth
-        .interactive
-        .iter()
-        .map(|&i| &truth.nodes[i])
-        .filter(|n| n.role == "calendar")
-        .collect();
+    let in_window: Vec<&MarkCentre> = marks.iter().filter(|m| area.contains_point(m.x, m.y)).collect();
+    let calendars: Vec<&Node> =
+        truth.interactive.iter().map(|&i| &truth.nodes[i]).filter(|n| n.role == "calendar").collect();
     for m in &in_window {
         if calendars.iter().any(|c| c.contains_point(m.x, m.y)) {
             q.marks_in_calendars += 1;
@@ -320,15 +291,9 @@ pub fn measure(truth: &Truth, marks: &[MarkCentre], client: (i64, i64, i64, i64)
         .collect();
     for &e in &truth.interactive {
         let el = &truth.nodes[e];
-        let inside: Vec<&&MarkCentre> = in_window
-            .iter()
-            .filter(|m| el.contains_point(m.x, m.y))
-            .collect();
+        let inside: Vec<&&MarkCentre> = in_window.iter().filter(|m| el.contains_point(m.x, m.y)).collect();
         if inside.is_empty() {
-            q.missed.push(format!(
-                "{} {:?} at {},{} {}x{}",
-                el.role, el.name, el.x, el.y, el.w, el.h
-            ));
+            q.missed.push(format!("{} {:?} at {},{} {}x{}", el.role, el.name, el.x, el.y, el.w, el.h));
         } else {
             q.hit += 1;
         }
@@ -340,23 +305,16 @@ pub fn measure(truth: &Truth, marks: &[MarkCentre], client: (i64, i64, i64, i64)
             .filter(|&&o| o != e)
             .map(|&o| (o, &truth.nodes[o]))
             .filter(|(o, n)| {
-                el.contains(n)
-                    && n.area() < el.area()
-                    && (truth.interactive.contains(o) || !truth.is_descendant(*o, e))
+                el.contains(n) && n.area() < el.area() && (truth.interactive.contains(o) || !truth.is_descendant(*o, e))
             })
             .map(|(_, n)| n)
             .collect();
-        let own: Vec<u64> = inside
-            .iter()
-            .filter(|m| !nested.iter().any(|n| n.contains_point(m.x, m.y)))
-            .map(|m| m.id)
-            .collect();
+        let own: Vec<u64> =
+            inside.iter().filter(|m| !nested.iter().any(|n| n.contains_point(m.x, m.y))).map(|m| m.id).collect();
         if own.len() >= 2 {
             q.doubles += 1;
-            q.doubled.push(format!(
-                "{} {:?} at {},{} {}x{}: marks {:?}",
-                el.role, el.name, el.x, el.y, el.w, el.h, own
-            ));
+            q.doubled
+                .push(format!("{} {:?} at {},{} {}x{}: marks {:?}", el.role, el.name, el.x, el.y, el.w, el.h, own));
         }
     }
     q

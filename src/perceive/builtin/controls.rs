@@ -107,10 +107,7 @@ pub fn candidates(image: &RgbaImage, regions: &Labelling, cfg: &BuiltinConfig) -
         let (cw, ch) = (c.width() as f32, c.height() as f32);
         let top = *a.top.iter().max().unwrap_or(&0) as f32 / cw;
         let bottom = *a.bottom.iter().max().unwrap_or(&0) as f32 / cw;
-        let cover = top
-            .min(bottom)
-            .min(a.left as f32 / ch)
-            .min(a.right as f32 / ch);
+        let cover = top.min(bottom).min(a.left as f32 / ch).min(a.right as f32 / ch);
         // A disk (slider knob, round button) reaches its box's sides only at one point.
         let aspect = cw / ch;
         let disk = (0.8..=1.25).contains(&aspect) && c.fill() >= 0.68 && cover >= 0.45;
@@ -123,11 +120,7 @@ pub fn candidates(image: &RgbaImage, regions: &Labelling, cfg: &BuiltinConfig) -
             rect: c.rect(),
             fill: c.fill(),
             cover,
-            color: [
-                (a.sum[0] / n) as f32,
-                (a.sum[1] / n) as f32,
-                (a.sum[2] / n) as f32,
-            ],
+            color: [(a.sum[0] / n) as f32, (a.sum[1] / n) as f32, (a.sum[2] / n) as f32],
         });
     }
     out
@@ -213,30 +206,13 @@ pub fn assemble(
     // Smallest first, so a candidate's children are settled before it is judged.
     for i in 0..n {
         let items = direct_items(i, &cands, &alive, &parent, &lines);
-        let controls = items
-            .iter()
-            .filter(|it| matches!(it, Item::Control(_)))
-            .count();
-        let texts: Vec<&InkLine> = items
-            .iter()
-            .filter_map(|it| {
-                if let Item::Line(l) = it {
-                    Some(&lines[*l])
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let controls = items.iter().filter(|it| matches!(it, Item::Control(_))).count();
+        let texts: Vec<&InkLine> =
+            items.iter().filter_map(|it| if let Item::Line(l) = it { Some(&lines[*l]) } else { None }).collect();
         // A button face holding one small region and one label is an icon button with a
         // label ("● Record"): the inner region is its icon, not a control of its own.
         if controls == 1 && texts.len() == 1 && texts[0].is_word() {
-            let child = items.iter().find_map(|it| {
-                if let Item::Control(j) = it {
-                    Some(*j)
-                } else {
-                    None
-                }
-            });
+            let child = items.iter().find_map(|it| if let Item::Control(j) = it { Some(*j) } else { None });
             if let Some(j) = child
                 && cands[j].rect.area() * 4 <= cands[i].rect.area()
                 && cands[j].rect.h * 2 <= cands[i].rect.h * 3 / 2 + cands[j].rect.h
@@ -257,9 +233,7 @@ pub fn assemble(
             continue;
         }
         let c = &cands[i];
-        let empty = !lines
-            .iter()
-            .any(|l| !l.is_speck() && c.rect.contains_point(l.bbox.center().0, l.bbox.center().1));
+        let empty = !lines.iter().any(|l| !l.is_speck() && c.rect.contains_point(l.bbox.center().0, l.bbox.center().1));
         if empty && c.rect.w > 40 && c.rect.h > 40 {
             alive[i] = false;
             continue;
@@ -276,13 +250,7 @@ pub fn assemble(
 
     // Lines belong to the smallest surviving candidate holding most of them; the face is
     // grown by its border's width so outlines and focus rings count as inside.
-    let grown: Vec<Candidate> = cands
-        .iter()
-        .map(|c| Candidate {
-            rect: c.rect.inflate(3),
-            ..c.clone()
-        })
-        .collect();
+    let grown: Vec<Candidate> = cands.iter().map(|c| Candidate { rect: c.rect.inflate(3), ..c.clone() }).collect();
     let mut owner: Vec<Option<usize>> = vec![None; lines.len()];
     for (li, l) in lines.iter().enumerate() {
         owner[li] = smallest_container(&grown, &alive, &l.bbox, 0.7, None);
@@ -320,8 +288,7 @@ pub fn assemble(
                 let b = &lines[l].bbox;
                 let (_, ly) = b.center();
                 let beside = b.x >= rect.x && b.x - rect.right() <= (rect.h as i32 * 3 / 2).max(6);
-                let swallowed =
-                    b.intersection(rect).area() as f64 >= 0.6 * rect.area() as f64 && b.w > rect.w;
+                let swallowed = b.intersection(rect).area() as f64 >= 0.6 * rect.area() as f64 && b.w > rect.w;
                 (beside || swallowed) && (ly - cy).abs() <= rect.h as f64 * 0.45
             })
             .min_by_key(|&l| lines[l].bbox.x);
@@ -332,10 +299,7 @@ pub fn assemble(
         }
     }
 
-    let mut out: Vec<Proposal> = controls
-        .into_iter()
-        .map(|(r, k, s)| Proposal::new(r, k, s, SOURCE))
-        .collect();
+    let mut out: Vec<Proposal> = controls.into_iter().map(|(r, k, s)| Proposal::new(r, k, s, SOURCE)).collect();
     for (li, l) in lines.iter().enumerate() {
         if used_line[li] || l.is_speck() {
             continue;
@@ -381,9 +345,7 @@ fn direct_items(
         }
         // Directly inside: not inside a live child candidate.
         let in_child = items.iter().any(|it| match it {
-            Item::Control(j) => {
-                cands[*j].rect.intersection(&l.bbox).area() as f64 >= 0.7 * l.bbox.area() as f64
-            }
+            Item::Control(j) => cands[*j].rect.intersection(&l.bbox).area() as f64 >= 0.7 * l.bbox.area() as f64,
             Item::Line(_) => false,
         });
         if !in_child {
@@ -401,9 +363,7 @@ fn is_container(c: &Candidate, texts: &[&InkLine]) -> bool {
     let words = texts.iter().filter(|l| l.is_word()).count();
     let tallest = texts.iter().map(|l| l.bbox.h).max().unwrap_or(1);
     // Stacked lines: a list, a text view, a group box.
-    let stacked = texts
-        .iter()
-        .any(|a| texts.iter().any(|b| a.bbox.gap_y(&b.bbox) > 0));
+    let stacked = texts.iter().any(|a| texts.iter().any(|b| a.bbox.gap_y(&b.bbox) > 0));
     if stacked || c.rect.h > tallest * 3 + 8 {
         return true;
     }
@@ -425,11 +385,7 @@ fn classify<'a>(c: &Candidate, inside: impl Iterator<Item = &'a InkLine>) -> Ele
     }
     let aspect = w / h.max(1.0);
     if inside.iter().any(|l| l.is_paragraph()) {
-        return if c.luma() >= 200.0 {
-            ElementKind::TextField
-        } else {
-            ElementKind::Other
-        };
+        return if c.luma() >= 200.0 { ElementKind::TextField } else { ElementKind::Other };
     }
     if aspect >= 2.2 && h <= 64.0 {
         let bright = c.luma() >= 200.0;
@@ -454,11 +410,7 @@ fn classify<'a>(c: &Candidate, inside: impl Iterator<Item = &'a InkLine>) -> Ele
         return ElementKind::Toggle;
     }
     if inside.is_empty() {
-        return if c.is_small_square() || w.max(h) < 48.0 {
-            ElementKind::Button
-        } else {
-            ElementKind::Other
-        };
+        return if c.is_small_square() || w.max(h) < 48.0 { ElementKind::Button } else { ElementKind::Other };
     }
     ElementKind::Button
 }

@@ -17,23 +17,12 @@ fn differs(a: &[u8], b: &[u8], t: u8) -> bool {
 /// A pixel is an edge when any colour channel differs from its right or lower neighbour
 /// by more than `threshold`. Edge runs at least `min_h` long horizontally or `min_v`
 /// long vertically are lines.
-pub fn classify(
-    rgba: &[u8],
-    width: u32,
-    height: u32,
-    threshold: u8,
-    min_h: u32,
-    min_v: u32,
-) -> Vec<u8> {
+pub fn classify(rgba: &[u8], width: u32, height: u32, threshold: u8, min_h: u32, min_v: u32) -> Vec<u8> {
     let (w, h) = (width as usize, height as usize);
     let mut mask = vec![FLAT; w * h];
     for y in 0..h {
         let row = &rgba[y * w * 4..(y + 1) * w * 4];
-        let below = if y + 1 < h {
-            Some(&rgba[(y + 1) * w * 4..(y + 2) * w * 4])
-        } else {
-            None
-        };
+        let below = if y + 1 < h { Some(&rgba[(y + 1) * w * 4..(y + 2) * w * 4]) } else { None };
         let out = &mut mask[y * w..(y + 1) * w];
         for x in 0..w {
             let p = &row[x * 4..x * 4 + 3];
@@ -105,20 +94,10 @@ mod tests {
     #[test]
     fn a_long_border_is_a_line_and_a_short_stroke_is_ink() {
         // A 40-pixel dark horizontal line and a 5-pixel dark vertical stroke on white.
-        let img = rgba(50, 30, |x, y| {
-            if (y == 10 && x < 40) || (x == 45 && (20..25).contains(&y)) {
-                0
-            } else {
-                255
-            }
-        });
+        let img = rgba(50, 30, |x, y| if (y == 10 && x < 40) || (x == 45 && (20..25).contains(&y)) { 0 } else { 255 });
         let m = classify(&img, 50, 30, 24, 28, 22);
         assert_eq!(m[10 * 50 + 5], LINE);
-        assert_eq!(
-            m[9 * 50 + 5],
-            LINE,
-            "the pixel above a dark line differs from it too"
-        );
+        assert_eq!(m[9 * 50 + 5], LINE, "the pixel above a dark line differs from it too");
         assert_eq!(m[22 * 50 + 44], INK);
         assert_eq!(m[2 * 50 + 2], FLAT);
     }
@@ -126,10 +105,6 @@ mod tests {
     #[test]
     fn a_gentle_gradient_has_no_edges() {
         let img = rgba(64, 64, |_, y| 180 + (y / 4) as u8);
-        assert!(
-            classify(&img, 64, 64, 24, 28, 22)
-                .iter()
-                .all(|&v| v == FLAT)
-        );
+        assert!(classify(&img, 64, 64, 24, 28, 22).iter().all(|&v| v == FLAT));
     }
 }

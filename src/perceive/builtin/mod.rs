@@ -89,10 +89,7 @@ impl Detector for BuiltinDetector {
     fn detect(&mut self, image: &RgbaImage) -> Result<Vec<Proposal>, PerceiveError> {
         let (w, h) = image.dimensions();
         if w == 0 || h == 0 {
-            return Err(PerceiveError::EmptyImage {
-                width: w,
-                height: h,
-            });
+            return Err(PerceiveError::EmptyImage { width: w, height: h });
         }
         Ok(detect(image, &self.config))
     }
@@ -101,14 +98,7 @@ impl Detector for BuiltinDetector {
 /// Run the whole detector on one image.
 pub fn detect(image: &RgbaImage, cfg: &BuiltinConfig) -> Vec<Proposal> {
     let (w, h) = image.dimensions();
-    let mask = edges::classify(
-        image.as_raw(),
-        w,
-        h,
-        cfg.edge_threshold,
-        cfg.line_min_h,
-        cfg.line_min_v,
-    );
+    let mask = edges::classify(image.as_raw(), w, h, cfg.edge_threshold, cfg.line_min_h, cfg.line_min_v);
 
     let regions = label(&mask, w, h, edges::FLAT, Connectivity::Four);
     let candidates = controls::candidates(image, &regions, cfg);
@@ -121,13 +111,7 @@ pub fn detect(image: &RgbaImage, cfg: &BuiltinConfig) -> Vec<Proposal> {
         .filter(|c| c.height() <= max_blob_h && c.width() <= w / 3 && c.count >= 2)
         .map(|c| (c.rect(), c.count))
         .collect();
-    let lines = text::paragraphs(text::group(
-        blobs,
-        text::Grouping {
-            gap_per_height: cfg.word_gap,
-            min_gap: 3,
-        },
-    ));
+    let lines = text::paragraphs(text::group(blobs, text::Grouping { gap_per_height: cfg.word_gap, min_gap: 3 }));
 
     controls::assemble(image, candidates, lines, cfg)
 }

@@ -43,8 +43,7 @@ impl InkLine {
         }
         let (w, h) = (self.bbox.w as f32, self.bbox.h as f32);
         let aspect = w / h.max(1.0);
-        self.blobs <= 2 && h >= 10.0 && (0.6..=1.6).contains(&aspect)
-            || self.blobs == 1 && h >= 14.0 && aspect < 2.5
+        self.blobs <= 2 && h >= 10.0 && (0.6..=1.6).contains(&aspect) || self.blobs == 1 && h >= 14.0 && aspect < 2.5
     }
 }
 
@@ -59,10 +58,7 @@ pub struct Grouping {
 
 impl Default for Grouping {
     fn default() -> Self {
-        Self {
-            gap_per_height: 0.75,
-            min_gap: 3,
-        }
+        Self { gap_per_height: 0.75, min_gap: 3 }
     }
 }
 
@@ -101,13 +97,7 @@ pub fn group(mut blobs: Vec<(Rect, u32)>, g: Grouping) -> Vec<InkLine> {
                     l.core_h = l.core_h.max(b.h);
                 }
             }
-            None => open.push(InkLine {
-                bbox: b,
-                blobs: 1,
-                ink,
-                core_h: b.h,
-                rows: 1,
-            }),
+            None => open.push(InkLine { bbox: b, blobs: 1, ink, core_h: b.h, rows: 1 }),
         }
     }
     done.extend(open);
@@ -125,8 +115,7 @@ fn stack_parts(mut lines: Vec<InkLine>) -> Vec<InkLine> {
         let mut j = i + 1;
         while j < lines.len() && lines[j].bbox.y <= lines[i].bbox.bottom() + 2 {
             let (a, b) = (&lines[i], &lines[j]);
-            let x_overlap =
-                (a.bbox.right().min(b.bbox.right()) - a.bbox.x.max(b.bbox.x)).max(0) as f32;
+            let x_overlap = (a.bbox.right().min(b.bbox.right()) - a.bbox.x.max(b.bbox.x)).max(0) as f32;
             let joint = a.bbox.union(&b.bbox);
             if !a.is_word()
                 && !b.is_word()
@@ -164,8 +153,7 @@ fn stack_bars(mut lines: Vec<InkLine>) -> Vec<InkLine> {
             // `core_h` of a stack is its thickest bar.
             let thin = lines[i].core_h <= 4 && b.h <= 4;
             let x_overlap = (a.right().min(b.right()) - a.x.max(b.x)).max(0) as f32;
-            let aligned =
-                x_overlap >= 0.8 * a.w.min(b.w) as f32 && a.w.max(b.w) <= 2 * a.w.min(b.w);
+            let aligned = x_overlap >= 0.8 * a.w.min(b.w) as f32 && a.w.max(b.w) <= 2 * a.w.min(b.w);
             if thin && aligned && a.gap_y(b) <= 4 {
                 let b = lines.remove(j);
                 let a = &mut lines[i];
@@ -206,11 +194,7 @@ pub fn paragraphs(mut lines: Vec<InkLine>) -> Vec<InkLine> {
             let h = prev.core_h.max(1) as i32;
             let next = (last + 1..lines.len()).find(|&j| {
                 let l = &lines[j];
-                if used[j]
-                    || !l.is_word()
-                    || (l.bbox.x - para.bbox.x).abs() > 3
-                    || l.bbox.y <= prev.bbox.y
-                {
+                if used[j] || !l.is_word() || (l.bbox.x - para.bbox.x).abs() > 3 || l.bbox.y <= prev.bbox.y {
                     return false;
                 }
                 if (l.core_h as i32 - h).abs() > h / 4 + 1 || l.bbox.gap_y(&prev.bbox) > h {
@@ -221,8 +205,8 @@ pub fn paragraphs(mut lines: Vec<InkLine>) -> Vec<InkLine> {
                 // their width as wrapped text does (list rows are ragged and spaced wider).
                 let hmax = prev.core_h.max(l.core_h).max(1) as f32;
                 let pitch = (l.bbox.center().1 - prev.bbox.center().1) as f32 / hmax;
-                let filled = prev.bbox.w as f32 >= 0.55 * prev.bbox.w.max(l.bbox.w) as f32
-                    && prev.bbox.w as f32 >= 6.0 * hmax;
+                let filled =
+                    prev.bbox.w as f32 >= 0.55 * prev.bbox.w.max(l.bbox.w) as f32 && prev.bbox.w as f32 >= 6.0 * hmax;
                 pitch <= 1.45 || pitch <= 1.9 && filled
             });
             match next {
@@ -255,8 +239,7 @@ fn is_punctuation(l: &InkLine, b: &Rect) -> bool {
 /// How well blob `b` continues line `l` (None when it does not).
 fn fits(l: &InkLine, b: &Rect, g: Grouping) -> Option<f32> {
     let gap = l.bbox.gap_x(b);
-    let allowed =
-        max_gap(l, g).max(((b.h as f32 * g.gap_per_height) as i32).min(max_gap(l, g) * 2));
+    let allowed = max_gap(l, g).max(((b.h as f32 * g.gap_per_height) as i32).min(max_gap(l, g) * 2));
     if gap > allowed {
         return None;
     }
@@ -288,14 +271,7 @@ mod tests {
     use super::*;
 
     fn glyphs(x0: i32, y: i32, h: u32, n: usize, advance: i32) -> Vec<(Rect, u32)> {
-        (0..n)
-            .map(|i| {
-                (
-                    Rect::new(x0 + i as i32 * advance, y, (advance - 2) as u32, h),
-                    20,
-                )
-            })
-            .collect()
+        (0..n).map(|i| (Rect::new(x0 + i as i32 * advance, y, (advance - 2) as u32, h), 20)).collect()
     }
 
     #[test]
