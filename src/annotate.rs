@@ -13,7 +13,7 @@ use thiserror::Error;
 use crate::capture::{CaptureError, Capturer, Frame, Target, WindowInfo};
 use crate::coords::MonitorInfo;
 use crate::mark::{self, MarkOptions, PlacedMark};
-use crate::perceive::{PerceiveError, Pipeline, Scene, ms};
+use crate::perceive::{ImageInfo, PerceiveError, Pipeline, Scene, ms};
 
 /// Where the image comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,14 +93,25 @@ pub fn acquire(source: &Source, capturer: &dyn Capturer) -> Result<(Frame, Optio
     }
 }
 
+/// How to annotate.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnnotateOptions {
+    pub marks: MarkOptions,
+    /// The screen scale the image was drawn at (HiDPI). Default: the captured monitor's
+    /// scale, or 1 for image files.
+    pub scale: Option<f64>,
+}
+
 /// Perceive and mark a frame.
 pub fn annotate_frame(
     frame: Frame,
     capture_ms: Option<f64>,
     pipeline: &mut Pipeline,
-    marks: &MarkOptions,
+    opts: &AnnotateOptions,
 ) -> Result<Annotation, AnnotateError> {
-    let (scene, pt) = pipeline.perceive(&frame.image)?;
+    let marks = &opts.marks;
+    let info = ImageInfo { scale: opts.scale.unwrap_or_else(|| frame.monitor().map_or(1.0, |m| m.ratio().0)) };
+    let (scene, pt) = pipeline.perceive(&frame.image, &info)?;
     let t = Instant::now();
     let (marked, placed) = mark::render(&frame.image, &scene, marks);
     let mark_ms = ms(t);
@@ -119,10 +130,10 @@ pub fn annotate(
     source: &Source,
     capturer: &dyn Capturer,
     pipeline: &mut Pipeline,
-    marks: &MarkOptions,
+    opts: &AnnotateOptions,
 ) -> Result<Annotation, AnnotateError> {
     let (frame, capture_ms) = acquire(source, capturer)?;
-    annotate_frame(frame, capture_ms, pipeline, marks)
+    annotate_frame(frame, capture_ms, pipeline, opts)
 }
 
 /// Encode as PNG with fast compression (screens compress well even so).

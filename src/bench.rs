@@ -13,7 +13,7 @@ use crate::annotate::{AnnotateError, encode_png};
 use crate::capture::{Capturer, Target};
 use crate::mark::{self, MarkOptions};
 use crate::perceive::{BuiltinConfig, BuiltinDetector};
-use crate::perceive::{Detector, Scene, fusion, ms, numbering};
+use crate::perceive::{Detector, ImageInfo, Scene, fusion, ms, numbering};
 
 /// One screen to benchmark.
 pub struct BenchInput {
@@ -84,7 +84,7 @@ pub fn bench_image(
     for _ in 0..runs.max(1) {
         let t0 = Instant::now();
         let t = Instant::now();
-        let props = det.detect(&input.image)?;
+        let props = det.detect(&input.image, &ImageInfo::default())?;
         t_det.push(ms(t));
         let t = Instant::now();
         let scene = Scene { width: w, height: h, elements: numbering::number(fusion::fuse(props, w, h, &fcfg)) };

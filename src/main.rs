@@ -68,6 +68,10 @@ struct AnnotateArgs {
     /// Write the element JSON to PATH, or to stdout with `-` (then nothing else is printed there).
     #[arg(long, value_name = "PATH|-")]
     json: Option<String>,
+    /// Screen scale the image was drawn at (2 for a 200 % HiDPI screenshot). Default: the
+    /// captured monitor's scale; 1 for image files.
+    #[arg(long, value_name = "F", value_parser = parse_scale)]
+    scale: Option<f64>,
     /// Mark style: box (default), number, mask.
     #[arg(long, default_value = "box", value_parser = parse_style)]
     style: MarkStyle,
@@ -107,6 +111,13 @@ fn parse_region(s: &str) -> Result<Rect, String> {
         return Err("region values are too large".into());
     }
     Ok(Rect::new(x as i32, y as i32, w as u32, h as u32))
+}
+
+fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.5..=4.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a scale between 0.5 and 4, got {s:?}")),
+    }
 }
 
 fn parse_style(s: &str) -> Result<MarkStyle, String> {
@@ -205,8 +216,9 @@ fn annotate_cmd(a: AnnotateArgs) -> Result<()> {
     };
     let capturer = capture::create_capturer();
     let mut pipeline = Pipeline::builtin();
-    let marks = MarkOptions { style: a.style, ..Default::default() };
-    let ann = annotate::annotate(&source, capturer.as_ref(), &mut pipeline, &marks)?;
+    let opts =
+        annotate::AnnotateOptions { marks: MarkOptions { style: a.style, ..Default::default() }, scale: a.scale };
+    let ann = annotate::annotate(&source, capturer.as_ref(), &mut pipeline, &opts)?;
 
     let png = annotate::encode_png(&ann.marked)?;
     write_atomically(&a.out, &png).with_context(|| format!("cannot write the marked image to {}", a.out.display()))?;

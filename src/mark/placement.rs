@@ -2,24 +2,27 @@
 //!
 //! For every element, candidate spots are tried in order — outside above-left, outside
 //! left, outside right, above-right, below-left, below-right, then the four inner corners
-//! — and the first one that stays inside the image and covers no other element and no
-//! badge already placed wins. When none is free, the spot covering the least is used
+//! (top right first: labels in fields and combo boxes sit on the left) — and the first
+//! one that stays inside the image and covers no other element and no badge already
+//! placed wins. When none is free, the spot covering the least is used
 //! (OmniParser and xa11y do the same, with fewer candidates).
 
 use crate::geometry::Rect;
 
 /// Candidate spots for a `bw`×`bh` badge around `r`, in order of preference.
-pub fn candidates(r: &Rect, bw: u32, bh: u32) -> [Rect; 8] {
+pub fn candidates(r: &Rect, bw: u32, bh: u32) -> [Rect; 10] {
     let (bw_i, bh_i) = (bw as i32, bh as i32);
     [
         Rect::new(r.x, r.y - bh_i, bw, bh),                     // outside, above left
         Rect::new(r.x - bw_i, r.y, bw, bh),                     // outside, left
         Rect::new(r.right(), r.y, bw, bh),                      // outside, right
         Rect::new(r.right() - bw_i, r.y - bh_i, bw, bh),        // outside, above right
-        Rect::new(r.x, r.y, bw, bh),                            // inside, top left
+        Rect::new(r.x, r.bottom(), bw, bh),                     // outside, below left
+        Rect::new(r.right() - bw_i, r.bottom(), bw, bh),        // outside, below right
         Rect::new(r.right() - bw_i, r.y, bw, bh),               // inside, top right
-        Rect::new(r.x, r.bottom() - bh_i, bw, bh),              // inside, bottom left
+        Rect::new(r.x, r.y, bw, bh),                            // inside, top left
         Rect::new(r.right() - bw_i, r.bottom() - bh_i, bw, bh), // inside, bottom right
+        Rect::new(r.x, r.bottom() - bh_i, bw, bh),              // inside, bottom left
     ]
 }
 

@@ -145,11 +145,25 @@ pub enum PerceiveError {
     Detector { detector: String, detail: String },
 }
 
-/// Turns an RGBA image into proposals.
+/// What a detector knows about the image besides its pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ImageInfo {
+    /// Physical pixels per logical point of the screen it shows (2 on a HiDPI screen at
+    /// 200 %): GUI elements are drawn this many times larger than at 100 %.
+    pub scale: f64,
+}
+
+impl Default for ImageInfo {
+    fn default() -> Self {
+        Self { scale: 1.0 }
+    }
+}
+
+/// Turns an RGBA image into proposals (boxes in the image's pixels).
 pub trait Detector: Send {
     /// Short name, used as each proposal's `source`.
     fn name(&self) -> &str;
-    fn detect(&mut self, image: &RgbaImage) -> Result<Vec<Proposal>, PerceiveError>;
+    fn detect(&mut self, image: &RgbaImage, info: &ImageInfo) -> Result<Vec<Proposal>, PerceiveError>;
 }
 
 /// Milliseconds spent in each perception stage.
@@ -186,7 +200,7 @@ impl Pipeline {
         self.detectors.iter().map(|d| d.name().to_string()).collect()
     }
 
-    pub fn perceive(&mut self, image: &RgbaImage) -> Result<(Scene, PerceiveTimings), PerceiveError> {
+    pub fn perceive(&mut self, image: &RgbaImage, info: &ImageInfo) -> Result<(Scene, PerceiveTimings), PerceiveError> {
         let (width, height) = image.dimensions();
         if width == 0 || height == 0 {
             return Err(PerceiveError::EmptyImage { width, height });
@@ -195,7 +209,7 @@ impl Pipeline {
         let mut proposals = Vec::new();
         for d in &mut self.detectors {
             let t = Instant::now();
-            let found = d.detect(image)?;
+            let found = d.detect(image, info)?;
             timings.detectors.push((d.name().to_string(), ms(t)));
             proposals.extend(found);
         }

@@ -116,8 +116,11 @@ pub fn candidates(image: &RgbaImage, regions: &Labelling, cfg: &BuiltinConfig) -
             continue;
         }
         let n = a.n.max(1) as f64;
+        // Edges mark the pixel before a change, so a face's last column and row are edge
+        // pixels: give them back.
+        let rect = Rect::new(c.x0 as i32, c.y0 as i32, (c.width() + 1).min(w - c.x0), (c.height() + 1).min(h - c.y0));
         out.push(Candidate {
-            rect: c.rect(),
+            rect,
             fill: c.fill(),
             cover,
             color: [(a.sum[0] / n) as f32, (a.sum[1] / n) as f32, (a.sum[2] / n) as f32],

@@ -7,17 +7,31 @@ pub const FLAT: u8 = 0;
 pub const INK: u8 = 1;
 pub const LINE: u8 = 2;
 
+/// How different two pixels must be to form an edge, by the brighter one's brightest
+/// channel: `max(min, relative × brightness)`. Dark themes draw borders with small absolute
+/// differences (#1b1b1b on #353535) that a fixed threshold tuned for light themes misses.
+pub fn thresholds(min: u8, relative: f32) -> [u8; 256] {
+    let mut t = [0u8; 256];
+    for (v, slot) in t.iter_mut().enumerate() {
+        *slot = (relative * v as f32).round().clamp(min as f32, 255.0) as u8;
+    }
+    t
+}
+
 #[inline]
-fn differs(a: &[u8], b: &[u8], t: u8) -> bool {
+fn differs(a: &[u8], b: &[u8], table: &[u8; 256]) -> bool {
+    let bright = a[0].max(a[1]).max(a[2]).max(b[0]).max(b[1]).max(b[2]);
+    let t = table[bright as usize];
     a[0].abs_diff(b[0]) > t || a[1].abs_diff(b[1]) > t || a[2].abs_diff(b[2]) > t
 }
 
 /// Classify every pixel of an RGBA buffer as [`FLAT`], [`INK`] or [`LINE`].
 ///
 /// A pixel is an edge when any colour channel differs from its right or lower neighbour
-/// by more than `threshold`. Edge runs at least `min_h` long horizontally or `min_v`
-/// long vertically are lines.
-pub fn classify(rgba: &[u8], width: u32, height: u32, threshold: u8, min_h: u32, min_v: u32) -> Vec<u8> {
+/// by more than the [`thresholds`] entry for the pair's brightness. Edge runs at least
+/// `min_h` long horizontally or `min_v` long vertically are lines.
+pub fn classify(rgba: &[u8], width: u32, height: u32, table: &[u8; 256], min_h: u32, min_v: u32) -> Vec<u8> {
+    let threshold = table;
     let (w, h) = (width as usize, height as usize);
     let mut mask = vec![FLAT; w * h];
     for y in 0..h {
@@ -95,7 +109,7 @@ mod tests {
     fn a_long_border_is_a_line_and_a_short_stroke_is_ink() {
         // A 40-pixel dark horizontal line and a 5-pixel dark vertical stroke on white.
         let img = rgba(50, 30, |x, y| if (y == 10 && x < 40) || (x == 45 && (20..25).contains(&y)) { 0 } else { 255 });
-        let m = classify(&img, 50, 30, 24, 28, 22);
+        let m = classify(&img, 50, 30, &thresholds(10, 0.1), 28, 22);
         assert_eq!(m[10 * 50 + 5], LINE);
         assert_eq!(m[9 * 50 + 5], LINE, "the pixel above a dark line differs from it too");
         assert_eq!(m[22 * 50 + 44], INK);
@@ -103,8 +117,19 @@ mod tests {
     }
 
     #[test]
+    fn a_dark_theme_border_is_an_edge_that_a_light_theme_threshold_would_miss() {
+        // #1b1b1b border on a #353535 face: 26 apart; anti-aliased corners step by ~13.
+        let t = thresholds(10, 0.1);
+        assert!(differs(&[0x1b; 3], &[0x35; 3], &t));
+        assert!(differs(&[0x22; 3], &[0x2f; 3], &t));
+        // The same step on a light theme is shading, not a border.
+        assert!(!differs(&[0xe0; 3], &[0xed; 3], &t));
+        assert!(differs(&[0xcd, 0xc7, 0xc2], &[0xf6, 0xf5, 0xf4], &t), "Adwaita's light border");
+    }
+
+    #[test]
     fn a_gentle_gradient_has_no_edges() {
         let img = rgba(64, 64, |_, y| 180 + (y / 4) as u8);
-        assert!(classify(&img, 64, 64, 24, 28, 22).iter().all(|&v| v == FLAT));
+        assert!(classify(&img, 64, 64, &thresholds(10, 0.1), 28, 22).iter().all(|&v| v == FLAT));
     }
 }

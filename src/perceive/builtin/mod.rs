@@ -19,15 +19,18 @@ use image::RgbaImage;
 use serde::{Deserialize, Serialize};
 
 use super::components::{Connectivity, label};
-use super::{Detector, PerceiveError, Proposal};
+use super::{Detector, ImageInfo, PerceiveError, Proposal};
 use crate::geometry::Rect;
 
 /// Tunables of the built-in detector. The defaults suit ordinary desktop GUIs at 1× to 2×.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BuiltinConfig {
-    /// Channel difference between neighbours that counts as an edge.
+    /// Smallest channel difference between neighbours that counts as an edge.
     pub edge_threshold: u8,
+    /// Edge threshold as a fraction of the brighter pixel's brightness (so dark themes,
+    /// whose borders differ by little, still have edges).
+    pub edge_relative: f32,
     /// Horizontal edge runs at least this long are lines (borders), not ink.
     pub line_min_h: u32,
     /// Vertical edge runs at least this long are lines.
@@ -43,26 +46,13 @@ pub struct BuiltinConfig {
 impl Default for BuiltinConfig {
     fn default() -> Self {
         Self {
-            edge_threshold: 24,
+            edge_threshold: 10,
+            edge_relative: 0.1,
             line_min_h: 28,
             line_min_v: 22,
             min_control: 8,
             max_control_frac: 0.7,
             word_gap: 0.75,
-        }
-    }
-}
-
-impl BuiltinConfig {
-    /// Scale the pixel sizes for a HiDPI frame (scale 2 → borders and glyphs twice as big).
-    pub fn scaled(&self, scale: f64) -> Self {
-        let s = scale.clamp(0.5, 4.0);
-        let px = |v: u32| ((v as f64 * s).round() as u32).max(1);
-        Self {
-            line_min_h: px(self.line_min_h),
-            line_min_v: px(self.line_min_v),
-            min_control: px(self.min_control),
-            ..*self
         }
     }
 }
@@ -86,19 +76,44 @@ impl Detector for BuiltinDetector {
         SOURCE
     }
 
-    fn detect(&mut self, image: &RgbaImage) -> Result<Vec<Proposal>, PerceiveError> {
+    fn detect(&mut self, image: &RgbaImage, info: &ImageInfo) -> Result<Vec<Proposal>, PerceiveError> {
         let (w, h) = image.dimensions();
         if w == 0 || h == 0 {
             return Err(PerceiveError::EmptyImage { width: w, height: h });
         }
-        Ok(detect(image, &self.config))
+        Ok(detect_at_scale(image, info.scale, &self.config))
     }
+}
+
+/// Detect on a screen drawn at `scale` (HiDPI): the image is brought to 100 % first, so
+/// every size the detector knows (border lengths, glyph heights, control sizes) holds, and
+/// the boxes are scaled back. Also four times less work at 200 %.
+pub fn detect_at_scale(image: &RgbaImage, scale: f64, cfg: &BuiltinConfig) -> Vec<Proposal> {
+    if !(scale.is_finite() && scale > 1.2) {
+        return detect(image, cfg);
+    }
+    let (w, h) = image.dimensions();
+    let (sw, sh) = (((w as f64 / scale).round() as u32).max(1), ((h as f64 / scale).round() as u32).max(1));
+    let small = area_downscale(image, sw, sh);
+    let (fx, fy) = (w as f64 / sw as f64, h as f64 / sh as f64);
+    detect(&small, cfg)
+        .into_iter()
+        .map(|mut p| {
+            let x0 = (p.bbox.x as f64 * fx).floor() as i32;
+            let y0 = (p.bbox.y as f64 * fy).floor() as i32;
+            let x1 = ((p.bbox.right() as f64 * fx).ceil() as i32).min(w as i32);
+            let y1 = ((p.bbox.bottom() as f64 * fy).ceil() as i32).min(h as i32);
+            p.bbox = Rect::from_edges(x0, y0, x1, y1);
+            p
+        })
+        .collect()
 }
 
 /// Run the whole detector on one image.
 pub fn detect(image: &RgbaImage, cfg: &BuiltinConfig) -> Vec<Proposal> {
     let (w, h) = image.dimensions();
-    let mask = edges::classify(image.as_raw(), w, h, cfg.edge_threshold, cfg.line_min_h, cfg.line_min_v);
+    let table = edges::thresholds(cfg.edge_threshold, cfg.edge_relative);
+    let mask = edges::classify(image.as_raw(), w, h, &table, cfg.line_min_h, cfg.line_min_v);
 
     let regions = label(&mask, w, h, edges::FLAT, Connectivity::Four);
     let candidates = controls::candidates(image, &regions, cfg);
@@ -114,4 +129,118 @@ pub fn detect(image: &RgbaImage, cfg: &BuiltinConfig) -> Vec<Proposal> {
     let lines = text::paragraphs(text::group(blobs, text::Grouping { gap_per_height: cfg.word_gap, min_gap: 3 }));
 
     controls::assemble(image, candidates, lines, cfg)
+}
+
+/// Shrink by averaging the source area each target pixel covers (a box filter with
+/// fractional edges): at an integer factor, exactly the mean of each block.
+fn area_downscale(src: &RgbaImage, tw: u32, th: u32) -> RgbaImage {
+    let (sw, sh) = src.dimensions();
+    // Per axis: for each target index, the source spans and their weights.
+    let spans = |s: u32, t: u32| -> Vec<Vec<(u32, f32)>> {
+        let f = s as f64 / t as f64;
+        (0..t)
+            .map(|i| {
+                let (a, b) = (i as f64 * f, ((i + 1) as f64 * f).min(s as f64));
+                let mut v = Vec::new();
+                let mut k = a.floor() as u32;
+                while (k as f64) < b && k < s {
+                    let lo = (k as f64).max(a);
+                    let hi = ((k + 1) as f64).min(b);
+                    v.push((k, ((hi - lo) / (b - a)) as f32));
+                    k += 1;
+                }
+                v
+            })
+            .collect()
+    };
+    let (xs, ys) = (spans(sw, tw), spans(sh, th));
+    let raw = src.as_raw();
+    let mut out = RgbaImage::new(tw, th);
+    let mut row = vec![[0f32; 3]; tw as usize];
+    for (ty, yspan) in ys.iter().enumerate() {
+        row.iter_mut().for_each(|p| *p = [0.0; 3]);
+        for &(sy, wy) in yspan {
+            let base = sy as usize * sw as usize * 4;
+            for (tx, xspan) in xs.iter().enumerate() {
+                let acc = &mut row[tx];
+                for &(sx, wx) in xspan {
+                    let p = base + sx as usize * 4;
+                    let w = wx * wy;
+                    acc[0] += raw[p] as f32 * w;
+                    acc[1] += raw[p + 1] as f32 * w;
+                    acc[2] += raw[p + 2] as f32 * w;
+                }
+            }
+        }
+        for (tx, acc) in row.iter().enumerate() {
+            let px = [acc[0].round() as u8, acc[1].round() as u8, acc[2].round() as u8, 255];
+            out.put_pixel(tx as u32, ty as u32, image::Rgba(px));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screen(name: &str) -> RgbaImage {
+        let path = format!("{}/assets/screens/{name}", env!("CARGO_MANIFEST_DIR"));
+        image::open(path).expect("bench screen").into_rgba8()
+    }
+
+    #[test]
+    fn a_screen_drawn_at_200_percent_gives_the_same_elements_twice_as_large() {
+        let one = screen("zenity-forms.png");
+        let (w, h) = one.dimensions();
+        let two = image::imageops::resize(&one, w * 2, h * 2, image::imageops::FilterType::Nearest);
+        let cfg = BuiltinConfig::default();
+        let mut at1 = detect(&one, &cfg);
+        let mut at2 = detect_at_scale(&two, 2.0, &cfg);
+        at1.sort_by_key(|p| (p.bbox.y, p.bbox.x));
+        at2.sort_by_key(|p| (p.bbox.y, p.bbox.x));
+        assert_eq!(at1.len(), at2.len());
+        for (a, b) in at1.iter().zip(&at2) {
+            assert_eq!(a.kind, b.kind);
+            assert!(
+                (a.bbox.x * 2 - b.bbox.x).abs() <= 2 && (a.bbox.y * 2 - b.bbox.y).abs() <= 2,
+                "{} vs {}",
+                a.bbox,
+                b.bbox
+            );
+            assert!((a.bbox.w as i32 * 2 - b.bbox.w as i32).abs() <= 3, "{} vs {}", a.bbox, b.bbox);
+        }
+    }
+
+    #[test]
+    fn a_flat_image_has_no_elements() {
+        let img = RgbaImage::from_pixel(640, 480, image::Rgba([246, 245, 244, 255]));
+        assert!(detect(&img, &BuiltinConfig::default()).is_empty());
+    }
+
+    #[test]
+    fn a_bordered_button_with_a_label_is_one_button() {
+        // A 120x34 button: 1 px grey border, light face, a dark "label" of five glyphs.
+        let mut img = RgbaImage::from_pixel(300, 120, image::Rgba([246, 245, 244, 255]));
+        for y in 40..74 {
+            for x in 90..210 {
+                let border = y == 40 || y == 73 || x == 90 || x == 209;
+                let c = if border { [205, 199, 194] } else { [240, 239, 237] };
+                img.put_pixel(x, y, image::Rgba([c[0], c[1], c[2], 255]));
+            }
+        }
+        for g in 0..5 {
+            for y in 52..62 {
+                for x in 0..5 {
+                    if x == 0 || y == 52 || y == 61 {
+                        img.put_pixel(125 + g * 8 + x, y, image::Rgba([46, 52, 54, 255]));
+                    }
+                }
+            }
+        }
+        let found = detect(&img, &BuiltinConfig::default());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, crate::perceive::ElementKind::Button);
+        assert_eq!(found[0].bbox, Rect::new(91, 41, 118, 32));
+    }
 }
