@@ -180,6 +180,45 @@ fn smallest_container(
     best.map(|(_, i)| i)
 }
 
+/// Faces cut in two by a thin line drawn across them (a slider's trough behind a
+/// translucent knob, a separator over a button) are one face again: same columns, same
+/// colour, a gap of a few pixels.
+fn join_split_faces(mut cands: Vec<Candidate>) -> Vec<Candidate> {
+    cands.sort_by_key(|c| (c.rect.y, c.rect.x, c.rect.w, c.rect.h));
+    let mut i = 0;
+    while i < cands.len() {
+        let mut joined = false;
+        for j in i + 1..cands.len() {
+            let (a, b) = (&cands[i], &cands[j]);
+            if b.rect.y > a.rect.bottom() + 4 {
+                break;
+            }
+            let aligned = (a.rect.x - b.rect.x).abs() <= 2 && (a.rect.right() - b.rect.right()).abs() <= 2;
+            let gap = b.rect.y - a.rect.bottom();
+            let tall = a.rect.h.max(b.rect.h);
+            if aligned
+                && (0..=4).contains(&gap)
+                && color_distance(a.color, b.color) <= 24.0
+                && a.rect.union(&b.rect).h <= 3 * tall
+            {
+                let b = cands.remove(j);
+                let a = &mut cands[i];
+                let (aa, ba) = (a.rect.area() as f32, b.rect.area() as f32);
+                a.fill = (a.fill * aa + b.fill * ba) / (aa + ba);
+                a.color = [0, 1, 2].map(|k| (a.color[k] * aa + b.color[k] * ba) / (aa + ba));
+                a.cover = a.cover.min(b.cover);
+                a.rect = a.rect.union(&b.rect);
+                joined = true;
+                break;
+            }
+        }
+        if !joined {
+            i += 1;
+        }
+    }
+    cands
+}
+
 /// An item directly inside a candidate.
 #[derive(Debug, Clone, Copy)]
 enum Item {
@@ -194,6 +233,20 @@ pub fn assemble(
     lines: Vec<InkLine>,
     _cfg: &BuiltinConfig,
 ) -> Vec<Proposal> {
+    cands = join_split_faces(cands);
+    // A filled part of a symbol (the body of a microphone icon) is a flat region too:
+    // drop regions drawn in ink-like contrast to their surroundings that lie inside a
+    // symbol's ink without filling it (a control's face fills the outline around it).
+    cands.retain(|c| {
+        let inky = ring_color(image, &c.rect, 2).is_some_and(|ring| color_distance(ring, c.color) >= 80.0);
+        !inky
+            || !lines.iter().any(|l| {
+                !l.is_word()
+                    && l.bbox.intersection(&c.rect).area() * 10 >= c.rect.area() * 9
+                    && !c.rect.inflate(3).contains(&l.bbox)
+                    && l.bbox.area() <= 8 * c.rect.area()
+            })
+    });
     // Deterministic order: by area, then position.
     cands.sort_by_key(|c| (c.rect.area(), c.rect.y, c.rect.x));
     let n = cands.len();
