@@ -107,13 +107,13 @@ pub fn render(image: &RgbaImage, scene: &Scene, opts: &MarkOptions) -> (RgbaImag
 
 /// Draw marks for `elements` onto `out` in place.
 pub fn render_into(out: &mut RgbaImage, elements: &[Element], opts: &MarkOptions) -> Vec<PlacedMark> {
-    let (w, h) = out.dimensions();
+    let w = out.width();
     let metrics = MarkMetrics::for_image(w, opts);
     let font = DigitFont::new(metrics.digit_px);
 
     let rects: Vec<Rect> = elements.iter().map(|e| e.bbox).collect();
     let sizes: Vec<(u32, u32)> = elements.iter().map(|e| metrics.badge_size(&font, e.id)).collect();
-    let spots = placement::place(&rects, &sizes, w, h);
+    let spots = placement::place(&rects, &sizes, out);
 
     // Large elements first, so small ones end on top.
     let mut order: Vec<usize> = (0..elements.len()).collect();

@@ -7,6 +7,8 @@
 //! placed wins. When none is free, the spot covering the least is used
 //! (OmniParser and xa11y do the same, with fewer candidates).
 
+use image::RgbaImage;
+
 use crate::geometry::Rect;
 
 /// Candidate spots for a `bw`×`bh` badge around `r`, in order of preference.
@@ -68,9 +70,41 @@ impl Grid {
     }
 }
 
+/// How much visible content a spot would hide: pixels that stand out from the spot's
+/// background (the median of its corners).
+fn content(image: &RgbaImage, spot: &Rect) -> u64 {
+    let r = spot.clamp_to(image.width(), image.height());
+    if r.is_empty() {
+        return 0;
+    }
+    let corners = [(r.x, r.y), (r.right() - 1, r.y), (r.x, r.bottom() - 1), (r.right() - 1, r.bottom() - 1)];
+    let mut bg = [0u8; 3];
+    for (k, slot) in bg.iter_mut().enumerate() {
+        let mut v: Vec<u8> = corners.iter().map(|&(x, y)| image.get_pixel(x as u32, y as u32).0[k]).collect();
+        v.sort_unstable();
+        *slot = v[1];
+    }
+    let mut n = 0;
+    for y in r.y..r.bottom() {
+        for x in r.x..r.right() {
+            let p = image.get_pixel(x as u32, y as u32).0;
+            if (0..3).any(|k| p[k].abs_diff(bg[k]) > 40) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 /// Place one badge per element. `sizes[i]` is badge i's size; returns one spot each.
-pub fn place(elements: &[Rect], sizes: &[(u32, u32)], width: u32, height: u32) -> Vec<Rect> {
-    let image = Rect::new(0, 0, width, height);
+///
+/// A spot outside the element is taken at once when it touches no other element and no
+/// badge; a spot inside it when it also hides almost none of the element's own content.
+/// Otherwise the spot with the least cost wins: hidden badges weigh most, then hidden
+/// content, then covered (but empty) parts of other elements.
+pub fn place(elements: &[Rect], sizes: &[(u32, u32)], image: &RgbaImage) -> Vec<Rect> {
+    let (width, height) = image.dimensions();
+    let bounds = Rect::new(0, 0, width, height);
     let mut boxes = Grid::new(width, height, 64);
     for (i, r) in elements.iter().enumerate() {
         boxes.insert(r, i);
@@ -81,28 +115,31 @@ pub fn place(elements: &[Rect], sizes: &[(u32, u32)], width: u32, height: u32) -
     for (i, r) in elements.iter().enumerate() {
         let (bw, bh) = sizes[i];
         let mut best: Option<(u64, Rect)> = None;
-        for spot in candidates(r, bw, bh) {
-            if !image.contains(&spot) {
+        for (k, spot) in candidates(r, bw, bh).into_iter().enumerate() {
+            if !bounds.contains(&spot) {
                 continue;
             }
-            let mut covered = 0u64;
+            let inner = k >= 6;
+            let mut others = 0u64;
             boxes.near(&spot, &mut near);
             for &j in &near {
                 if j != i {
-                    covered += spot.intersection(&elements[j]).area();
+                    others += spot.intersection(&elements[j]).area();
                 }
             }
+            let mut on_badges = 0u64;
             badges.near(&spot, &mut near);
             for &j in &near {
-                // A badge on a badge hides a number: weigh it heavily.
-                covered += 4 * spot.intersection(&placed[j]).area();
+                on_badges += spot.intersection(&placed[j]).area();
             }
-            if covered == 0 {
+            let hidden = if inner || others > 0 { content(image, &spot) } else { 0 };
+            if on_badges == 0 && others == 0 && (!inner || hidden * 50 <= spot.area()) {
                 best = Some((0, spot));
                 break;
             }
-            if best.is_none_or(|(c, _)| covered < c) {
-                best = Some((covered, spot));
+            let cost = 16 * on_badges + 4 * hidden + others + 1;
+            if best.is_none_or(|(c, _)| cost < c) {
+                best = Some((cost, spot));
             }
         }
         // No candidate fits inside the image (a badge bigger than a tiny image): clamp.
@@ -121,9 +158,34 @@ pub fn place(elements: &[Rect], sizes: &[(u32, u32)], width: u32, height: u32) -
 mod tests {
     use super::*;
 
+    fn blank(w: u32, h: u32) -> RgbaImage {
+        RgbaImage::from_pixel(w, h, image::Rgba([250, 250, 250, 255]))
+    }
+
+    #[test]
+    fn inside_a_crowded_element_the_badge_takes_the_empty_corner() {
+        // Elements packed edge to edge leave no outside spot; the middle one has text on
+        // its left half, so its badge goes to the empty top-right corner.
+        let mut img = blank(300, 100);
+        for y in 42..58 {
+            for x in 105..150 {
+                img.put_pixel(x, y, image::Rgba([20, 20, 20, 255]));
+            }
+        }
+        let els = [
+            Rect::new(0, 0, 300, 40),
+            Rect::new(100, 40, 100, 30),
+            Rect::new(0, 70, 300, 30),
+            Rect::new(0, 40, 100, 30),
+            Rect::new(200, 40, 100, 30),
+        ];
+        let spots = place(&els, &[(20, 16); 5], &img);
+        assert_eq!(spots[1], Rect::new(180, 40, 20, 16));
+    }
+
     #[test]
     fn a_lone_element_gets_its_badge_above_left() {
-        let spots = place(&[Rect::new(100, 100, 80, 30)], &[(20, 16)], 400, 300);
+        let spots = place(&[Rect::new(100, 100, 80, 30)], &[(20, 16)], &blank(400, 300));
         assert_eq!(spots[0], Rect::new(100, 84, 20, 16));
     }
 
@@ -131,7 +193,7 @@ mod tests {
     fn a_badge_moves_aside_rather_than_cover_a_neighbour() {
         // An element right above the first one blocks the above-left spot.
         let els = [Rect::new(100, 100, 80, 30), Rect::new(90, 80, 100, 18)];
-        let spots = place(&els, &[(20, 16), (20, 16)], 400, 300);
+        let spots = place(&els, &[(20, 16), (20, 16)], &blank(400, 300));
         assert_eq!(spots[0], Rect::new(80, 100, 20, 16), "outside left is next");
         for (i, s) in spots.iter().enumerate() {
             for (j, e) in els.iter().enumerate() {
@@ -144,14 +206,14 @@ mod tests {
 
     #[test]
     fn elements_at_the_image_corner_keep_their_badges_inside() {
-        let spots = place(&[Rect::new(0, 0, 50, 20)], &[(20, 16)], 200, 100);
+        let spots = place(&[Rect::new(0, 0, 50, 20)], &[(20, 16)], &blank(200, 100));
         assert!(Rect::new(0, 0, 200, 100).contains(&spots[0]));
     }
 
     #[test]
     fn badges_do_not_stack_on_each_other_when_there_is_room() {
         let els: Vec<Rect> = (0..5).map(|i| Rect::new(20 + i * 60, 50, 50, 20)).collect();
-        let spots = place(&els, &[(20, 16); 5], 400, 200);
+        let spots = place(&els, &[(20, 16); 5], &blank(400, 200));
         for a in 0..5 {
             for b in a + 1..5 {
                 assert!(!spots[a].intersects(&spots[b]), "{a} and {b}");
