@@ -207,7 +207,7 @@ pub fn paragraphs(mut lines: Vec<InkLine>) -> Vec<InkLine> {
                 let pitch = (l.bbox.center().1 - prev.bbox.center().1) as f32 / hmax;
                 let filled =
                     prev.bbox.w as f32 >= 0.55 * prev.bbox.w.max(l.bbox.w) as f32 && prev.bbox.w as f32 >= 6.0 * hmax;
-                pitch <= 1.45 || pitch <= 1.9 && filled
+                pitch <= 1.6 || pitch <= 1.9 && filled
             });
             match next {
                 Some(j) => {
