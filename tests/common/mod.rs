@@ -192,6 +192,11 @@ impl XSession {
         id
     }
 
+    /// Let the session stop a process started with [`command`](Self::command).
+    pub fn adopt(&mut self, child: Child) {
+        self.children.push(child);
+    }
+
     /// Stop one application started with [`spawn`](Self::spawn) and return what it printed.
     pub fn finish(&mut self, pid: u32, deadline: Duration) -> Option<String> {
         let idx = self.children.iter().position(|c| c.id() == pid)?;
