@@ -2,21 +2,12 @@
 
 mod common;
 
-use common::{TempDir, run_markpilot, stderr, stdout};
+use common::{TempDir, one_error_line, run_markpilot, stderr, stdout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn screen(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/screens").join(name)
-}
-
-/// A failing command prints exactly one line on stderr, naming the problem.
-fn one_error_line(o: &std::process::Output) -> String {
-    assert!(!o.status.success(), "expected failure; stdout: {}", stdout(o));
-    let err = stderr(o);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
-    lines[0].to_string()
 }
 
 #[test]

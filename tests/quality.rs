@@ -114,6 +114,24 @@ fn report(name: &str, q: &Quality) {
     }
 }
 
+/// Measure gtk3-widget-factory's three pages (the app is starting or running).
+fn widget_factory_pages(s: &XSession, label: &str, total: &mut Quality) {
+    s.wait_for_window("gtk3-widget-factory");
+    s.wait_for_app("gtk3-widget-factory", 100);
+    for page in ["Page 1", "Page 2", "Page 3"] {
+        s.activate("gtk3-widget-factory", "radio button", page);
+        s.wait_for_stable_screen();
+        // Some widgets (icon views) create their accessible children only when first asked:
+        // ask once, then take the tree.
+        s.atspi(&["gtk3-widget-factory"]);
+        let tree = s.atspi(&["gtk3-widget-factory"]);
+        let name = format!("{label} {page}");
+        let q = measure(s, &tree, "gtk3-widget-factory", "gtk3-widget-factory", &name);
+        report(&name, &q);
+        total.add(&q);
+    }
+}
+
 #[test]
 fn builtin_detector_meets_the_quality_bar_on_real_gtk_screens() {
     let mut s = XSession::start(1920, 1080);
@@ -133,20 +151,7 @@ fn builtin_detector_meets_the_quality_bar_on_real_gtk_screens() {
     }
 
     s.spawn("gtk3-widget-factory", &[]);
-    s.wait_for_window("gtk3-widget-factory");
-    s.wait_for_app("gtk3-widget-factory", 100);
-    for page in ["Page 1", "Page 2", "Page 3"] {
-        s.activate("gtk3-widget-factory", "radio button", page);
-        s.wait_for_stable_screen();
-        // Some widgets (icon views) create their accessible children only when first asked:
-        // ask once, then take the tree.
-        s.atspi(&["gtk3-widget-factory"]);
-        let tree = s.atspi(&["gtk3-widget-factory"]);
-        let name = format!("widget factory {page}");
-        let q = measure(&s, &tree, "gtk3-widget-factory", "gtk3-widget-factory", &name);
-        report(&name, &q);
-        total.add(&q);
-    }
+    widget_factory_pages(&s, "widget factory", &mut total);
 
     eprintln!("{}", total.line("ALL SCREENS"));
     assert!(total.recall() >= 0.90, "recall {:.3} is below 0.90", total.recall());
@@ -169,18 +174,7 @@ fn builtin_detector_finds_the_elements_of_a_dark_theme_too() {
         .expect("gtk3-widget-factory");
     let pid = child.id();
     s.adopt(child);
-    s.wait_for_window("gtk3-widget-factory");
-    s.wait_for_app("gtk3-widget-factory", 100);
-    for page in ["Page 1", "Page 2", "Page 3"] {
-        s.activate("gtk3-widget-factory", "radio button", page);
-        s.wait_for_stable_screen();
-        s.atspi(&["gtk3-widget-factory"]);
-        let tree = s.atspi(&["gtk3-widget-factory"]);
-        let name = format!("dark widget factory {page}");
-        let q = measure(&s, &tree, "gtk3-widget-factory", "gtk3-widget-factory", &name);
-        report(&name, &q);
-        total.add(&q);
-    }
+    widget_factory_pages(&s, "dark widget factory", &mut total);
     s.kill(pid);
     eprintln!("{}", total.line("DARK THEME"));
     assert!(total.recall() >= 0.90, "recall {:.3} is below 0.90", total.recall());

@@ -3,20 +3,12 @@
 
 mod common;
 
-use common::{XSession, stderr};
+use common::{XSession, one_error_line, stderr};
 use serde_json::Value;
 
 fn json(o: &std::process::Output) -> Value {
     assert!(o.status.success(), "markpilot failed: {}", stderr(o));
     serde_json::from_slice(&o.stdout).expect("JSON on stdout")
-}
-
-fn one_error_line(o: &std::process::Output) -> String {
-    assert!(!o.status.success());
-    let err = stderr(o);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one error line: {err}");
-    lines[0].to_string()
 }
 
 #[test]

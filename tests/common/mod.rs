@@ -71,6 +71,15 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A failing command prints exactly one line on stderr, naming the problem: return it.
+pub fn one_error_line(o: &Output) -> String {
+    assert!(!o.status.success(), "expected failure; stdout: {}", stdout(o));
+    let err = stderr(o);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
+    lines[0].to_string()
+}
+
 /// A private X session with the accessibility bus and a window manager.
 pub struct XSession {
     pub display: String,

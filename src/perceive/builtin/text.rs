@@ -105,56 +105,15 @@ pub fn group(mut blobs: Vec<(Rect, u32)>, g: Grouping) -> Vec<InkLine> {
     stack_parts(stack_bars(done))
 }
 
-/// Parts of one symbol stacked with a hairline gap (a microphone over its stand, an 'i'
-/// over its dot) are one icon. Words never merge this way: lines of text are apart by
-/// more than a hairline and are wider than tall.
-fn stack_parts(mut lines: Vec<InkLine>) -> Vec<InkLine> {
+/// Merge lines stacked below one another (within `reach` pixels) while `joins` says so.
+/// Lines must be sorted by top edge.
+fn stack(mut lines: Vec<InkLine>, reach: i32, joins: impl Fn(&InkLine, &InkLine) -> bool) -> Vec<InkLine> {
     let mut i = 0;
     while i < lines.len() {
         let mut merged = false;
         let mut j = i + 1;
-        while j < lines.len() && lines[j].bbox.y <= lines[i].bbox.bottom() + 2 {
-            let (a, b) = (&lines[i], &lines[j]);
-            let x_overlap = (a.bbox.right().min(b.bbox.right()) - a.bbox.x.max(b.bbox.x)).max(0) as f32;
-            let joint = a.bbox.union(&b.bbox);
-            if !a.is_word()
-                && !b.is_word()
-                && a.bbox.gap_y(&b.bbox) <= 2
-                && x_overlap >= 0.6 * a.bbox.w.min(b.bbox.w) as f32
-                && joint.h <= 48
-                && joint.w <= 48
-            {
-                let b = lines.remove(j);
-                let a = &mut lines[i];
-                a.bbox = joint;
-                a.blobs += b.blobs;
-                a.ink += b.ink;
-                a.core_h = a.core_h.max(b.core_h);
-                merged = true;
-                continue;
-            }
-            j += 1;
-        }
-        if !merged {
-            i += 1;
-        }
-    }
-    lines
-}
-
-/// Thin bars stacked with hairline gaps (a hamburger icon, a grip) are one icon.
-fn stack_bars(mut lines: Vec<InkLine>) -> Vec<InkLine> {
-    let mut i = 0;
-    while i < lines.len() {
-        let mut j = i + 1;
-        let mut merged = false;
-        while j < lines.len() && lines[j].bbox.y <= lines[i].bbox.bottom() + 4 {
-            let (a, b) = (&lines[i].bbox, &lines[j].bbox);
-            // `core_h` of a stack is its thickest bar.
-            let thin = lines[i].core_h <= 4 && b.h <= 4;
-            let x_overlap = (a.right().min(b.right()) - a.x.max(b.x)).max(0) as f32;
-            let aligned = x_overlap >= 0.8 * a.w.min(b.w) as f32 && a.w.max(b.w) <= 2 * a.w.min(b.w);
-            if thin && aligned && a.gap_y(b) <= 4 {
+        while j < lines.len() && lines[j].bbox.y <= lines[i].bbox.bottom() + reach {
+            if joins(&lines[i], &lines[j]) {
                 let b = lines.remove(j);
                 let a = &mut lines[i];
                 a.bbox = a.bbox.union(&b.bbox);
@@ -171,6 +130,36 @@ fn stack_bars(mut lines: Vec<InkLine>) -> Vec<InkLine> {
         }
     }
     lines
+}
+
+fn x_overlap(a: &Rect, b: &Rect) -> f32 {
+    (a.right().min(b.right()) - a.x.max(b.x)).max(0) as f32
+}
+
+/// Parts of one symbol stacked with a hairline gap (a microphone over its stand, an 'i'
+/// over its dot) are one icon. Words never merge this way: lines of text are apart by
+/// more than a hairline and are wider than tall.
+fn stack_parts(lines: Vec<InkLine>) -> Vec<InkLine> {
+    stack(lines, 2, |a, b| {
+        let joint = a.bbox.union(&b.bbox);
+        !a.is_word()
+            && !b.is_word()
+            && a.bbox.gap_y(&b.bbox) <= 2
+            && x_overlap(&a.bbox, &b.bbox) >= 0.6 * a.bbox.w.min(b.bbox.w) as f32
+            && joint.h <= 48
+            && joint.w <= 48
+    })
+}
+
+/// Thin bars stacked with hairline gaps (a hamburger icon, a grip) are one icon. The
+/// `core_h` of a stack is its thickest bar.
+fn stack_bars(lines: Vec<InkLine>) -> Vec<InkLine> {
+    stack(lines, 4, |a, b| {
+        let (ra, rb) = (&a.bbox, &b.bbox);
+        let thin = a.core_h <= 4 && rb.h <= 4;
+        let aligned = x_overlap(ra, rb) >= 0.8 * ra.w.min(rb.w) as f32 && ra.w.max(rb.w) <= 2 * ra.w.min(rb.w);
+        thin && aligned && ra.gap_y(rb) <= 4
+    })
 }
 
 /// Merge lines of running text into paragraphs: left-aligned rows of similar height with
