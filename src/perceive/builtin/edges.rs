@@ -31,21 +31,32 @@ fn differs(a: &[u8], b: &[u8], table: &[u8; 256]) -> bool {
 /// by more than the [`thresholds`] entry for the pair's brightness. Edge runs at least
 /// `min_h` long horizontally or `min_v` long vertically are lines.
 pub fn classify(rgba: &[u8], width: u32, height: u32, table: &[u8; 256], min_h: u32, min_v: u32) -> Vec<u8> {
-    let threshold = table;
     let (w, h) = (width as usize, height as usize);
     let mut mask = vec![FLAT; w * h];
+    // Pixels as RGB words: most neighbours in a screenshot are identical, and one integer
+    // comparison settles those.
+    let rgb = |px: &[u8]| u32::from_le_bytes([px[0], px[1], px[2], 0]);
+    let mut cur: Vec<u32> = rgba[..w * 4].chunks_exact(4).map(rgb).collect();
+    let mut next: Vec<u32> = Vec::with_capacity(w);
     for y in 0..h {
-        let row = &rgba[y * w * 4..(y + 1) * w * 4];
-        let below = if y + 1 < h { Some(&rgba[(y + 1) * w * 4..(y + 2) * w * 4]) } else { None };
+        next.clear();
+        if y + 1 < h {
+            next.extend(rgba[(y + 1) * w * 4..(y + 2) * w * 4].chunks_exact(4).map(rgb));
+        }
         let out = &mut mask[y * w..(y + 1) * w];
         for x in 0..w {
-            let p = &row[x * 4..x * 4 + 3];
-            let mut e = x + 1 < w && differs(p, &row[(x + 1) * 4..(x + 1) * 4 + 3], threshold);
-            if !e && let Some(b) = below {
-                e = differs(p, &b[x * 4..x * 4 + 3], threshold);
+            let p = cur[x];
+            let mut e = false;
+            if x + 1 < w {
+                let q = cur[x + 1];
+                e = p != q && differs(&p.to_le_bytes(), &q.to_le_bytes(), table);
+            }
+            if !e && let Some(&q) = next.get(x) {
+                e = p != q && differs(&p.to_le_bytes(), &q.to_le_bytes(), table);
             }
             out[x] = e as u8;
         }
+        std::mem::swap(&mut cur, &mut next);
     }
     mark_lines(&mut mask, w, h, min_h as usize, min_v as usize);
     mask
@@ -72,15 +83,17 @@ fn mark_lines(mask: &mut [u8], w: usize, h: usize, min_h: usize, min_v: usize) {
         }
     }
     // Vertical runs, with one counter per column so memory is read row by row.
-    let mut run = vec![0usize; w];
+    let mut run = vec![0u32; w];
     for y in 0..=h {
         for x in 0..w {
-            let edge = y < h && mask[y * w + x] != FLAT;
-            if edge {
+            if y < h && mask[y * w + x] != FLAT {
                 run[x] += 1;
-            } else if run[x] > 0 {
-                if run[x] >= min_v {
-                    for yy in y - run[x]..y {
+                continue;
+            }
+            let n = run[x] as usize;
+            if n > 0 {
+                if n >= min_v {
+                    for yy in y - n..y {
                         mask[yy * w + x] = LINE;
                     }
                 }
