@@ -162,10 +162,31 @@ fn stack_bars(lines: Vec<InkLine>) -> Vec<InkLine> {
     })
 }
 
-/// Merge lines of running text into paragraphs: left-aligned rows of similar height with
-/// gaps well under a line height. List rows and menu items are spaced wider and stay apart.
+/// Merge lines of running text into paragraphs: left-aligned rows of similar height set
+/// close together. List rows and menu items are spaced wider and stay apart.
+///
+/// Spacing is judged on the whole left-aligned column: its usual pitch (median distance
+/// between line tops) against its type size (the tallest line, ascender to descender), so
+/// letters without ascenders or descenders do not make one pair look loosely set. Text
+/// set solid (an editor, a text view: pitch ≤ 1.45 em) is one block; a looser pitch
+/// (≤ 1.9 em) only for long lines that fill their width as wrapped text does (list rows
+/// are short and ragged).
 pub fn paragraphs(mut lines: Vec<InkLine>) -> Vec<InkLine> {
     lines.sort_by_key(|l| (l.bbox.y, l.bbox.x));
+    // The next left-aligned word line below `k` that could continue it, if any.
+    let below = |k: usize, x: i32, used: &[bool]| -> Option<usize> {
+        let prev = &lines[k];
+        let h = prev.core_h.max(1) as i32;
+        (k + 1..lines.len()).find(|&j| {
+            let l = &lines[j];
+            !used[j]
+                && l.is_word()
+                && (l.bbox.x - x).abs() <= 3
+                && l.bbox.y > prev.bbox.y
+                && (l.core_h as i32 - h).abs() <= h / 3 + 2
+                && l.bbox.gap_y(&prev.bbox) <= h
+        })
+    };
     let mut out: Vec<InkLine> = Vec::with_capacity(lines.len());
     let mut used = vec![false; lines.len()];
     for i in 0..lines.len() {
@@ -177,38 +198,32 @@ pub fn paragraphs(mut lines: Vec<InkLine>) -> Vec<InkLine> {
             out.push(para);
             continue;
         }
+        // The column below this line: its type size (tallest line) and its usual line
+        // pitch (median distance between tops; single lines vary with their letters).
+        let mut chain = vec![i];
+        while let Some(j) = below(*chain.last().unwrap_or(&i), para.bbox.x, &used) {
+            chain.push(j);
+        }
+        let em = chain.iter().map(|&k| lines[k].bbox.h).max().unwrap_or(1).max(1) as f32;
+        let mut pitches: Vec<i32> = chain.windows(2).map(|w| lines[w[1]].bbox.y - lines[w[0]].bbox.y).collect();
+        pitches.sort_unstable();
+        let usual = pitches.get(pitches.len() / 2).copied().unwrap_or(0) as f32;
+        let solid = usual > 0.0 && usual <= 1.45 * em;
         let mut last = i;
-        loop {
-            let prev = &lines[last];
-            let h = prev.core_h.max(1) as i32;
-            let next = (last + 1..lines.len()).find(|&j| {
-                let l = &lines[j];
-                if used[j] || !l.is_word() || (l.bbox.x - para.bbox.x).abs() > 3 || l.bbox.y <= prev.bbox.y {
-                    return false;
-                }
-                if (l.core_h as i32 - h).abs() > h / 4 + 1 || l.bbox.gap_y(&prev.bbox) > h {
-                    return false;
-                }
-                // Line pitch (centre to centre) over line height: text set solid (an
-                // editor, a text view) is one block; a looser pitch only when the lines fill
-                // their width as wrapped text does (list rows are ragged and spaced wider).
-                let hmax = prev.core_h.max(l.core_h).max(1) as f32;
-                let pitch = (l.bbox.center().1 - prev.bbox.center().1) as f32 / hmax;
-                let filled =
-                    prev.bbox.w as f32 >= 0.55 * prev.bbox.w.max(l.bbox.w) as f32 && prev.bbox.w as f32 >= 6.0 * hmax;
-                pitch <= 1.6 || pitch <= 1.9 && filled
-            });
-            match next {
-                Some(j) => {
-                    used[j] = true;
-                    para.bbox = para.bbox.union(&lines[j].bbox);
-                    para.blobs += lines[j].blobs;
-                    para.ink += lines[j].ink;
-                    para.rows += 1;
-                    last = j;
-                }
-                None => break,
+        for &j in &chain[1..] {
+            let (prev, l) = (&lines[last], &lines[j]);
+            let pitch = (l.bbox.y - prev.bbox.y) as f32;
+            let filled =
+                prev.bbox.w as f32 >= 0.55 * prev.bbox.w.max(l.bbox.w) as f32 && prev.bbox.w as f32 >= 15.0 * em;
+            if !(solid && pitch <= 1.35 * usual || filled && pitch <= 1.9 * em) {
+                break;
             }
+            used[j] = true;
+            para.bbox = para.bbox.union(&l.bbox);
+            para.blobs += l.blobs;
+            para.ink += l.ink;
+            para.rows += 1;
+            last = j;
         }
         out.push(para);
     }
@@ -242,7 +257,7 @@ fn fits(l: &InkLine, b: &Rect, g: Grouping) -> Option<f32> {
     let bh = b.h.max(1) as f32;
     // Icons in a row (a toolbar, an icon grid) stand apart at gaps where letters of large
     // text would still join.
-    if lh >= 16.0 && gap as f32 > (0.3 * lh).max(g.min_gap as f32) {
+    if lh >= 16.0 && gap as f32 > (0.45 * lh).max(g.min_gap as f32) {
         return None;
     }
     // Heights must be comparable: a tall icon next to small text starts its own line
