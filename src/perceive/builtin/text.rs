@@ -295,6 +295,29 @@ mod tests {
         assert_eq!(group(b, Grouping::default()).len(), 3);
     }
 
+    fn word(x: i32, y: i32, w: u32, h: u32) -> InkLine {
+        InkLine { bbox: Rect::new(x, y, w, h), blobs: 6, ink: 60, core_h: h, rows: 1 }
+    }
+
+    #[test]
+    fn list_rows_stay_apart_and_text_set_solid_joins() {
+        // A list: short ragged rows 23 px apart, 10-15 px tall.
+        let list: Vec<InkLine> = [(40u32, 14u32), (62, 10), (85, 15), (50, 10), (70, 14)]
+            .iter()
+            .enumerate()
+            .map(|(i, &(w, h))| word(28, 100 + 23 * i as i32, w, h))
+            .collect();
+        assert_eq!(paragraphs(list).len(), 5);
+        // A text view: the same kind of lines, 17 px apart (tops wander by a pixel or two).
+        let view: Vec<InkLine> = [(0, 40u32, 14u32), (17, 62, 10), (32, 85, 15), (51, 50, 10), (66, 70, 14)]
+            .iter()
+            .map(|&(dy, w, h)| word(28, 100 + dy, w, h))
+            .collect();
+        let p = paragraphs(view);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].rows, 5);
+    }
+
     #[test]
     fn a_dot_joins_its_word() {
         let mut b = glyphs(10, 10, 10, 3, 7);
