@@ -12,7 +12,7 @@ use markpilot::bench::{self, BenchInput};
 use markpilot::capture::{self, Target};
 use markpilot::geometry::Rect;
 use markpilot::mark::{MarkOptions, MarkStyle};
-use markpilot::perceive::{BuiltinConfig, BuiltinDetector, Pipeline};
+use markpilot::perceive::{BuiltinConfig, Pipeline};
 
 #[derive(Parser)]
 #[command(
@@ -297,8 +297,6 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     let total = inputs.len() * a.runs.max(1);
     let mut done = 0usize;
     let mut images = Vec::new();
-    // Warm up once (page faults, lazy statics) so the first sample is not an outlier.
-    let _ = BuiltinDetector::new(cfg);
     for input in &inputs {
         images.push(bench::bench_image(input, a.runs, &cfg, &marks, || {
             done += 1;

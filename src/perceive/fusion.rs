@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ElementKind, Proposal};
+use super::Proposal;
 use crate::geometry::Rect;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -127,14 +127,10 @@ pub fn fuse(proposals: Vec<Proposal>, width: u32, height: u32, cfg: &FusionConfi
     kept
 }
 
-/// Whether a kind is interactive on its own (used by reports).
-pub fn is_control(kind: ElementKind) -> bool {
-    !kind.is_content()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::perceive::ElementKind;
 
     fn p(x: i32, y: i32, w: u32, h: u32, kind: ElementKind, text: Option<&str>, source: &str) -> Proposal {
         Proposal {
