@@ -243,3 +243,29 @@ fn bench_with_a_bad_image_fails_cleanly() {
     let line = one_error_line(&run_markpilot(dir.path(), &[], &["bench", "--image", "x.png", "--runs", "1"]));
     assert!(line.contains("x.png is not an image"), "{line}");
 }
+
+#[test]
+fn a_200_percent_screenshot_with_scale_2_gets_the_same_marks_twice_as_large() {
+    let dir = TempDir::new("scale");
+    let one = image::open(screen("zenity-forms.png")).unwrap().into_rgba8();
+    let two = image::imageops::resize(&one, one.width() * 2, one.height() * 2, image::imageops::FilterType::Nearest);
+    two.save(dir.join("twice.png")).unwrap();
+    let run = |args: &[&str]| -> Value {
+        let o = run_markpilot(dir.path(), &[], args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let a =
+        run(&["annotate", "--image", screen("zenity-forms.png").to_str().unwrap(), "--out", "a.png", "--json", "-"]);
+    let b = run(&["annotate", "--image", "twice.png", "--scale", "2", "--out", "b.png", "--json", "-"]);
+    let (ea, eb) = (a["elements"].as_array().unwrap(), b["elements"].as_array().unwrap());
+    assert_eq!(ea.len(), eb.len());
+    for (x, y) in ea.iter().zip(eb) {
+        assert_eq!(x["kind"], y["kind"]);
+        let (wa, wb) = (x["bbox"]["w"].as_i64().unwrap(), y["bbox"]["w"].as_i64().unwrap());
+        assert!((wa * 2 - wb).abs() <= 3, "{} vs {}", x["bbox"], y["bbox"]);
+    }
+    let o = run_markpilot(dir.path(), &[], &["annotate", "--image", "twice.png", "--scale", "9"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("expected a scale between 0.5 and 4"), "{}", stderr(&o));
+}
