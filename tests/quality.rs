@@ -121,10 +121,9 @@ fn widget_factory_pages(s: &XSession, label: &str, total: &mut Quality) {
     for page in ["Page 1", "Page 2", "Page 3"] {
         s.activate("gtk3-widget-factory", "radio button", page);
         s.wait_for_stable_screen();
-        // Some widgets (icon views) create their accessible children only when first asked:
-        // ask once, then take the tree.
-        s.atspi(&["gtk3-widget-factory"]);
-        let tree = s.atspi(&["gtk3-widget-factory"]);
+        // Some widgets (icon views) create their accessible children only when first asked,
+        // and not all at once: ask until two answers agree.
+        let tree = s.settled_atspi("gtk3-widget-factory");
         let name = format!("{label} {page}");
         let q = measure(s, &tree, "gtk3-widget-factory", "gtk3-widget-factory", &name);
         report(&name, &q);

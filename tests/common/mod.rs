@@ -279,6 +279,26 @@ impl XSession {
         serde_json::from_slice(&o.stdout).expect("AT-SPI JSON")
     }
 
+    /// The AT-SPI tree once it stops growing: two answers in a row with the same objects.
+    pub fn settled_atspi(&self, app: &str) -> Value {
+        let count = |t: &Value| {
+            t["apps"].as_array().and_then(|a| a.first()).and_then(|a| a["nodes"].as_array()).map_or(0, |n| n.len())
+        };
+        let mut prev = self.atspi(&[app]);
+        let mut settled = None;
+        self.wait_until(&format!("{app}'s accessibility tree to settle"), Duration::from_secs(30), |s| {
+            std::thread::sleep(Duration::from_millis(200));
+            let cur = s.atspi(&[app]);
+            let same = count(&cur) == count(&prev) && count(&cur) > 0;
+            prev = cur.clone();
+            if same {
+                settled = Some(cur);
+            }
+            same
+        });
+        settled.unwrap_or(prev)
+    }
+
     /// Run the first action of an accessible object (press a button, pick a page).
     pub fn activate(&self, app: &str, role: &str, name: &str) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/atspi_dump.py");
