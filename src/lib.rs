@@ -8,6 +8,7 @@ pub mod annotate;
 pub mod bench;
 pub mod capture;
 pub mod coords;
+pub mod files;
 pub mod geometry;
 pub mod mark;
 pub mod perceive;

@@ -266,17 +266,8 @@ fn annotate_cmd(a: AnnotateArgs) -> Result<()> {
     Ok(())
 }
 
-/// Write to a temporary name beside `path`, then rename: no half-written file is left.
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let name = path.file_name().context("the output path has no file name")?;
-    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e.into());
-    }
-    Ok(())
+    Ok(markpilot::files::write_atomically(path, bytes)?)
 }
 
 fn bench_cmd(a: BenchArgs) -> Result<()> {

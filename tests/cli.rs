@@ -269,3 +269,23 @@ fn a_200_percent_screenshot_with_scale_2_gets_the_same_marks_twice_as_large() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("expected a scale between 0.5 and 4"), "{}", stderr(&o));
 }
+
+/// Regression: writing the marked image to a device or FIFO (`--out /dev/null`) once
+/// renamed a regular file over it. The output must be written through, leaving the node.
+#[test]
+fn out_to_a_fifo_writes_through_it_and_leaves_it_a_fifo() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = TempDir::new("fifo");
+    let fifo = dir.join("pipe.png");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let img = screen("zenity-forms.png");
+    let o = run_markpilot(dir.path(), &[], &["annotate", "--image", img.to_str().unwrap(), "--out", "pipe.png"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = reader.join().unwrap();
+    assert!(bytes.starts_with(b"\x89PNG"), "a PNG came through the FIFO");
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+}

@@ -84,7 +84,7 @@ fn annotate(s: &XSession, name: &str) -> Value {
             let _ = std::fs::create_dir_all(&dir);
             dir.join(format!("{}.png", name.replace(' ', "-"))).to_string_lossy().into_owned()
         }
-        None => "/dev/null".to_string(),
+        None => s.scratch("marked.png"),
     };
     let o = s.markpilot(&["annotate", "--out", &out, "--json", "-"]);
     assert!(o.status.success(), "annotate failed: {}", common::stderr(&o));

@@ -42,7 +42,8 @@ fn at_scale_2_monitors_report_logical_and_physical_sizes_and_frames_map_back() {
     assert_eq!((m["width"].as_u64(), m["height"].as_u64()), (Some(640), Some(400)), "logical size");
     assert_eq!((m["physical_width"].as_u64(), m["physical_height"].as_u64()), (Some(1280), Some(800)));
     // A region given in physical pixels: the frame's origin is its physical position.
-    let doc = json(&s.markpilot(&["annotate", "--region", "200,100,300,200", "--out", "/dev/null", "--json", "-"]));
+    let doc =
+        json(&s.markpilot(&["annotate", "--region", "200,100,300,200", "--out", &s.scratch("m.png"), "--json", "-"]));
     assert_eq!((doc["image"]["width"].as_u64(), doc["image"]["height"].as_u64()), (Some(300), Some(200)));
     assert_eq!((doc["origin"]["x"].as_i64(), doc["origin"]["y"].as_i64()), (Some(200), Some(100)));
     assert_eq!(doc["origin"]["space"], "physical");
@@ -54,7 +55,8 @@ fn annotating_a_window_captures_just_that_window_and_finds_its_buttons() {
     s.spawn("zenity", &["--question", "--title", "Keep changes?", "--text", "Keep the changes you made?"]);
     let w = s.wait_for_window("Keep changes?");
     s.wait_for_app("zenity", 5);
-    let doc = json(&s.markpilot(&["annotate", "--window", "Keep changes?", "--out", "/dev/null", "--json", "-"]));
+    let doc =
+        json(&s.markpilot(&["annotate", "--window", "Keep changes?", "--out", &s.scratch("m.png"), "--json", "-"]));
     assert_eq!(doc["image"]["width"], w["width"]);
     assert_eq!(doc["image"]["height"], w["height"]);
     assert_eq!(doc["origin"]["x"], w["x"]);
@@ -70,7 +72,8 @@ fn annotating_a_window_captures_just_that_window_and_finds_its_buttons() {
         .collect();
     assert_eq!(buttons.len(), 2, "{}", doc["elements"]);
     // A case-insensitive part of the title finds the same window.
-    let again = json(&s.markpilot(&["annotate", "--window", "keep CHANGES", "--out", "/dev/null", "--json", "-"]));
+    let again =
+        json(&s.markpilot(&["annotate", "--window", "keep CHANGES", "--out", &s.scratch("m.png"), "--json", "-"]));
     assert_eq!(again["window"]["id"], doc["window"]["id"]);
 }
 
@@ -97,10 +100,10 @@ fn the_same_screen_gets_the_same_numbers_on_every_capture() {
     );
     s.wait_for_window("Pick a fruit");
     s.wait_for_app("zenity", 5);
-    let first = json(&s.markpilot(&["annotate", "--out", "/dev/null", "--json", "-"]));
+    let first = json(&s.markpilot(&["annotate", "--out", &s.scratch("m.png"), "--json", "-"]));
     assert!(first["elements"].as_array().unwrap().len() >= 8);
     for _ in 0..3 {
-        let again = json(&s.markpilot(&["annotate", "--out", "/dev/null", "--json", "-"]));
+        let again = json(&s.markpilot(&["annotate", "--out", &s.scratch("m.png"), "--json", "-"]));
         assert_eq!(again["elements"], first["elements"]);
     }
 }
@@ -128,6 +131,6 @@ fn without_a_window_manager_window_capture_explains_what_is_missing() {
     let line = one_error_line(&s.markpilot(&["annotate", "--window", "Anything"]));
     assert!(line.contains("window listing needs a window manager"), "{line}");
     // Monitor capture still works.
-    let doc = json(&s.markpilot(&["annotate", "--out", "/dev/null", "--json", "-"]));
+    let doc = json(&s.markpilot(&["annotate", "--out", &s.scratch("m.png"), "--json", "-"]));
     assert_eq!(doc["image"]["width"].as_u64(), Some(1024));
 }

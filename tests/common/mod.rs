@@ -238,6 +238,12 @@ impl XSession {
         }
     }
 
+    /// A path in the session's scratch directory (removed with the session). Tests write
+    /// marked images here rather than to /dev/null.
+    pub fn scratch(&self, name: &str) -> String {
+        self.runtime_dir.join(name).to_string_lossy().into_owned()
+    }
+
     /// Run markpilot inside the session.
     pub fn markpilot(&self, args: &[&str]) -> Output {
         self.command(markpilot_bin()).args(args).output().expect("run markpilot")
