@@ -12,8 +12,8 @@ use serde::Serialize;
 use crate::annotate::{AnnotateError, encode_png};
 use crate::capture::{Capturer, Target};
 use crate::mark::{self, MarkOptions};
-use crate::perceive::{BuiltinConfig, BuiltinDetector};
-use crate::perceive::{Detector, ImageInfo, Scene, fusion, ms, numbering};
+use crate::perceive::builtin::SOURCE;
+use crate::perceive::{BuiltinConfig, BuiltinDetector, ImageInfo, Pipeline, ms};
 
 /// One screen to benchmark.
 pub struct BenchInput {
@@ -68,8 +68,9 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Run detect → fuse+number → mark → encode `runs` times over one image (after one
-/// warm-up detection).
+/// Run perception (the same [`Pipeline`] `annotate` runs) → mark → encode `runs` times
+/// over one image, after one unmeasured warm-up run: page faults and first-touch
+/// allocations are start-up costs, not the stages'.
 pub fn bench_image(
     input: &BenchInput,
     runs: usize,
@@ -78,21 +79,16 @@ pub fn bench_image(
     mut progress: impl FnMut(),
 ) -> Result<ImageBench, AnnotateError> {
     let (w, h) = input.image.dimensions();
-    let mut det = BuiltinDetector::new(*cfg);
-    let fcfg = fusion::FusionConfig::default();
+    let mut pipeline = Pipeline::new(vec![Box::new(BuiltinDetector::new(*cfg))]);
+    let info = ImageInfo::default();
     let (mut t_det, mut t_fuse, mut t_mark, mut t_enc, mut t_total) = (vec![], vec![], vec![], vec![], vec![]);
     let mut elements = 0;
-    // One unmeasured run first: page faults and first-touch allocations are start-up
-    // costs, not the stage's.
-    det.detect(&input.image, &ImageInfo::default())?;
+    pipeline.perceive(&input.image, &info)?;
     for _ in 0..runs.max(1) {
         let t0 = Instant::now();
-        let t = Instant::now();
-        let props = det.detect(&input.image, &ImageInfo::default())?;
-        t_det.push(ms(t));
-        let t = Instant::now();
-        let scene = Scene { width: w, height: h, elements: numbering::number(fusion::fuse(props, w, h, &fcfg)) };
-        t_fuse.push(ms(t));
+        let (scene, timings) = pipeline.perceive(&input.image, &info)?;
+        t_det.push(timings.detect_total());
+        t_fuse.push(timings.fusion);
         let t = Instant::now();
         let (marked, _) = mark::render(&input.image, &scene, marks);
         t_mark.push(ms(t));
@@ -110,7 +106,7 @@ pub fn bench_image(
         height: h,
         elements,
         stages: vec![
-            StageStats::from_samples("detect:builtin", t_det),
+            StageStats::from_samples(&format!("detect:{SOURCE}"), t_det),
             StageStats::from_samples("fusion+numbering", t_fuse),
             StageStats::from_samples("mark", t_mark),
             StageStats::from_samples("detect+fusion+mark", t_total),

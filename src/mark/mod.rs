@@ -195,8 +195,7 @@ fn badge(out: &mut RgbaImage, spot: &Rect, id: u32, color: Rgb, font: &DigitFont
     let text = palette::text_on(color);
     fill_rect(out, spot, color);
     // A hairline in the text colour keeps the badge distinct from a same-coloured background.
-    let hair = Rect::from_edges(spot.x, spot.y, spot.right(), spot.bottom());
-    outline_inside(out, &hair, text, 0.35);
+    outline_inside(out, spot, text, 0.35);
     let mut x = spot.x + m.pad_x as i32;
     let y = spot.y + m.pad_y as i32;
     for ch in id.to_string().bytes() {

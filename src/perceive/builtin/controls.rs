@@ -227,12 +227,7 @@ enum Item {
 }
 
 /// Decide which candidates are controls, attach lines, and emit proposals.
-pub fn assemble(
-    image: &RgbaImage,
-    mut cands: Vec<Candidate>,
-    lines: Vec<InkLine>,
-    _cfg: &BuiltinConfig,
-) -> Vec<Proposal> {
+pub fn assemble(image: &RgbaImage, mut cands: Vec<Candidate>, lines: Vec<InkLine>) -> Vec<Proposal> {
     cands = join_split_faces(cands);
     // A filled part of a symbol (the body of a microphone icon) is a flat region too:
     // drop regions drawn in ink-like contrast to their surroundings that lie inside a
@@ -283,7 +278,8 @@ pub fn assemble(
         }
     }
 
-    // Frames: large empty regions the colour of their surroundings are not controls.
+    // Empty regions are backdrops, not controls, when large (a pane, a notebook page, the
+    // inside of a frame) or the colour of their surroundings.
     for i in 0..n {
         if !alive[i] {
             continue;
@@ -307,9 +303,11 @@ pub fn assemble(
     // Lines belong to the smallest surviving candidate holding most of them; the face is
     // grown by its border's width so outlines and focus rings count as inside.
     let grown: Vec<Candidate> = cands.iter().map(|c| Candidate { rect: c.rect.inflate(3), ..c.clone() }).collect();
-    let mut owner: Vec<Option<usize>> = vec![None; lines.len()];
+    let mut owned: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (li, l) in lines.iter().enumerate() {
-        owner[li] = smallest_container(&grown, &alive, &l.bbox, 0.7, None);
+        if let Some(i) = smallest_container(&grown, &alive, &l.bbox, 0.7, None) {
+            owned[i].push(li);
+        }
     }
 
     let mut controls: Vec<(Rect, ElementKind, f32)> = Vec::new();
@@ -319,8 +317,8 @@ pub fn assemble(
             continue;
         }
         let c = &cands[i];
-        let inside: Vec<usize> = (0..lines.len()).filter(|&l| owner[l] == Some(i)).collect();
-        for &l in &inside {
+        let inside = &owned[i];
+        for &l in inside {
             used_line[l] = true;
         }
         let kind = classify(c, inside.iter().map(|&l| &lines[l]));

@@ -120,15 +120,15 @@ pub fn detect(image: &RgbaImage, cfg: &BuiltinConfig) -> Vec<Proposal> {
 
     let ink = label(&mask, w, h, edges::INK, Connectivity::Eight);
     let max_blob_h = (h / 8).clamp(24, 96);
-    let blobs: Vec<(Rect, u32)> = ink
+    let blobs: Vec<Rect> = ink
         .comps
         .iter()
         .filter(|c| c.height() <= max_blob_h && c.width() <= w / 3 && c.count >= 2)
-        .map(|c| (c.rect(), c.count))
+        .map(|c| c.rect())
         .collect();
     let lines = text::paragraphs(text::group(blobs, text::Grouping { gap_per_height: cfg.word_gap, min_gap: 3 }));
 
-    controls::assemble(image, candidates, lines, cfg)
+    controls::assemble(image, candidates, lines)
 }
 
 /// Shrink by averaging the source area each target pixel covers (a box filter with

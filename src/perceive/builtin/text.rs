@@ -11,8 +11,6 @@ pub struct InkLine {
     pub bbox: Rect,
     /// Blobs merged into this line.
     pub blobs: u32,
-    /// Ink pixels in the line.
-    pub ink: u32,
     /// Height of the tallest ordinary (non-punctuation) blob.
     pub core_h: u32,
     /// Rows of text merged into this line (a paragraph has several).
@@ -62,12 +60,12 @@ impl Default for Grouping {
     }
 }
 
-/// Group blob boxes (with their ink pixel counts) into lines.
-pub fn group(mut blobs: Vec<(Rect, u32)>, g: Grouping) -> Vec<InkLine> {
-    blobs.sort_by_key(|(r, _)| (r.x, r.y, r.w, r.h));
+/// Group blob boxes into lines.
+pub fn group(mut blobs: Vec<Rect>, g: Grouping) -> Vec<InkLine> {
+    blobs.sort_by_key(|r| (r.x, r.y, r.w, r.h));
     let mut open: Vec<InkLine> = Vec::new();
     let mut done: Vec<InkLine> = Vec::new();
-    for (b, ink) in blobs {
+    for b in blobs {
         // Close lines that can no longer reach this blob (blobs come in x order).
         let mut i = 0;
         while i < open.len() {
@@ -92,12 +90,11 @@ pub fn group(mut blobs: Vec<(Rect, u32)>, g: Grouping) -> Vec<InkLine> {
                 let small = is_punctuation(l, &b);
                 l.bbox = l.bbox.union(&b);
                 l.blobs += 1;
-                l.ink += ink;
                 if !small {
                     l.core_h = l.core_h.max(b.h);
                 }
             }
-            None => open.push(InkLine { bbox: b, blobs: 1, ink, core_h: b.h, rows: 1 }),
+            None => open.push(InkLine { bbox: b, blobs: 1, core_h: b.h, rows: 1 }),
         }
     }
     done.extend(open);
@@ -118,7 +115,6 @@ fn stack(mut lines: Vec<InkLine>, reach: i32, joins: impl Fn(&InkLine, &InkLine)
                 let a = &mut lines[i];
                 a.bbox = a.bbox.union(&b.bbox);
                 a.blobs += b.blobs;
-                a.ink += b.ink;
                 a.core_h = a.core_h.max(b.core_h);
                 merged = true;
                 continue;
@@ -221,7 +217,6 @@ pub fn paragraphs(mut lines: Vec<InkLine>) -> Vec<InkLine> {
             used[j] = true;
             para.bbox = para.bbox.union(&l.bbox);
             para.blobs += l.blobs;
-            para.ink += l.ink;
             para.rows += 1;
             last = j;
         }
@@ -274,8 +269,8 @@ fn fits(l: &InkLine, b: &Rect, g: Grouping) -> Option<f32> {
 mod tests {
     use super::*;
 
-    fn glyphs(x0: i32, y: i32, h: u32, n: usize, advance: i32) -> Vec<(Rect, u32)> {
-        (0..n).map(|i| (Rect::new(x0 + i as i32 * advance, y, (advance - 2) as u32, h), 20)).collect()
+    fn glyphs(x0: i32, y: i32, h: u32, n: usize, advance: i32) -> Vec<Rect> {
+        (0..n).map(|i| Rect::new(x0 + i as i32 * advance, y, (advance - 2) as u32, h)).collect()
     }
 
     #[test]
@@ -296,7 +291,7 @@ mod tests {
     }
 
     fn word(x: i32, y: i32, w: u32, h: u32) -> InkLine {
-        InkLine { bbox: Rect::new(x, y, w, h), blobs: 6, ink: 60, core_h: h, rows: 1 }
+        InkLine { bbox: Rect::new(x, y, w, h), blobs: 6, core_h: h, rows: 1 }
     }
 
     #[test]
@@ -321,7 +316,7 @@ mod tests {
     #[test]
     fn a_dot_joins_its_word() {
         let mut b = glyphs(10, 10, 10, 3, 7);
-        b.push((Rect::new(31, 18, 2, 2), 4));
+        b.push(Rect::new(31, 18, 2, 2));
         let lines = group(b, Grouping::default());
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].core_h, 10);
