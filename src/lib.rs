@@ -4,13 +4,20 @@
 //! This crate is the library every shell (CLI, desktop app) uses; each stage of the loop
 //! is a module of the same name.
 
+pub mod act;
+pub mod action;
+pub mod agent;
 pub mod annotate;
 pub mod bench;
 pub mod capture;
+pub mod config;
 pub mod coords;
+pub mod decide;
 pub mod files;
 pub mod geometry;
+pub mod guard;
 pub mod mark;
 pub mod perceive;
+pub mod record;
 
 pub use geometry::Rect;

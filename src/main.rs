@@ -10,9 +10,13 @@ use clap::{Args, Parser, Subcommand};
 use markpilot::annotate::{self, Source};
 use markpilot::bench::{self, BenchInput};
 use markpilot::capture::{self, Target};
+use markpilot::decide;
 use markpilot::geometry::Rect;
+use markpilot::guard::ConfirmPolicy;
 use markpilot::mark::{MarkOptions, MarkStyle};
 use markpilot::perceive::{BuiltinConfig, Pipeline};
+
+mod run_agent;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +46,73 @@ enum Command {
     Annotate(AnnotateArgs),
     /// Time every perception stage over images (or the built-in screens).
     Bench(BenchArgs),
+    /// Carry out a task on the desktop: a VLM picks one action per step on the marked screen.
+    ///
+    /// Exit codes: 0 done, 1 the model said fail or a limit was reached, 2 error, 130 stopped.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// What to do, in plain words. Secrets: write {{secret:NAME}}; the value is read from the
+    /// environment variable NAME when typed and never sent to the model or recorded.
+    task: String,
+    /// Provider profile: openai, anthropic, ollama, vllm, lmdeploy, qwen, or one from the config.
+    #[arg(long, short = 'p', value_name = "P")]
+    provider: Option<String>,
+    /// Server URL up to the API version (`http://127.0.0.1:8000/v1`); overrides the profile.
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    /// Model name; overrides the profile.
+    #[arg(long, short = 'm', value_name = "M")]
+    model: Option<String>,
+    /// Environment variable holding the API key; overrides the profile.
+    #[arg(long, value_name = "VAR")]
+    api_key_env: Option<String>,
+    /// Wire protocol for a custom server: openai (chat completions) or anthropic (messages).
+    #[arg(long, value_name = "openai|anthropic", value_parser = parse_protocol)]
+    protocol: Option<decide::Protocol>,
+    /// Let the model answer with a point in the screenshot (Qwen2.5-VL, UI-TARS).
+    #[arg(long)]
+    coordinates: bool,
+    /// Longest side of the screenshot sent, in pixels.
+    #[arg(long, value_name = "PX")]
+    max_side: Option<u32>,
+    /// Seconds to wait for each model answer.
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
+    timeout: Option<f64>,
+    /// Retries after 429, 5xx, timeouts and dropped connections.
+    #[arg(long, value_name = "N")]
+    retries: Option<u32>,
+    /// Monitor index (see `markpilot monitors`); default: primary, else the first.
+    #[arg(long, value_name = "N")]
+    monitor: Option<usize>,
+    #[arg(long, value_name = "N")]
+    max_steps: Option<u32>,
+    /// Wall-clock limit for the whole run, in seconds.
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
+    max_seconds: Option<f64>,
+    /// Ask before acting: never, risky (closing, deleting, sending, paying, passwords), always.
+    #[arg(long, value_name = "POLICY", value_parser = parse_confirm)]
+    confirm: Option<ConfirmPolicy>,
+    /// Decide but do not touch the mouse or keyboard.
+    #[arg(long)]
+    dry_run: bool,
+    /// Record the run into this folder (default: a new folder under the data dir).
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
+    /// Prompt language: en or ko.
+    #[arg(long, value_name = "LANG", value_parser = parse_language)]
+    language: Option<decide::Language>,
+    /// Mark style: box (default), number, mask.
+    #[arg(long, value_parser = parse_style)]
+    style: Option<MarkStyle>,
+    /// Config file (default: $XDG_CONFIG_HOME/markpilot/config.toml when it exists).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// One JSON event per line on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -124,12 +195,38 @@ fn parse_style(s: &str) -> Result<MarkStyle, String> {
     s.parse()
 }
 
+fn parse_protocol(s: &str) -> Result<decide::Protocol, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "openai" => Ok(decide::Protocol::Openai),
+        "anthropic" => Ok(decide::Protocol::Anthropic),
+        _ => Err(format!("unknown protocol {s:?} (expected openai or anthropic)")),
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!("expected seconds between 0 and 86400, got {s:?}")),
+    }
+}
+
+fn parse_confirm(s: &str) -> Result<ConfirmPolicy, String> {
+    s.parse()
+}
+
+fn parse_language(s: &str) -> Result<decide::Language, String> {
+    s.parse()
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Run(args) = cli.command {
+        return run_agent::run(args);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -152,6 +249,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Windows { json } => windows(json),
         Command::Annotate(args) => annotate_cmd(args),
         Command::Bench(args) => bench_cmd(args),
+        Command::Run(_) => unreachable!("run is dispatched in main"),
     }
 }
 

@@ -1,0 +1,645 @@
+//! The agent loop: capture → perceive → mark → decide → guard → act → record, one step at a
+//! time, until the model says done or fail, a limit is reached, or someone pulls the stop.
+//!
+//! Perception is exactly `annotate`'s (same pipeline, same numbering), so what `markpilot
+//! annotate` shows on a screen is what the model saw on it.
+
+mod events;
+mod operator;
+mod stop;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use image::RgbaImage;
+use serde_json::json;
+
+pub use events::{ElementSummary, Event};
+pub use operator::{Operator, TerminalOperator, Unattended, Verdict};
+pub use stop::StopSignal;
+
+use crate::act::{self, Executor};
+use crate::action::{Action, Pointer};
+use crate::annotate::{AnnotateOptions, annotate_frame};
+use crate::capture::{Capturer, Frame, Target};
+use crate::decide::{
+    self, AnswerContext, Decision, EncodedImage, Part, PromptConfig, Role, StepPrompt, Turn, Usage, VlmClient,
+    VlmError, VlmRequest, parse_answer,
+};
+use crate::guard::{self, ConfirmPolicy, RepeatTracker, RepeatVerdict, Secrets};
+use crate::mark::MarkOptions;
+use crate::perceive::{Pipeline, Scene};
+use crate::record::{self, Confirmation, Outcome, Recorder, RunResult, RunStatus, SentImage, StepRecord, StepTimings};
+
+/// How the agent runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentOptions {
+    pub task: String,
+    pub target: Target,
+    pub max_steps: u32,
+    /// Wall-clock limit for the whole run.
+    pub max_seconds: f64,
+    pub confirm: ConfirmPolicy,
+    pub prompt: PromptConfig,
+    pub marks: MarkOptions,
+    /// Earlier marked screenshots sent along with the current one.
+    pub history_images: usize,
+    /// Longest wait for the screen to stop changing after an action.
+    pub settle_timeout: Duration,
+    /// Time between the captures compared while settling.
+    pub settle_interval: Duration,
+}
+
+impl AgentOptions {
+    pub fn new(task: impl Into<String>) -> Self {
+        Self {
+            task: task.into(),
+            target: Target::Monitor(None),
+            max_steps: 30,
+            max_seconds: 900.0,
+            confirm: ConfirmPolicy::Risky,
+            prompt: PromptConfig::default(),
+            marks: MarkOptions::default(),
+            history_images: 0,
+            settle_timeout: Duration::from_millis(3000),
+            settle_interval: Duration::from_millis(120),
+        }
+    }
+}
+
+/// Everything the loop works with.
+pub struct Agent<'a> {
+    pub options: AgentOptions,
+    pub capturer: &'a dyn Capturer,
+    pub pipeline: Pipeline,
+    pub client: VlmClient,
+    pub executor: Box<dyn Executor + 'a>,
+    pub operator: Box<dyn Operator + 'a>,
+    pub recorder: Option<Recorder>,
+    pub stop: StopSignal,
+    pub events: Box<dyn FnMut(&Event) + Send + 'a>,
+    pub runtime: tokio::runtime::Handle,
+}
+
+/// What a step ended with.
+enum StepEnd {
+    Continue,
+    Finish(RunResult),
+}
+
+struct StepState {
+    history: Vec<String>,
+    notes: Vec<String>,
+    images: VecDeque<(u32, EncodedImage)>,
+    repeat: RepeatTracker,
+    /// The settled frame after the last action: the next step starts from it.
+    next_frame: Option<(Frame, f64)>,
+}
+
+fn finish(status: RunStatus, message: impl Into<String>) -> StepEnd {
+    StepEnd::Finish(RunResult { status, message: message.into(), answer: None })
+}
+
+impl Agent<'_> {
+    /// Run the task. Never panics on outside input: every failure ends the run with a status
+    /// and a message, recorded.
+    pub fn run(mut self) -> RunResult {
+        let secrets = Secrets::from_task(&self.options.task);
+        let started = Instant::now();
+        let mut state = StepState {
+            history: Vec::new(),
+            notes: Vec::new(),
+            images: VecDeque::new(),
+            repeat: Default::default(),
+            next_frame: None,
+        };
+        let mut usage = Usage::default();
+        let mut result = None;
+        let mut steps = 0;
+        if let Err(msg) = secrets.check() {
+            result = Some(RunResult { status: RunStatus::Error, message: msg, answer: None });
+        }
+        while result.is_none() {
+            if self.stop.is_stopped() {
+                result = Some(RunResult {
+                    status: RunStatus::Stopped,
+                    message: "stopped by the person".into(),
+                    answer: None,
+                });
+                break;
+            }
+            if steps >= self.options.max_steps {
+                result = Some(RunResult {
+                    status: RunStatus::Limit,
+                    message: format!("reached the step limit ({})", self.options.max_steps),
+                    answer: None,
+                });
+                break;
+            }
+            if started.elapsed().as_secs_f64() >= self.options.max_seconds {
+                result = Some(RunResult {
+                    status: RunStatus::Limit,
+                    message: format!("reached the time limit ({} s)", self.options.max_seconds),
+                    answer: None,
+                });
+                break;
+            }
+            steps += 1;
+            let (end, step_usage) = self.step(steps, &mut state, &secrets);
+            usage += step_usage;
+            if let StepEnd::Finish(r) = end {
+                result = Some(r);
+            }
+        }
+        let mut result =
+            result.unwrap_or_else(|| RunResult { status: RunStatus::Error, message: "no result".into(), answer: None });
+        result.message = secrets.redact(&result.message);
+        let run_dir = self.recorder.as_ref().map(|r| r.dir().display().to_string());
+        if let Some(rec) = self.recorder.as_mut()
+            && let Err(e) = rec.finish(result.clone())
+        {
+            // The run's own result stands; the recording problem is reported beside it.
+            tracing::error!("{e}");
+            if result.status == RunStatus::Done {
+                result = RunResult {
+                    status: RunStatus::Error,
+                    message: format!("the run finished but {e}"),
+                    answer: result.answer,
+                };
+            }
+        }
+        (self.events)(&Event::Finished {
+            status: result.status,
+            message: result.message.clone(),
+            answer: result.answer.clone(),
+            steps,
+            usage,
+            run_dir,
+        });
+        result
+    }
+
+    fn emit(&mut self, e: Event) {
+        (self.events)(&e);
+    }
+
+    fn capture(&self) -> Result<(Frame, f64), String> {
+        let t = Instant::now();
+        let frame = self.capturer.capture(&self.options.target).map_err(|e| e.to_string())?;
+        Ok((frame, decide::since(t)))
+    }
+
+    /// One step. Returns how it ended and the tokens it used.
+    fn step(&mut self, n: u32, st: &mut StepState, secrets: &Secrets) -> (StepEnd, Usage) {
+        let started_at = record::now_rfc3339();
+        self.emit(Event::StepStarted { step: n });
+        let mut timings = StepTimings::default();
+        let mut usage = Usage::default();
+
+        // capture
+        let (frame, capture_ms) = match st.next_frame.take().map(Ok).unwrap_or_else(|| self.capture()) {
+            Ok(f) => f,
+            Err(e) => return (finish(RunStatus::Error, format!("capture failed: {e}")), usage),
+        };
+        timings.capture = capture_ms;
+
+        // perceive + mark, with badges sized for the image the model will see
+        let resize = decide::sent_size(frame.image.width(), frame.image.height(), &self.client.profile);
+        let opts = AnnotateOptions {
+            marks: MarkOptions { reference_width: resize.to_width.max(1), ..self.options.marks },
+            scale: None,
+        };
+        let ann = match annotate_frame(frame, Some(capture_ms), &mut self.pipeline, &opts) {
+            Ok(a) => a,
+            Err(e) => return (finish(RunStatus::Error, format!("perception failed: {e}")), usage),
+        };
+        timings.detect = ann.timings.detect;
+        timings.fusion = ann.timings.fusion;
+        timings.mark = ann.timings.mark;
+        let mapping = ann.frame.mapping.clone();
+        self.emit(Event::Perception {
+            step: n,
+            width: ann.scene.width,
+            height: ann.scene.height,
+            elements: ann.scene.elements.iter().map(|e| ElementSummary::new(e, mapping.as_ref())).collect(),
+            capture_ms,
+            detect_ms: timings.detect,
+            fusion_ms: timings.fusion,
+            mark_ms: timings.mark,
+        });
+
+        // encode
+        let t = Instant::now();
+        let profile = self.client.profile.clone();
+        let encoded = decide::encode_image(&ann.marked, &resize, &profile).and_then(|marked| {
+            let clean = if profile.send_clean_screenshot {
+                Some(decide::encode_image(&ann.frame.image, &resize, &profile)?)
+            } else {
+                None
+            };
+            Ok((marked, clean))
+        });
+        let (marked_img, clean_img) = match encoded {
+            Ok(x) => x,
+            Err(e) => return (finish(RunStatus::Error, e.to_string()), usage),
+        };
+        timings.encode = decide::since(t);
+
+        // request
+        let t = Instant::now();
+        let user_text = self.options.prompt.user(&StepPrompt {
+            task: &self.options.task,
+            step: n,
+            max_steps: self.options.max_steps,
+            history: &st.history,
+            notes: &st.notes,
+            scene: &ann.scene,
+            image_width: resize.to_width,
+            image_height: resize.to_height,
+        });
+        let mut parts = vec![Part::Text(user_text.clone())];
+        for (k, img) in &st.images {
+            parts.push(Part::Text(format!("Earlier screenshot (step {k}):")));
+            parts.push(Part::Image(img.clone()));
+        }
+        if !st.images.is_empty() || clean_img.is_some() {
+            parts.push(Part::Text("Current screenshot with marks:".into()));
+        }
+        parts.push(Part::Image(marked_img.clone()));
+        if let Some(c) = &clean_img {
+            parts.push(Part::Text("The same screenshot without marks:".into()));
+            parts.push(Part::Image(c.clone()));
+        }
+        let mut request = VlmRequest {
+            system: self.options.prompt.system(profile.coordinates),
+            turns: vec![Turn { role: Role::User, parts }],
+        };
+        timings.request = decide::since(t);
+        st.notes.clear();
+        if self.options.history_images > 0 {
+            st.images.push_back((n, marked_img.clone()));
+            while st.images.len() > self.options.history_images {
+                st.images.pop_front();
+            }
+        }
+
+        let mut rec = StepRecord {
+            step: n,
+            started_at,
+            screen: format!("step-{n:03}-screen.png"),
+            marked: format!("step-{n:03}-marked.png"),
+            width: ann.scene.width,
+            height: ann.scene.height,
+            mapping: mapping.clone(),
+            sent: Some(SentImage {
+                width: marked_img.width,
+                height: marked_img.height,
+                mime: marked_img.mime.into(),
+                bytes: marked_img.bytes,
+            }),
+            elements: ann.scene.elements.iter().map(|e| crate::perceive::Element { mask: None, ..e.clone() }).collect(),
+            request_text: user_text,
+            answers: Vec::new(),
+            invalid: Vec::new(),
+            decision: None,
+            confirmation: None,
+            outcome: Outcome { status: "error".into(), detail: None, screen_changed: None, input: Vec::new() },
+            timings_ms: timings.clone(),
+            usage,
+        };
+
+        // decide, with one repair turn
+        let ctx = AnswerContext { scene: &ann.scene, resize, coordinates: profile.coordinates };
+        let mut decision: Option<Decision> = None;
+        let mut failure: Option<StepEnd> = None;
+        for attempt in 0..2 {
+            let t = Instant::now();
+            let reply = self.ask_model(&request);
+            timings.model += decide::since(t);
+            let reply = match reply {
+                Ok(r) => r,
+                Err(AskError::Stopped) => {
+                    failure = Some(finish(RunStatus::Stopped, "stopped by the person"));
+                    rec.outcome.status = "stopped".into();
+                    break;
+                }
+                Err(AskError::Vlm(e)) => {
+                    rec.outcome.detail = Some(e.to_string());
+                    failure = Some(finish(RunStatus::Error, e.to_string()));
+                    break;
+                }
+            };
+            usage += reply.usage;
+            rec.answers.push(secrets.redact(&reply.text));
+            let t = Instant::now();
+            let parsed = parse_answer(&reply.text, &ctx);
+            timings.parse += decide::since(t);
+            match parsed {
+                Ok(d) => {
+                    decision = Some(d);
+                    break;
+                }
+                Err(invalid) => {
+                    rec.invalid.push(invalid.0.clone());
+                    if attempt == 0 {
+                        request.turns.push(Turn::text(Role::Assistant, reply.text));
+                        request.turns.push(Turn::text(
+                            Role::User,
+                            format!(
+                                "Your answer could not be used: {}. Answer again with exactly one JSON object: {{\"thought\": \"...\", \"action\": {{...}}}}.",
+                                invalid.0
+                            ),
+                        ));
+                    } else {
+                        let msg = format!("the model's answer was invalid twice: {}", invalid.0);
+                        rec.outcome = Outcome {
+                            status: "invalid".into(),
+                            detail: Some(msg.clone()),
+                            screen_changed: None,
+                            input: Vec::new(),
+                        };
+                        failure = Some(finish(RunStatus::Error, msg));
+                    }
+                }
+            }
+        }
+        let Some(decision) = decision else {
+            let end = failure.unwrap_or_else(|| finish(RunStatus::Error, "no decision"));
+            self.write_step(rec, timings, usage, &ann.frame.image, &ann.marked);
+            return (end, usage);
+        };
+        self.emit(Event::Decision { step: n, thought: decision.thought.clone(), action: decision.action.clone() });
+        rec.decision = Some(decision.clone());
+        let mut action = decision.action.clone();
+
+        // terminal actions
+        let end = match &action {
+            Action::Done { answer } => Some(StepEnd::Finish(RunResult {
+                status: RunStatus::Done,
+                message: "the model says the task is done".into(),
+                answer: answer.clone(),
+            })),
+            Action::Fail { reason } => Some(finish(RunStatus::Fail, format!("the model gave up: {reason}"))),
+            Action::AskUser { question } => {
+                let q = question.clone();
+                match self.operator.ask(n, &q, &self.stop) {
+                    Some(answer) => {
+                        st.history.push(format!("{n}. asked the person {:?}; the answer: {:?}", q, answer));
+                        rec.outcome = Outcome {
+                            status: "answered".into(),
+                            detail: Some(answer),
+                            screen_changed: None,
+                            input: vec![],
+                        };
+                        self.emit(Event::Outcome { step: n, outcome: rec.outcome.clone() });
+                        self.write_step(rec, timings, usage, &ann.frame.image, &ann.marked);
+                        return (StepEnd::Continue, usage);
+                    }
+                    None if self.stop.is_stopped() => Some(finish(RunStatus::Stopped, "stopped by the person")),
+                    None => Some(finish(RunStatus::AskUser, format!("the model asks: {q}"))),
+                }
+            }
+            _ => None,
+        };
+        if let Some(end) = end {
+            rec.outcome = Outcome { status: "finished".into(), detail: None, screen_changed: None, input: vec![] };
+            self.emit(Event::Outcome { step: n, outcome: rec.outcome.clone() });
+            self.write_step(rec, timings, usage, &ann.frame.image, &ann.marked);
+            return (end, usage);
+        }
+
+        // guard
+        let mut guard_ms = 0.0;
+        let t = Instant::now();
+        if let Some(reason) = guard::needs_confirmation(self.options.confirm, &action, &ann.scene) {
+            self.emit(Event::AwaitingConfirmation { step: n, action: action.clone(), reason: reason.clone() });
+            let waited = Instant::now();
+            let verdict = self.operator.confirm(n, &action, &reason, &self.stop);
+            guard_ms -= decide::since(waited);
+            let approved = !matches!(verdict, Verdict::Refuse);
+            rec.confirmation = Some(Confirmation { reason: reason.clone(), approved });
+            match verdict {
+                Verdict::Approve => {}
+                Verdict::Edit(a) => action = a,
+                Verdict::Refuse => {
+                    let stopped = self.stop.is_stopped();
+                    rec.outcome = Outcome {
+                        status: if stopped { "stopped" } else { "refused" }.into(),
+                        detail: Some(format!("not confirmed: {reason}")),
+                        screen_changed: Some(false),
+                        input: vec![],
+                    };
+                    st.history.push(format!(
+                        "{n}. {} — the person refused this action ({reason}); do not repeat it",
+                        describe(&action, &ann.scene)
+                    ));
+                    self.emit(Event::Outcome { step: n, outcome: rec.outcome.clone() });
+                    self.write_step(rec, timings, usage, &ann.frame.image, &ann.marked);
+                    let end =
+                        if stopped { finish(RunStatus::Stopped, "stopped by the person") } else { StepEnd::Continue };
+                    return (end, usage);
+                }
+            }
+        }
+        guard_ms += decide::since(t);
+
+        // act
+        if self.stop.is_stopped() {
+            rec.outcome.status = "stopped".into();
+            self.write_step(rec, timings, usage, &ann.frame.image, &ann.marked);
+            return (finish(RunStatus::Stopped, "stopped by the person"), usage);
+        }
+        // Latency from the decision to the first input event, not counting a person's
+        // thinking time: the guard's own checks, resolving, and the executor's first call.
+        let t = Instant::now();
+        let expand = |s: &str| secrets.expand(s);
+        let ops = act::resolve(&action, &ann.scene, mapping.as_ref(), &expand);
+        let mut act_error = None;
+        let mut described = Vec::new();
+        match ops {
+            Ok(ops) => {
+                for (i, op) in ops.iter().enumerate() {
+                    if i == 0 {
+                        timings.act_latency = guard_ms + decide::since(t);
+                    }
+                    described.push(format!("{op:?}"));
+                    if let Err(e) = self.executor.perform(op) {
+                        act_error = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            Err(e) => act_error = Some(e.to_string()),
+        }
+        timings.act = decide::since(t);
+        self.emit(Event::Action {
+            step: n,
+            action: action.clone(),
+            input: described.clone(),
+            dry_run: self.executor.is_dry_run(),
+        });
+        if let Some(e) = act_error {
+            rec.outcome =
+                Outcome { status: "error".into(), detail: Some(e.clone()), screen_changed: None, input: described };
+            self.emit(Event::Outcome { step: n, outcome: rec.outcome.clone() });
+            self.write_step(rec, timings, usage, &ann.frame.image, &ann.marked);
+            return (finish(RunStatus::Error, format!("step {n}: {} failed: {e}", action)), usage);
+        }
+
+        // settle
+        let t = Instant::now();
+        if let Action::Wait { seconds } = action {
+            self.stop.sleep(Duration::from_secs_f64(seconds));
+        }
+        let settled = self.settle(&ann.frame.image);
+        timings.settle = decide::since(t);
+        let (changed, end) = match settled {
+            Ok((frame, capture_ms, changed)) => {
+                st.next_frame = Some((frame, capture_ms));
+                (changed, StepEnd::Continue)
+            }
+            Err(e) => (false, finish(RunStatus::Error, format!("capture failed after acting: {e}"))),
+        };
+        let status = if self.executor.is_dry_run() {
+            "dry_run"
+        } else if matches!(action, Action::Wait { .. }) {
+            "waited"
+        } else {
+            "performed"
+        };
+        rec.outcome = Outcome { status: status.into(), detail: None, screen_changed: Some(changed), input: described };
+        self.emit(Event::Outcome { step: n, outcome: rec.outcome.clone() });
+        st.history.push(format!(
+            "{n}. {} → {}",
+            describe(&action, &ann.scene),
+            if changed { "the screen changed" } else { "no visible change" }
+        ));
+        let end = match (end, st.repeat.observe(&action, changed)) {
+            (StepEnd::Continue, RepeatVerdict::Warn(note)) => {
+                st.notes.push(note);
+                StepEnd::Continue
+            }
+            (StepEnd::Continue, RepeatVerdict::Stop(msg)) => finish(RunStatus::Limit, msg),
+            (end, _) => end,
+        };
+        self.write_step(rec, timings, usage, &ann.frame.image, &ann.marked);
+        (end, usage)
+    }
+
+    fn write_step(
+        &mut self,
+        mut rec: StepRecord,
+        mut timings: StepTimings,
+        usage: Usage,
+        screen: &RgbaImage,
+        marked: &RgbaImage,
+    ) {
+        timings.overhead = timings.capture
+            + timings.detect
+            + timings.fusion
+            + timings.mark
+            + timings.encode
+            + timings.request
+            + timings.parse
+            + timings.act_latency
+            + timings.act;
+        rec.timings_ms = timings;
+        rec.usage = usage;
+        if let Some(r) = self.recorder.as_mut()
+            && let Err(e) = r.step(rec, screen.clone(), marked.clone())
+        {
+            tracing::error!("{e}");
+        }
+    }
+
+    fn ask_model(&self, request: &VlmRequest) -> Result<decide::VlmReply, AskError> {
+        let stop = self.stop.clone();
+        let client = &self.client;
+        self.runtime.block_on(async move {
+            tokio::select! {
+                r = client.complete(request) => r.map_err(AskError::Vlm),
+                _ = stop.stopped() => Err(AskError::Stopped),
+            }
+        })
+    }
+
+    /// Capture until two captures in a row match (or the timeout). Returns the last frame,
+    /// its capture time, and whether it differs from `before`.
+    fn settle(&self, before: &RgbaImage) -> Result<(Frame, f64, bool), String> {
+        let deadline = Instant::now() + self.options.settle_timeout;
+        // Give the application a moment to react before the first look.
+        self.stop.sleep(self.options.settle_interval);
+        let (mut prev, mut ms) = self.capture()?;
+        while Instant::now() < deadline && !self.stop.is_stopped() {
+            self.stop.sleep(self.options.settle_interval);
+            let (cur, cur_ms) = self.capture()?;
+            let same = cur.image == prev.image;
+            prev = cur;
+            ms = cur_ms;
+            if same {
+                break;
+            }
+        }
+        let changed = prev.image.dimensions() != before.dimensions() || prev.image.as_raw() != before.as_raw();
+        Ok((prev, ms, changed))
+    }
+}
+
+enum AskError {
+    Stopped,
+    Vlm(VlmError),
+}
+
+/// `click mark 7 (button "OK")`: the action, with what its marks are.
+fn describe(action: &Action, scene: &Scene) -> String {
+    let mut s = action.to_string();
+    let marks = action.marks();
+    let labels: Vec<String> = marks
+        .iter()
+        .filter_map(|m| scene.element(*m))
+        .map(|e| match e.text.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => format!("{} {}", e.kind, crate::action::short_quote(t, 40)),
+            None => e.kind.to_string(),
+        })
+        .collect();
+    if !labels.is_empty() {
+        s.push_str(&format!(" ({})", labels.join(", ")));
+    }
+    if let Action::Pointer { target: Pointer::Point(..), .. } = action {
+        // Points are in frame pixels here; the history is read against the sent image, so
+        // say where without numbers that would mislead.
+        s = format!("{} at a point", action.name());
+    }
+    s
+}
+
+/// The options a run was made with, for `run.json` (never a key).
+pub fn options_json(o: &AgentOptions, client: &VlmClient, executor: &str) -> serde_json::Value {
+    let p = &client.profile;
+    json!({
+        "target": format!("{:?}", o.target),
+        "max_steps": o.max_steps,
+        "max_seconds": o.max_seconds,
+        "confirm": o.confirm,
+        "language": o.prompt.language,
+        "custom_prompts": o.prompt.system.is_some() || o.prompt.user.is_some(),
+        "system_prompt": o.prompt.system(p.coordinates),
+        "mark_style": o.marks.style,
+        "history_images": o.history_images,
+        "settle_timeout_ms": o.settle_timeout.as_millis() as u64,
+        "executor": executor,
+        "profile": {
+            "name": p.name,
+            "max_side": p.max_side,
+            "max_pixels": p.max_pixels,
+            "size_multiple": p.size_multiple,
+            "image_format": p.image_format,
+            "temperature": p.temperature,
+            "max_tokens": p.max_tokens,
+            "timeout": p.timeout,
+            "retries": p.retries,
+            "coordinates": p.coordinates,
+            "api_key_env": p.api_key_env,
+        },
+    })
+}

@@ -1,0 +1,376 @@
+//! guard: what the agent may do without asking — confirmation policy, risky actions,
+//! repeated actions that change nothing, and secrets that must never leave the machine.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::act::ActError;
+use crate::action::{Action, KeyCombo, Modifier, NamedKey, Pointer};
+use crate::perceive::{ElementKind, Scene};
+
+/// When to ask the person before acting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfirmPolicy {
+    Never,
+    #[default]
+    Risky,
+    Always,
+}
+
+impl FromStr for ConfirmPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "never" => Ok(Self::Never),
+            "risky" => Ok(Self::Risky),
+            "always" => Ok(Self::Always),
+            other => Err(format!("unknown confirmation policy {other:?} (expected never, risky or always)")),
+        }
+    }
+}
+
+/// Words that make a target risky to press: closing, deleting, sending, paying, installing.
+const RISKY_WORDS: &[&str] = &[
+    "delete",
+    "remove",
+    "erase",
+    "wipe",
+    "format",
+    "discard",
+    "destroy",
+    "uninstall",
+    "install",
+    "send",
+    "submit",
+    "pay",
+    "purchase",
+    "buy",
+    "order",
+    "checkout",
+    "transfer",
+    "confirm",
+    "close",
+    "quit",
+    "exit",
+    "shut down",
+    "shutdown",
+    "restart",
+    "reboot",
+    "log out",
+    "sign out",
+    "overwrite",
+    "replace",
+    "reset",
+    "publish",
+    "post",
+    "삭제",
+    "제거",
+    "지우기",
+    "보내기",
+    "전송",
+    "결제",
+    "구매",
+    "주문",
+    "설치",
+    "닫기",
+    "종료",
+    "송금",
+];
+
+const PASSWORD_WORDS: &[&str] = &["password", "passwd", "passcode", "pin", "비밀번호", "암호"];
+
+fn has_word(text: &str, words: &[&str]) -> Option<String> {
+    let lower = text.to_lowercase();
+    words
+        .iter()
+        .find(|w| {
+            if w.is_ascii() {
+                // Whole words only: "pinned" is not "pin", "postcard" is not "post".
+                lower
+                    .split(|c: char| !c.is_alphanumeric())
+                    .collect::<Vec<_>>()
+                    .windows(w.split(' ').count())
+                    .any(|win| win.join(" ") == **w)
+            } else {
+                lower.contains(*w)
+            }
+        })
+        .map(|w| w.to_string())
+}
+
+/// Key combinations that close, quit or delete.
+fn risky_combo(c: &KeyCombo) -> bool {
+    let m = |x| c.modifiers.contains(&x);
+    let key = c.key.map(|k| match k {
+        NamedKey::Char(ch) => NamedKey::Char(ch.to_ascii_lowercase()),
+        other => other,
+    });
+    match key {
+        Some(NamedKey::F(4)) if m(Modifier::Alt) || m(Modifier::Ctrl) => true,
+        Some(NamedKey::Delete) => true,
+        Some(NamedKey::Char('w' | 'q')) if m(Modifier::Ctrl) => true,
+        Some(NamedKey::BackSpace) if m(Modifier::Ctrl) && m(Modifier::Alt) => true,
+        Some(NamedKey::Char('d')) if m(Modifier::Ctrl) && m(Modifier::Shift) => true,
+        _ => false,
+    }
+}
+
+/// The text that describes an element: its own, or the nearest text just left of or above it
+/// (the label of a field).
+fn describing_text(scene: &Scene, id: u32) -> Vec<String> {
+    let Some(e) = scene.element(id) else { return Vec::new() };
+    let mut out: Vec<String> = e.text.iter().cloned().collect();
+    let near = scene
+        .elements
+        .iter()
+        .filter(|o| o.id != id && o.text.is_some())
+        .filter(|o| {
+            let left =
+                o.bbox.right() <= e.bbox.x + 4 && e.bbox.x - o.bbox.right() < 250 && o.bbox.overlap_y(&e.bbox) > 0;
+            let above =
+                o.bbox.bottom() <= e.bbox.y + 4 && e.bbox.y - o.bbox.bottom() < 40 && o.bbox.gap_x(&e.bbox) <= 0;
+            left || above
+        })
+        .min_by_key(|o| o.bbox.gap_x(&e.bbox).max(0) + o.bbox.gap_y(&e.bbox).max(0));
+    if let Some(t) = near.and_then(|o| o.text.clone()) {
+        out.push(t);
+    }
+    out
+}
+
+/// Why an action is risky, if it is.
+pub fn risk(action: &Action, scene: &Scene) -> Option<String> {
+    match action {
+        Action::Key { combo } if risky_combo(combo) => Some(format!("the key combination {combo} closes or deletes")),
+        Action::Pointer { kind, target: Pointer::Mark(id) } if !matches!(kind, crate::action::ClickKind::Hover) => {
+            let e = scene.element(*id)?;
+            let text = e.text.as_deref()?;
+            has_word(text, RISKY_WORDS).map(|w| format!("mark {id} says {:?} ({w})", text))
+        }
+        Action::Type { target: Some(Pointer::Mark(id)), .. } => {
+            let texts = describing_text(scene, *id);
+            let is_field = scene.element(*id).is_some_and(|e| e.kind == ElementKind::TextField);
+            texts
+                .iter()
+                .find_map(|t| has_word(t, PASSWORD_WORDS))
+                .filter(|_| is_field || !texts.is_empty())
+                .map(|w| format!("typing into a {w} field"))
+        }
+        Action::Type { text, .. } if text.contains("{{secret:") => Some("typing a secret".into()),
+        Action::Drag { .. } => None,
+        _ => None,
+    }
+}
+
+/// Does this action need the person's yes under this policy? Returns the reason.
+pub fn needs_confirmation(policy: ConfirmPolicy, action: &Action, scene: &Scene) -> Option<String> {
+    match policy {
+        ConfirmPolicy::Never => None,
+        _ if !action.touches_desktop() => None,
+        ConfirmPolicy::Always => Some(risk(action, scene).unwrap_or_else(|| "every action is confirmed".into())),
+        ConfirmPolicy::Risky => risk(action, scene),
+    }
+}
+
+/// `{{secret:NAME}}` placeholders in a task: values come from the environment variable NAME,
+/// read when an action types them, never sent to the model, logged or recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Secrets {
+    pub names: BTreeSet<String>,
+}
+
+const OPEN: &str = "{{secret:";
+
+fn placeholders(text: &str) -> Vec<(usize, usize, String)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = text[from..].find(OPEN) {
+        let start = from + i;
+        let Some(j) = text[start..].find("}}") else { break };
+        let name = text[start + OPEN.len()..start + j].trim().to_string();
+        out.push((start, start + j + 2, name));
+        from = start + j + 2;
+    }
+    out
+}
+
+impl Secrets {
+    pub fn from_task(task: &str) -> Self {
+        Self { names: placeholders(task).into_iter().map(|(_, _, n)| n).collect() }
+    }
+
+    /// Every secret the task names must be set before the run starts.
+    pub fn check(&self) -> Result<(), String> {
+        let missing: Vec<&str> =
+            self.names.iter().filter(|n| std::env::var_os(n.as_str()).is_none()).map(String::as_str).collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the task uses {} but the environment does not set {}",
+                missing.iter().map(|n| format!("{{{{secret:{n}}}}}")).collect::<Vec<_>>().join(", "),
+                missing.join(", ")
+            ))
+        }
+    }
+
+    /// Replace placeholders with their values. Only secrets named in the task can be typed:
+    /// a model (or text on the screen) cannot ask for some other environment variable.
+    pub fn expand(&self, text: &str) -> Result<String, ActError> {
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for (start, end, name) in placeholders(text) {
+            out.push_str(&text[last..start]);
+            if !self.names.contains(&name) {
+                return Err(ActError::Secret(format!(
+                    "the model asked to type {{{{secret:{name}}}}}, which the task does not name"
+                )));
+            }
+            let value = std::env::var(&name)
+                .map_err(|_| ActError::Secret(format!("the environment variable {name} is not set")))?;
+            out.push_str(&value);
+            last = end;
+        }
+        out.push_str(&text[last..]);
+        Ok(out)
+    }
+
+    /// Replace any secret value found in `text` by its placeholder (for anything written out).
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for n in &self.names {
+            if let Ok(v) = std::env::var(n)
+                && v.len() >= 3
+            {
+                out = out.replace(&v, &format!("{{{{secret:{n}}}}}"));
+            }
+        }
+        out
+    }
+}
+
+/// Spots the model repeating an action that changes nothing.
+#[derive(Debug, Default, Clone)]
+pub struct RepeatTracker {
+    last: Option<Action>,
+    unchanged_repeats: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepeatVerdict {
+    Fine,
+    /// Tell the model in the next prompt.
+    Warn(String),
+    /// Stop the run.
+    Stop(String),
+}
+
+impl RepeatTracker {
+    pub fn observe(&mut self, action: &Action, screen_changed: bool) -> RepeatVerdict {
+        let same = self.last.as_ref() == Some(action);
+        self.last = Some(action.clone());
+        if screen_changed || !same {
+            self.unchanged_repeats = 0;
+            return RepeatVerdict::Fine;
+        }
+        self.unchanged_repeats += 1;
+        let what = action.to_string();
+        if self.unchanged_repeats >= 2 {
+            RepeatVerdict::Stop(format!("the model repeated \"{what}\" three times and the screen did not change"))
+        } else {
+            RepeatVerdict::Warn(format!(
+                "Note: \"{what}\" was done twice and the screen did not change. Do something different, or answer fail."
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Rect;
+    use crate::action::ClickKind;
+    use crate::perceive::Element;
+
+    fn el(id: u32, kind: ElementKind, text: Option<&str>, bbox: Rect) -> Element {
+        Element { id, bbox, kind, text: text.map(str::to_string), score: 1.0, source: "t".into(), mask: None }
+    }
+
+    fn scene() -> Scene {
+        Scene {
+            width: 800,
+            height: 600,
+            elements: vec![
+                el(1, ElementKind::Button, Some("Delete file"), Rect::new(10, 10, 80, 20)),
+                el(2, ElementKind::Button, Some("Open"), Rect::new(100, 10, 80, 20)),
+                el(3, ElementKind::Text, Some("Password:"), Rect::new(10, 50, 70, 16)),
+                el(4, ElementKind::TextField, None, Rect::new(90, 48, 200, 22)),
+                el(5, ElementKind::Button, Some("Pinned items"), Rect::new(10, 90, 80, 20)),
+                el(6, ElementKind::Button, Some("보내기"), Rect::new(100, 90, 80, 20)),
+            ],
+        }
+    }
+
+    fn click(id: u32) -> Action {
+        Action::Pointer { kind: ClickKind::Click, target: Pointer::Mark(id) }
+    }
+
+    #[test]
+    fn risky_actions_are_recognised() {
+        let s = scene();
+        assert!(risk(&click(1), &s).unwrap().contains("Delete file"));
+        assert!(risk(&click(2), &s).is_none());
+        assert!(risk(&click(5), &s).is_none(), "whole words only");
+        assert!(risk(&click(6), &s).is_some(), "Korean words too");
+        let typing = Action::Type { text: "x".into(), target: Some(Pointer::Mark(4)) };
+        assert!(risk(&typing, &s).unwrap().contains("password"));
+        for k in ["alt+F4", "ctrl+w", "Delete", "ctrl+Q"] {
+            assert!(risk(&Action::Key { combo: KeyCombo::parse(k).unwrap() }, &s).is_some(), "{k}");
+        }
+        assert!(risk(&Action::Key { combo: KeyCombo::parse("ctrl+s").unwrap() }, &s).is_none());
+    }
+
+    #[test]
+    fn the_policy_decides_what_is_asked() {
+        let s = scene();
+        assert!(needs_confirmation(ConfirmPolicy::Never, &click(1), &s).is_none());
+        assert!(needs_confirmation(ConfirmPolicy::Risky, &click(1), &s).is_some());
+        assert!(needs_confirmation(ConfirmPolicy::Risky, &click(2), &s).is_none());
+        assert!(needs_confirmation(ConfirmPolicy::Always, &click(2), &s).is_some());
+        assert!(needs_confirmation(ConfirmPolicy::Always, &Action::Done { answer: None }, &s).is_none());
+    }
+
+    #[test]
+    fn secrets_expand_only_when_the_task_names_them() {
+        // SAFETY of the test: a variable name no other test uses.
+        let name = "MARKPILOT_TEST_SECRET_EXPAND";
+        // Setting env vars is unsafe in edition 2024 because of threads reading them; this
+        // name is read only here.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var(name, "hunter2")
+        };
+        let s = Secrets::from_task(&format!("log in with {{{{secret:{name}}}}}"));
+        assert!(s.check().is_ok());
+        assert_eq!(s.expand(&format!("pw: {{{{secret:{name}}}}}!")).unwrap(), "pw: hunter2!");
+        assert!(s.expand("{{secret:HOME}}").is_err(), "only named secrets");
+        assert_eq!(s.redact("I typed hunter2"), format!("I typed {{{{secret:{name}}}}}"));
+        let missing = Secrets::from_task("{{secret:MARKPILOT_TEST_SURELY_UNSET}}");
+        assert!(missing.check().unwrap_err().contains("MARKPILOT_TEST_SURELY_UNSET"));
+    }
+
+    #[test]
+    fn repeating_an_action_that_changes_nothing_warns_then_stops() {
+        let mut r = RepeatTracker::default();
+        assert_eq!(r.observe(&click(2), false), RepeatVerdict::Fine);
+        assert!(matches!(r.observe(&click(2), false), RepeatVerdict::Warn(_)));
+        assert!(matches!(r.observe(&click(2), false), RepeatVerdict::Stop(_)));
+        let mut r = RepeatTracker::default();
+        r.observe(&click(2), false);
+        assert_eq!(r.observe(&click(2), true), RepeatVerdict::Fine, "a change resets");
+        assert_eq!(r.observe(&click(3), false), RepeatVerdict::Fine);
+    }
+}

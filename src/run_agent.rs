@@ -1,0 +1,222 @@
+//! `markpilot run` (part of the CLI binary, not the library): build the agent from the
+//! arguments and the config, run it, print its events.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use markpilot::act::{DryRun, EnigoExecutor, Executor};
+use markpilot::agent::{self, Agent, AgentOptions, Event, StopSignal, TerminalOperator};
+use markpilot::capture::{self, Target};
+use markpilot::config::Config;
+use markpilot::decide::{ProviderProfile, VlmClient};
+use markpilot::perceive::Pipeline;
+use markpilot::record::{self, Recorder, RunInfo, RunResult, RunStatus};
+
+use super::RunArgs;
+
+/// Exit code for errors before or outside the run.
+const ERROR: u8 = 2;
+
+pub fn run(args: RunArgs) -> ExitCode {
+    match run_inner(args) {
+        Ok(status) => ExitCode::from(status.exit_code()),
+        Err(err) => {
+            eprintln!("markpilot: {err:#}");
+            ExitCode::from(ERROR)
+        }
+    }
+}
+
+fn profile(args: &RunArgs, config: &Config) -> Result<ProviderProfile> {
+    let name = args.provider.clone().or_else(|| config.default_provider.clone()).unwrap_or_else(|| "openai".into());
+    let mut p = match config.profile(&name) {
+        Ok(p) => p,
+        // An unknown name with a URL is a custom OpenAI-compatible server.
+        Err(_) if args.base_url.is_some() => ProviderProfile { name: name.clone(), ..Default::default() },
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(u) = &args.base_url {
+        p.base_url = u.clone();
+    }
+    if let Some(m) = &args.model {
+        p.model = m.clone();
+    }
+    if let Some(v) = &args.api_key_env {
+        p.api_key_env = Some(v.clone());
+        p.key_required = true;
+    }
+    if let Some(proto) = args.protocol {
+        p.protocol = proto;
+    }
+    if args.coordinates {
+        p.coordinates = true;
+    }
+    if let Some(s) = args.max_side {
+        p.max_side = s;
+    }
+    if let Some(t) = args.timeout {
+        p.timeout = t;
+    }
+    if let Some(r) = args.retries {
+        p.retries = r;
+    }
+    Ok(p)
+}
+
+fn run_inner(args: RunArgs) -> Result<RunStatus> {
+    if args.task.trim().is_empty() {
+        anyhow::bail!("the task is empty: say what to do, e.g. markpilot run \"open the settings\"");
+    }
+    let config = Config::load(args.config.as_deref())?;
+    let client = VlmClient::new(profile(&args, &config)?)?;
+
+    let mut options = AgentOptions::new(args.task.clone());
+    options.target = Target::Monitor(args.monitor);
+    options.prompt = config.prompt.clone();
+    if let Some(l) = args.language {
+        options.prompt.language = l;
+    }
+    let a = &config.agent;
+    options.max_steps = args.max_steps.or(a.max_steps).unwrap_or(options.max_steps).max(1);
+    options.max_seconds = args.max_seconds.or(a.max_seconds).unwrap_or(options.max_seconds);
+    options.confirm = args.confirm.or(a.confirm).unwrap_or(options.confirm);
+    options.history_images = a.history_images.unwrap_or(0).min(8);
+    if let Some(ms) = a.settle_timeout_ms {
+        options.settle_timeout = Duration::from_millis(ms.min(60_000));
+    }
+    if let Some(s) = args.style {
+        options.marks.style = s;
+    }
+
+    // Fail early and clearly: no display, no monitor.
+    let capturer = capture::create_capturer();
+    let monitors = capturer.monitors()?;
+    if let Some(i) = args.monitor
+        && !monitors.iter().any(|m| m.index == i)
+    {
+        anyhow::bail!(
+            "monitor {i} does not exist; monitors are {}",
+            monitors.iter().map(|m| m.index.to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let executor: Box<dyn Executor> =
+        if args.dry_run { Box::new(DryRun::default()) } else { Box::new(EnigoExecutor::new()?) };
+
+    let dir = match &args.record {
+        Some(d) => d.clone(),
+        None => a.record_dir.clone().unwrap_or_else(record::default_runs_dir).join(record::run_id(&args.task)),
+    };
+    let p = &client.profile;
+    let info = RunInfo {
+        format: record::FORMAT_VERSION,
+        id: dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        source: "agent".into(),
+        task: args.task.clone(),
+        provider: p.name.clone(),
+        protocol: format!("{:?}", p.protocol).to_lowercase(),
+        base_url: p.base_url.clone(),
+        model: p.model.clone(),
+        options: agent::options_json(&options, &client, executor.name()),
+        markpilot_version: env!("CARGO_PKG_VERSION").into(),
+        started_at: record::now_rfc3339(),
+        ended_at: None,
+        result: RunResult { status: RunStatus::Running, message: "running".into(), answer: None },
+        steps: 0,
+        usage: Default::default(),
+    };
+    let recorder = Recorder::create(&dir, info)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let stop = StopSignal::new();
+    {
+        let stop = stop.clone();
+        runtime.spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let term = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term => {},
+            }
+            eprintln!("markpilot: stopping after the current step…");
+            stop.stop();
+        });
+    }
+
+    let json = args.json;
+    let events = move |e: &Event| print_event(e, json);
+    let agent = Agent {
+        options,
+        capturer: capturer.as_ref(),
+        pipeline: Pipeline::builtin(),
+        client,
+        executor,
+        operator: Box::new(TerminalOperator::new()),
+        recorder: Some(recorder),
+        stop,
+        events: Box::new(events),
+        runtime: runtime.handle().clone(),
+    };
+    let result = agent.run();
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    Ok(result.status)
+}
+
+fn print_event(e: &Event, json: bool) {
+    let mut out = std::io::stdout().lock();
+    if json {
+        if let Ok(line) = serde_json::to_string(e) {
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+        return;
+    }
+    let line = match e {
+        Event::StepStarted { .. } => return,
+        Event::Perception { step, elements, capture_ms, detect_ms, .. } => {
+            format!("step {step}: {} marks (capture {capture_ms:.0} ms, detect {detect_ms:.0} ms)", elements.len())
+        }
+        Event::Decision { step, thought, action } => {
+            let thought: String = thought.split_whitespace().collect::<Vec<_>>().join(" ");
+            format!("step {step}: {action} — {thought}")
+        }
+        Event::AwaitingConfirmation { .. } => return,
+        Event::Action { .. } => return,
+        Event::Outcome { step, outcome } => match (&outcome.detail, outcome.screen_changed) {
+            (Some(d), _) => format!("step {step}: {}: {d}", outcome.status),
+            (None, Some(c)) => {
+                format!("step {step}: {}{}", outcome.status, if c { "" } else { " (no visible change)" })
+            }
+            (None, None) => return,
+        },
+        Event::Finished { status, message, answer, steps, usage, run_dir } => {
+            let mut s = format!(
+                "{}: {message} after {steps} step(s), {} input + {} output tokens",
+                status.as_str(),
+                usage.input_tokens,
+                usage.output_tokens
+            );
+            if let Some(a) = answer {
+                s.push_str(&format!("\nanswer: {a}"));
+            }
+            if let Some(d) = run_dir {
+                s.push_str(&format!("\nrecorded in {d}"));
+            }
+            s
+        }
+    };
+    let _ = writeln!(out, "{line}");
+}
