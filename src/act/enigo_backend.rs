@@ -4,12 +4,15 @@ use std::time::Duration;
 
 use enigo::{Axis, Button, Coordinate, Direction, Enigo, Key, Keyboard, Mouse, Settings};
 
+use super::pointer_sync::PointerSync;
 use super::typing::{self, Piece, TypingConfig};
 use super::{ActError, Executor, InputOp, MouseButton};
 use crate::action::{KeyCombo, Modifier, NamedKey};
 
 pub struct EnigoExecutor {
     enigo: Enigo,
+    pointer: PointerSync,
+
     pub typing: TypingConfig,
 }
 
@@ -28,7 +31,7 @@ impl EnigoExecutor {
             return Err(ActError::NoInput("no display: DISPLAY is not set".into()));
         }
         let enigo = Enigo::new(&Settings::default()).map_err(|e| ActError::NoInput(e.to_string()))?;
-        Ok(Self { enigo, typing: TypingConfig::default() })
+        Ok(Self { enigo, pointer: PointerSync::connect(), typing: TypingConfig::default() })
     }
 
     fn key(&mut self, combo: &KeyCombo) -> Result<(), ActError> {
@@ -181,6 +184,12 @@ impl Executor for EnigoExecutor {
             }
             InputOp::PauseMs(ms) => {
                 std::thread::sleep(Duration::from_millis(*ms as u64));
+                Ok(())
+            }
+            InputOp::AwaitClickDelivered { max_ms } => {
+                if !self.pointer.wait_free(Duration::from_millis(*max_ms as u64)) {
+                    tracing::debug!("the pointer is still grabbed after {max_ms} ms (an open menu?)");
+                }
                 Ok(())
             }
         }

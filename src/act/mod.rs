@@ -5,6 +5,7 @@
 //! `--dry-run`; [`EnigoExecutor`] moves the real mouse and keyboard.
 
 mod enigo_backend;
+mod pointer_sync;
 pub mod typing;
 
 use std::fmt;
@@ -44,6 +45,11 @@ pub enum InputOp {
         horizontal: i32,
     },
     PauseMs(u32),
+    /// Wait (at most this long) until the window manager has passed the last click on to
+    /// its window; see `pointer_sync`.
+    AwaitClickDelivered {
+        max_ms: u32,
+    },
 }
 
 impl fmt::Debug for InputOp {
@@ -57,6 +63,7 @@ impl fmt::Debug for InputOp {
             InputOp::Key(k) => write!(f, "key {k}"),
             InputOp::Scroll { vertical, horizontal } => write!(f, "scroll v{vertical} h{horizontal}"),
             InputOp::PauseMs(ms) => write!(f, "pause {ms} ms"),
+            InputOp::AwaitClickDelivered { max_ms } => write!(f, "await click delivery (≤ {max_ms} ms)"),
         }
     }
 }
@@ -132,19 +139,27 @@ pub fn resolve(
     match action {
         Action::Pointer { kind, target } => {
             ops.push(InputOp::MoveTo(point(target)?));
-            match kind {
-                ClickKind::Click => ops.push(InputOp::Click { button: MouseButton::Left, count: 1 }),
-                ClickKind::DoubleClick => ops.push(InputOp::Click { button: MouseButton::Left, count: 2 }),
-                ClickKind::RightClick => ops.push(InputOp::Click { button: MouseButton::Right, count: 1 }),
-                ClickKind::Hover => {}
+            let click = match kind {
+                ClickKind::Click => Some(InputOp::Click { button: MouseButton::Left, count: 1 }),
+                ClickKind::DoubleClick => Some(InputOp::Click { button: MouseButton::Left, count: 2 }),
+                ClickKind::RightClick => Some(InputOp::Click { button: MouseButton::Right, count: 1 }),
+                ClickKind::Hover => None,
+            };
+            if let Some(c) = click {
+                ops.push(c);
+                // Short: a click that opens a menu leaves the pointer grabbed by the menu.
+                ops.push(InputOp::AwaitClickDelivered { max_ms: 500 });
             }
         }
         Action::Type { text, target } => {
             if let Some(t) = target {
                 ops.push(InputOp::MoveTo(point(t)?));
                 ops.push(InputOp::Click { button: MouseButton::Left, count: 1 });
-                // Let the field take focus before the first key arrives.
-                ops.push(InputOp::PauseMs(60));
+                // The click must reach the field before the first key does. A window manager
+                // busy with keymap changes (every non-keyboard character typed is one) has
+                // been seen to hold a click for seconds.
+                ops.push(InputOp::AwaitClickDelivered { max_ms: 10_000 });
+                ops.push(InputOp::PauseMs(30));
             }
             ops.push(InputOp::Text(expand(text)?));
         }
@@ -178,6 +193,7 @@ pub fn resolve(
                 ops.push(InputOp::PauseMs(15));
             }
             ops.push(InputOp::Up(MouseButton::Left));
+            ops.push(InputOp::AwaitClickDelivered { max_ms: 500 });
         }
         Action::Wait { .. } | Action::Done { .. } | Action::Fail { .. } | Action::AskUser { .. } => {}
     }
@@ -269,7 +285,7 @@ mod tests {
         let d = Action::Drag { from: Pointer::Mark(1), to: Pointer::Point(300.0, 150.0) };
         let ops = resolve(&d, &s, Some(&m), &no_secrets).unwrap();
         assert_eq!(ops.first(), Some(&InputOp::MoveTo(InputPoint { x: -290, y: 55 })));
-        assert_eq!(ops.last(), Some(&InputOp::Up(MouseButton::Left)));
+        assert!(ops.contains(&InputOp::Up(MouseButton::Left)));
         assert!(ops.contains(&InputOp::MoveTo(InputPoint { x: -100, y: 150 })));
     }
 }

@@ -141,7 +141,7 @@ pub fn encode_image(image: &RgbaImage, resize: &Resize, profile: &ProviderProfil
             "image/png"
         }
         ImageFormat::Jpeg => {
-            let rgb: Vec<u8> = img.as_raw().chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+            let rgb = image::DynamicImage::ImageRgba8(img.clone()).to_rgb8();
             let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, profile.jpeg_quality.clamp(30, 100));
             enc.write_image(&rgb, img.width(), img.height(), image::ExtendedColorType::Rgb8)
                 .map_err(|e| VlmError::Encode(e.to_string()))?;

@@ -9,6 +9,8 @@
 
 pub mod truth;
 
+pub mod vlm;
+
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -315,6 +317,31 @@ impl XSession {
             .output()
             .expect("run atspi_dump.py");
         assert!(o.status.success(), "activate {role} {name:?}: {}", stderr(&o));
+    }
+
+    /// The text of an application's (last) object with this role, e.g. an entry's contents.
+    pub fn text_of(&self, app: &str, role: &str) -> String {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/atspi_dump.py");
+        let o = self
+            .command("/usr/bin/python3")
+            .arg(&script)
+            .args(["--text", app, role])
+            .output()
+            .expect("run atspi_dump.py");
+        assert!(o.status.success(), "text of {role} in {app}: {}", stderr(&o));
+        String::from_utf8(o.stdout).expect("UTF-8 text")
+    }
+
+    /// Replace the text of an application's (last) editable object with this role.
+    pub fn set_text(&self, app: &str, role: &str, text: &str) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/atspi_dump.py");
+        let o = self
+            .command("/usr/bin/python3")
+            .arg(&script)
+            .args(["--set-text", app, role, text])
+            .output()
+            .expect("run atspi_dump.py");
+        assert!(o.status.success(), "set the text of {role} in {app}: {}", stderr(&o));
     }
 
     /// Wait until the application shows up in AT-SPI with its frame on screen and at least

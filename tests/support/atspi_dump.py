@@ -6,6 +6,8 @@ screen, with its role, name, states and screen extents. Usage:
 
     atspi_dump.py APP_NAME [APP_NAME...]   # e.g. gtk3-widget-factory zenity
     atspi_dump.py --activate APP ROLE NAME  # run the first action of a matching object
+    atspi_dump.py --text APP ROLE           # print the text of the last such object
+    atspi_dump.py --set-text APP ROLE TEXT  # replace it (editable text)
 
 Prints one JSON document: {"apps": [{"name": ..., "nodes": [...]}]} where each node has
 id, parent (id or null), role, name, x, y, w, h and a list of state names.
@@ -104,9 +106,73 @@ def activate(app_name, role, name):
     sys.exit(f"no {role} {name!r} in {app_name}")
 
 
+def collect(acc, role, out, depth=0):
+    if depth > 60:
+        return
+    try:
+        if acc.get_role_name() == role:
+            out.append(acc)
+        n = acc.get_child_count()
+    except Exception:
+        return
+    for i in range(n):
+        try:
+            child = acc.get_child_at_index(i)
+        except Exception:
+            continue
+        if child is not None:
+            collect(child, role, out, depth + 1)
+
+
+def last_object(app_name, role):
+    desktop = Atspi.get_desktop(0)
+    found = []
+    for i in range(desktop.get_child_count()):
+        app = desktop.get_child_at_index(i)
+        if app is None or (app.get_name() or "") != app_name:
+            continue
+        objs = []
+        collect(app, role, objs)
+        found.extend(objs)
+    if not found:
+        sys.exit(f"no {role} in {app_name}")
+    return found[-1]
+
+
+def set_text(app_name, role, value):
+    editable = last_object(app_name, role).get_editable_text_iface()
+    if editable is None or not editable.set_text_contents(value):
+        sys.exit(f"the {role} in {app_name} is not editable")
+
+
+def text_of(app_name, role):
+    """The text of the matching object in the most recently started such application."""
+    desktop = Atspi.get_desktop(0)
+    found = []
+    for i in range(desktop.get_child_count()):
+        app = desktop.get_child_at_index(i)
+        if app is None or (app.get_name() or "") != app_name:
+            continue
+        objs = []
+        collect(app, role, objs)
+        found.extend(objs)
+    if not found:
+        sys.exit(f"no {role} in {app_name}")
+    text = found[-1].get_text_iface()
+    if text is None:
+        sys.exit(f"the {role} has no text interface")
+    sys.stdout.write(text.get_text(0, text.get_character_count()))
+
+
 def main():
     if len(sys.argv) == 5 and sys.argv[1] == "--activate":
         activate(sys.argv[2], sys.argv[3], sys.argv[4])
+        return
+    if len(sys.argv) == 5 and sys.argv[1] == "--set-text":
+        set_text(sys.argv[2], sys.argv[3], sys.argv[4])
+        return
+    if len(sys.argv) == 4 and sys.argv[1] == "--text":
+        text_of(sys.argv[2], sys.argv[3])
         return
     wanted = set(sys.argv[1:])
     desktop = Atspi.get_desktop(0)
