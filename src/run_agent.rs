@@ -31,7 +31,9 @@ pub fn run(args: RunArgs) -> ExitCode {
 }
 
 fn profile(args: &RunArgs, config: &Config) -> Result<ProviderProfile> {
-    let name = args.provider.clone().or_else(|| config.default_provider.clone()).unwrap_or_else(|| "openai".into());
+    // A bare --base-url is a custom OpenAI-compatible server (no key unless --api-key-env).
+    let default = if args.base_url.is_some() { "custom" } else { "openai" };
+    let name = args.provider.clone().or_else(|| config.default_provider.clone()).unwrap_or_else(|| default.into());
     let mut p = match config.profile(&name) {
         Ok(p) => p,
         // An unknown name with a URL is a custom OpenAI-compatible server.

@@ -224,3 +224,270 @@ fn a_long_korean_sentence_arrives_exactly_twenty_times_out_of_twenty() {
     assert_eq!(exact, 20, "wrong results: {wrong:?}");
     s.kill(pid);
 }
+
+/// A zenity entry on screen, for runs that need marks but not the dialog's result.
+fn zenity_on_screen(s: &mut XSession, title: &str) -> (u32, (f64, f64)) {
+    let pid = s.spawn("zenity", &["--entry", &format!("--title={title}"), "--text=Text:"]);
+    let tree = wait_until_drawn(s, title, "zenity", "text", None);
+    (pid, centre(&tree, title, "push button", Some("OK")))
+}
+
+fn done_answer() -> Reply {
+    answer(json!({"thought": "finished", "action": {"type": "done"}}))
+}
+
+#[test]
+fn model_and_network_faults_end_as_specified_with_the_recording_intact() {
+    let mut s = XSession::start(1024, 700);
+    let _ = zenity_on_screen(&mut s, "Faults");
+    let run = |s: &XSession, name: &str, extra: &[&str], policy: Box<dyn FnMut(&Seen) -> Reply + Send>| {
+        let vlm = ScriptedVlm::start(MODEL, Some(KEY), policy);
+        let dir = PathBuf::from(s.scratch(name));
+        let done = finish(AgentRun::start(run_cmd(s, &vlm, &dir, "check the dialog", extra), Events::default(), ""));
+        (done, vlm, dir)
+    };
+
+    // Garbage twice: one repair turn that says what was wrong, then a clear error (exit 2).
+    let (done, vlm, dir) =
+        run(&s, "garbage", &[], Box::new(|_: &Seen| Reply::Answer("I would click the OK button.".into())));
+    assert_eq!(done.code, Some(2), "{}", done.stderr);
+    assert!(done.last()["message"].as_str().unwrap().contains("invalid twice"), "{}", done.last());
+    let reqs = vlm.requests();
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs[1].repair && reqs[1].last_text.contains("no JSON object"), "{}", reqs[1].last_text);
+    let steps = check_recording(&dir, "error");
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0]["answers"].as_array().unwrap().len(), 2);
+    assert_eq!(steps[0]["outcome"]["status"], "invalid");
+
+    // An out-of-range mark is repaired, and the repaired answer is used.
+    let (done, vlm, dir) = run(
+        &s,
+        "range",
+        &[],
+        Box::new(
+            |r: &Seen| {
+                if r.repair { done_answer() } else { answer(json!({"action": {"type": "click", "mark": 999}})) }
+            },
+        ),
+    );
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let reqs = vlm.requests();
+    assert!(
+        reqs[1].last_text.contains("mark 999 does not exist; the marks on this screenshot are 1 to"),
+        "{}",
+        reqs[1].last_text
+    );
+    check_recording(&dir, "done");
+
+    // HTTP 500, then success: retried.
+    let mut calls = 0;
+    let (done, vlm, dir) = run(
+        &s,
+        "http500",
+        &[],
+        Box::new(move |_: &Seen| {
+            calls += 1;
+            if calls == 1 {
+                Reply::Status { code: 500, retry_after: None, body: "{\"error\":{\"message\":\"boom\"}}".into() }
+            } else {
+                done_answer()
+            }
+        }),
+    );
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert_eq!(vlm.requests().len(), 2);
+    check_recording(&dir, "done");
+
+    // 429 with Retry-After: 1 — the retry waits at least that long.
+    let mut calls = 0;
+    let (done, vlm, _) = run(
+        &s,
+        "http429",
+        &[],
+        Box::new(move |_: &Seen| {
+            calls += 1;
+            if calls == 1 {
+                Reply::Status { code: 429, retry_after: Some(1), body: "{}".into() }
+            } else {
+                done_answer()
+            }
+        }),
+    );
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let reqs = vlm.requests();
+    assert!(reqs[1].at.duration_since(reqs[0].at) >= Duration::from_millis(950), "Retry-After was not honoured");
+
+    // A server that never answers: a timeout error naming the server.
+    let (done, vlm, dir) = run(&s, "hang", &["--timeout", "1", "--retries", "1"], Box::new(|_: &Seen| Reply::Hang));
+    assert_eq!(done.code, Some(2), "{}", done.stderr);
+    assert!(
+        done.last()["message"].as_str().unwrap().contains("did not answer within 1 s (2 attempts)"),
+        "{}",
+        done.last()
+    );
+    assert_eq!(vlm.requests().len(), 2);
+    let steps = check_recording(&dir, "error");
+    assert_eq!(steps.len(), 1);
+
+    // A dropped connection, then success.
+    let mut calls = 0;
+    let (done, _, _) = run(
+        &s,
+        "drop",
+        &[],
+        Box::new(move |_: &Seen| {
+            calls += 1;
+            if calls == 1 { Reply::Drop } else { done_answer() }
+        }),
+    );
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+
+    // A wrong key: no retry, one line that says what to check.
+    let (done, vlm, _) = run(
+        &s,
+        "auth",
+        &[],
+        Box::new(|_: &Seen| Reply::Status {
+            code: 401,
+            retry_after: None,
+            body: "{\"error\":{\"message\":\"invalid api key\"}}".into(),
+        }),
+    );
+    assert_eq!(done.code, Some(2));
+    assert!(
+        done.last()["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("HTTP 401: invalid api key (check the key in {KEY_VAR})")),
+        "{}",
+        done.last()
+    );
+    assert_eq!(vlm.requests().len(), 1);
+
+    // Nothing listening at all.
+    let mut cmd = s.command(markpilot_bin());
+    cmd.env(KEY_VAR, KEY).args([
+        "run",
+        "x",
+        "--json",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        MODEL,
+        "--retries",
+        "0",
+        "--record",
+        &s.scratch("refused"),
+    ]);
+    let done = finish(AgentRun::start(cmd, Events::default(), ""));
+    assert_eq!(done.code, Some(2));
+    assert!(
+        done.last()["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach the model server at http://127.0.0.1:9/v1/chat/completions"),
+        "{}",
+        done.last()
+    );
+}
+
+#[test]
+fn a_risky_action_is_not_performed_when_confirmation_is_refused_and_is_when_approved() {
+    let mut s = XSession::start(1024, 700);
+    let (pid, _) = zenity_on_screen(&mut s, "Risky");
+    let policy = |r: &Seen| match r.step {
+        1 => answer(json!({"thought": "close it", "action": {"type": "key", "keys": "alt+F4"}})),
+        _ => answer(json!({"action": {"type": "done"}})),
+    };
+
+    // Refused on the terminal: the dialog stays, the model hears of it.
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), policy);
+    let dir = PathBuf::from(s.scratch("refused"));
+    let done = finish(AgentRun::start(
+        run_cmd(&s, &vlm, &dir, "close the dialog", &["--confirm", "risky"]),
+        Events::default(),
+        "n\n",
+    ));
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert!(done.stderr.contains("wants to key alt+F4"), "{}", done.stderr);
+    assert!(done.events.iter().any(|e| e["event"] == "awaiting_confirmation"));
+    assert!(s.windows().iter().any(|w| w["title"] == "Risky"), "the refused alt+F4 was performed");
+    assert!(vlm.requests()[1].text.contains("the person refused this action"), "{}", vlm.requests()[1].text);
+    let steps = check_recording(&dir, "done");
+    assert_eq!(steps[0]["outcome"]["status"], "refused");
+    assert_eq!(steps[0]["confirmation"]["approved"], false);
+
+    // No answer at all (stdin closed) also refuses.
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), policy);
+    let done = finish(AgentRun::start(
+        run_cmd(&s, &vlm, &PathBuf::from(s.scratch("eof")), "close", &[]),
+        Events::default(),
+        "",
+    ));
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert!(s.windows().iter().any(|w| w["title"] == "Risky"));
+
+    // Approved: performed, the dialog closes (zenity exits with status 1 on close).
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), policy);
+    let done = finish(AgentRun::start(
+        run_cmd(&s, &vlm, &PathBuf::from(s.scratch("approved")), "close", &[]),
+        Events::default(),
+        "y\n",
+    ));
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some(""));
+}
+
+#[test]
+fn sigterm_stops_a_long_task_within_one_step_and_closes_the_recording() {
+    let mut s = XSession::start(1024, 700);
+    let _ = zenity_on_screen(&mut s, "Long");
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), |_: &Seen| {
+        answer(json!({"thought": "keep waiting", "action": {"type": "wait", "seconds": 0.2}}))
+    });
+    let dir = PathBuf::from(s.scratch("long"));
+    let events = Events::default();
+    let run = AgentRun::start(run_cmd(&s, &vlm, &dir, "wait forever", &["--max-steps", "1000"]), events.clone(), "");
+    // Stop once step 2 has begun.
+    events.wait_for(Duration::from_secs(60), |e| e["event"] == "step_started" && e["step"] == 2).expect("step 2");
+    let stop_sent = vlm.requests().len();
+    Command::new("kill").args(["-TERM", &run.pid().to_string()]).status().unwrap();
+    let done = finish(run);
+    assert_eq!(done.code, Some(130), "{}", done.stderr);
+    assert_eq!(done.last()["status"], "stopped");
+    assert!(vlm.requests().len() <= stop_sent + 1, "kept asking the model after the stop");
+    let steps = check_recording(&dir, "stopped");
+    assert!((1..=3).contains(&steps.len()), "{} steps", steps.len());
+}
+
+#[test]
+fn the_step_limit_and_a_repeated_action_that_changes_nothing_end_the_run() {
+    let mut s = XSession::start(1024, 700);
+    let _ = zenity_on_screen(&mut s, "Limits");
+    // Hovering over the empty desktop changes nothing: warned, then stopped.
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), |_: &Seen| {
+        answer(json!({"action": {"type": "scroll", "direction": "down", "amount": 1}}))
+    });
+    let dir = PathBuf::from(s.scratch("repeat"));
+    let done = finish(AgentRun::start(run_cmd(&s, &vlm, &dir, "scroll", &[]), Events::default(), ""));
+    assert_eq!(done.code, Some(1), "{}", done.stderr);
+    assert!(
+        done.last()["message"].as_str().unwrap().contains("three times and the screen did not change"),
+        "{}",
+        done.last()
+    );
+    assert!(vlm.requests()[2].text.contains("was done twice and the screen did not change"));
+    check_recording(&dir, "limit");
+
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), |r: &Seen| {
+        answer(json!({"action": {"type": "wait", "seconds": 0.1 * r.step as f64}}))
+    });
+    let done = finish(AgentRun::start(
+        run_cmd(&s, &vlm, &PathBuf::from(s.scratch("limit")), "wait", &["--max-steps", "2"]),
+        Events::default(),
+        "",
+    ));
+    assert_eq!(done.code, Some(1));
+    assert_eq!(done.last()["message"], "reached the step limit (2)");
+}
