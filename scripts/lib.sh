@@ -10,8 +10,8 @@ BUILD_PACKAGES=(pkg-config libclang-dev libxcb1-dev libdbus-1-dev libpipewire-0.
 # What a virtual display with a real GTK window needs.
 DISPLAY_PACKAGES=(xvfb openbox zenity dbus dbus-x11 fonts-dejavu-core adwaita-icon-theme)
 # What the tests add: GTK apps to look at, the accessibility bus and its Python bindings
-# (ground truth), xrdb (HiDPI), xprop.
-TEST_PACKAGES=(gtk-3-examples at-spi2-core python3 python3-gi gir1.2-atspi-2.0 x11-xserver-utils x11-utils)
+# (ground truth), xrdb (HiDPI), xprop, xrandr (monitors), xdotool (moving windows).
+TEST_PACKAGES=(gtk-3-examples at-spi2-core python3 python3-gi gir1.2-atspi-2.0 x11-xserver-utils x11-utils xdotool)
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 

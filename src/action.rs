@@ -85,10 +85,13 @@ pub enum Action {
         kind: ClickKind,
         target: Pointer,
     },
-    /// Type text, clicking `target` first when given. `\n` presses Return.
+    /// Type text, clicking `target` first when given (the text then goes to the end of what
+    /// the field holds, or replaces it with `clear`). `\n` presses Return.
     Type {
         text: String,
         target: Option<Pointer>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        clear: bool,
     },
     Key {
         combo: KeyCombo,
@@ -169,10 +172,13 @@ impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Action::Pointer { kind, target } => write!(f, "{} {target}", kind.as_str()),
-            Action::Type { text, target } => {
+            Action::Type { text, target, clear } => {
                 write!(f, "type {}", short_quote(text, 80))?;
                 if let Some(t) = target {
                     write!(f, " into {t}")?;
+                }
+                if *clear {
+                    f.write_str(", replacing its text")?;
                 }
                 Ok(())
             }
@@ -435,7 +441,7 @@ mod tests {
 
     #[test]
     fn actions_serialize_with_their_type_and_round_trip() {
-        let a = Action::Type { text: "Kim 김민수".into(), target: Some(Pointer::Mark(3)) };
+        let a = Action::Type { text: "Kim 김민수".into(), target: Some(Pointer::Mark(3)), clear: false };
         let v = serde_json::to_value(&a).unwrap();
         assert_eq!(v["type"], "type");
         assert_eq!(serde_json::from_value::<Action>(v).unwrap(), a);

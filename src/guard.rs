@@ -325,7 +325,7 @@ mod tests {
         assert!(risk(&click(2), &s).is_none());
         assert!(risk(&click(5), &s).is_none(), "whole words only");
         assert!(risk(&click(6), &s).is_some(), "Korean words too");
-        let typing = Action::Type { text: "x".into(), target: Some(Pointer::Mark(4)) };
+        let typing = Action::Type { text: "x".into(), target: Some(Pointer::Mark(4)), clear: false };
         assert!(risk(&typing, &s).unwrap().contains("password"));
         for k in ["alt+F4", "ctrl+w", "Delete", "ctrl+Q"] {
             assert!(risk(&Action::Key { combo: KeyCombo::parse(k).unwrap() }, &s).is_some(), "{k}");

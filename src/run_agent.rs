@@ -72,6 +72,7 @@ fn run_inner(args: RunArgs) -> Result<RunStatus> {
     if args.task.trim().is_empty() {
         anyhow::bail!("the task is empty: say what to do, e.g. markpilot run \"open the settings\"");
     }
+    markpilot::guard::Secrets::from_task(&args.task).check().map_err(anyhow::Error::msg)?;
     let config = Config::load(args.config.as_deref())?;
     let client = VlmClient::new(profile(&args, &config)?)?;
 

@@ -99,6 +99,8 @@ fn wait_until_drawn(s: &XSession, window: &str, app: &str, role: &str, name: Opt
         }
         let o = s.markpilot(&["annotate", "--out", &s.scratch("drawn.png"), "--json", "-"]);
         let Ok(v) = serde_json::from_slice::<Value>(&o.stdout) else { return false };
+        // Element boxes are in frame pixels; the frame starts at the monitor's origin.
+        let c = (c.0 - v["origin"]["x"].as_f64().unwrap_or(0.0), c.1 - v["origin"]["y"].as_f64().unwrap_or(0.0));
         v["elements"].as_array().is_some_and(|es| {
             es.iter().any(|e| {
                 let b = &e["bbox"];
@@ -217,7 +219,7 @@ fn a_long_korean_sentence_arrives_exactly_twenty_times_out_of_twenty() {
         let run = AgentRun::start(run_cmd(&s, &vlm, &dir, "type the sentence", &["--confirm", "never"]), events, "");
         let done = finish(run);
         assert_eq!(done.code, Some(0), "iteration {i}: {}\n{}", done.stderr, done.last());
-        results.push(s.text_of("zenity", "text"));
+        results.push(s.texts_of("zenity", "text").pop().unwrap_or_default());
     }
     let exact = results.iter().filter(|r| r.as_str() == sentence).count();
     let wrong: Vec<&String> = results.iter().filter(|r| r.as_str() != sentence).collect();
@@ -490,4 +492,142 @@ fn the_step_limit_and_a_repeated_action_that_changes_nothing_end_the_run() {
     ));
     assert_eq!(done.code, Some(1));
     assert_eq!(done.last()["message"], "reached the step limit (2)");
+}
+
+/// The AT-SPI node of `app` with this role and name whose box starts at (x, y).
+fn node_at<'a>(tree: &'a Value, role: &str, x: i64, y: i64) -> &'a Value {
+    tree["apps"][0]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["role"] == role && n["x"].as_i64() == Some(x) && n["y"].as_i64() == Some(y))
+        .unwrap_or_else(|| panic!("no {role} at ({x}, {y})"))
+}
+
+fn node_centre(n: &Value) -> (f64, f64) {
+    let f = |k: &str| n[k].as_f64().unwrap();
+    (f("x") + f("w") / 2.0, f("y") + f("h") / 2.0)
+}
+
+fn has_state(n: &Value, state: &str) -> bool {
+    n["states"].as_array().is_some_and(|s| s.iter().any(|x| x == state))
+}
+
+#[test]
+fn a_multi_step_task_in_the_widget_factory_over_the_anthropic_protocol() {
+    let mut s = XSession::start(1440, 900);
+    s.spawn("gtk3-widget-factory", &[]);
+    s.wait_for_window("gtk3-widget-factory");
+    s.wait_for_app("gtk3-widget-factory", 100);
+    let tree = s.settled_atspi("gtk3-widget-factory");
+    let nodes = tree["apps"][0]["nodes"].as_array().unwrap();
+    // The first notebook's second tab, an enabled unticked check box, an enabled entry.
+    let tab = nodes.iter().find(|n| n["role"] == "page tab" && n["name"] == "page 2").expect("a page 2 tab").clone();
+    let check = nodes
+        .iter()
+        .find(|n| n["role"] == "check box" && has_state(n, "enabled") && !has_state(n, "checked"))
+        .expect("an unticked check box")
+        .clone();
+    let entry = nodes
+        .iter()
+        .find(|n| n["role"] == "text" && has_state(n, "enabled") && has_state(n, "editable"))
+        .expect("an entry")
+        .clone();
+    let targets = [node_centre(&tab), node_centre(&check), node_centre(&entry)];
+    let before = s.texts_of("gtk3-widget-factory", "text");
+
+    let events = Events::default();
+    let ev = events.clone();
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), move |r: &Seen| {
+        let p = ev.perception(r.step);
+        let mark = |i: usize| mark_at(&p, targets[i].0, targets[i].1);
+        let action = match r.step {
+            1 => mark(0).map(|m| json!({"type": "click", "mark": m})),
+            2 => mark(1).map(|m| json!({"type": "click", "mark": m})),
+            3 => mark(2).map(|m| json!({"type": "type", "text": "markpilot 한글", "mark": m})),
+            _ => Some(json!({"type": "done"})),
+        };
+        answer(
+            json!({"thought": format!("step {}", r.step), "action": action.unwrap_or(json!({"type": "fail", "reason": "no mark"}))}),
+        )
+    });
+    let dir = PathBuf::from(s.scratch("factory"));
+    let run = AgentRun::start(
+        run_cmd(
+            &s,
+            &vlm,
+            &dir,
+            "open page 2, tick a box, type into the entry",
+            &["--protocol", "anthropic", "--confirm", "never"],
+        ),
+        events,
+        "",
+    );
+    let done = finish(run);
+    assert_eq!(done.code, Some(0), "{}\n{:?}", done.stderr, done.events);
+    assert!(vlm.problems().is_empty(), "{:?}", vlm.problems());
+    assert!(vlm.requests().iter().all(|r| r.protocol == "anthropic"));
+
+    let after = s.settled_atspi("gtk3-widget-factory");
+    let tab_now = node_at(&after, "page tab", tab["x"].as_i64().unwrap(), tab["y"].as_i64().unwrap());
+    assert!(has_state(tab_now, "selected"), "the tab was not switched: {tab_now}");
+    let check_now = node_at(&after, "check box", check["x"].as_i64().unwrap(), check["y"].as_i64().unwrap());
+    assert!(has_state(check_now, "checked"), "the box was not ticked: {check_now}");
+    // The entry held text: typing into it appends at the end.
+    let texts = s.texts_of("gtk3-widget-factory", "text");
+    assert!(
+        before.iter().zip(&texts).any(|(b, a)| *a == format!("{b}markpilot 한글")),
+        "entries held {before:?} and now hold {texts:?}"
+    );
+    let steps = check_recording(&dir, "done");
+    assert_eq!(steps.len(), 4);
+}
+
+#[test]
+fn on_a_monitor_at_a_non_zero_origin_points_from_a_downscaled_image_land_right() {
+    // One 2048-wide X screen whose only RandR monitor is its right half (origin 1024,0).
+    let mut s = XSession::start(2048, 768);
+    for args in [
+        ["--setmonitor", "LEFT", "1024/270x768/203+0+0", "none"],
+        ["--setmonitor", "RIGHT", "1024/270x768/203+1024+0", "screen"],
+    ] {
+        assert!(s.command("xrandr").args(args).status().unwrap().success());
+    }
+    let pid = s.spawn("zenity", &["--entry", "--title=Right", "--text=Name:"]);
+    s.wait_for_window("Right");
+    assert!(
+        s.command("xdotool")
+            .args(["search", "--name", "^Right$", "windowmove", "1400", "200"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    s.wait_until("the dialog on the right monitor", Duration::from_secs(30), |s| {
+        s.windows().iter().any(|w| w["title"] == "Right" && w["x"].as_i64().unwrap_or(0) >= 1300)
+    });
+    let tree = wait_until_drawn(&s, "Right", "zenity", "text", None);
+    let field = centre(&tree, "Right", "text", None);
+    let ok = centre(&tree, "Right", "push button", Some("OK"));
+    let monitors: Value = serde_json::from_slice(&s.markpilot(&["monitors", "--json"]).stdout).unwrap();
+    assert_eq!(monitors[0]["x"], 1024, "{monitors}");
+
+    // The model sees 800x600 (downscaled from 1024x768) and answers in that image's pixels.
+    let to_image = |(x, y): (f64, f64)| [((x - 1024.0) * 800.0 / 1024.0).floor(), (y * 600.0 / 768.0).floor()];
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), move |r: &Seen| {
+        assert_eq!(r.images, vec![(800, 600)]);
+        assert!(r.system.contains("\"point\": [x, y]"));
+        match r.step {
+            1 => answer(json!({"action": {"type": "type", "text": "Right monitor", "point": to_image(field)}})),
+            2 => answer(json!({"action": {"type": "click", "point": to_image(ok)}})),
+            _ => answer(json!({"action": {"type": "done"}})),
+        }
+    });
+    let dir = PathBuf::from(s.scratch("right"));
+    let done = finish(AgentRun::start(
+        run_cmd(&s, &vlm, &dir, "type and press OK", &["--monitor", "0", "--coordinates", "--max-side", "800"]),
+        Events::default(),
+        "",
+    ));
+    assert_eq!(done.code, Some(0), "{}\n{:?}", done.stderr, done.events);
+    assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("Right monitor\n"));
 }

@@ -289,3 +289,44 @@ fn out_to_a_fifo_writes_through_it_and_leaves_it_a_fifo() {
     assert!(bytes.starts_with(b"\x89PNG"), "a PNG came through the FIFO");
     assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
 }
+
+/// `markpilot run` with bad input: one line on stderr, exit code 2, nothing started.
+fn run_error(dir: &TempDir, env: &[(&str, &str)], args: &[&str]) -> String {
+    let o = run_markpilot(dir.path(), env, args);
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(&o));
+    one_error_line(&o)
+}
+
+#[test]
+fn run_rejects_bad_input_with_one_line_and_exit_code_2() {
+    let dir = TempDir::new("run-errors");
+    let home = dir.path().to_str().unwrap();
+    let env = [("HOME", home)];
+    assert!(run_error(&dir, &env, &["run", "  "]).contains("the task is empty"));
+    let line = run_error(&dir, &env, &["run", "x", "--provider", "nope"]);
+    assert!(line.contains("unknown provider \"nope\"") && line.contains("openai, anthropic"), "{line}");
+    let line = run_error(&dir, &env, &["run", "x", "--provider", "anthropic"]);
+    assert!(line.contains("set the environment variable ANTHROPIC_API_KEY"), "{line}");
+    let o = run_markpilot(dir.path(), &env, &["run", "x", "--confirm", "sometimes"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).lines().next().unwrap().contains("never, risky or always"), "{}", stderr(&o));
+    std::fs::write(dir.join("bad.toml"), "[agent]\nmax_step = 3\n").unwrap();
+    let line = run_error(&dir, &env, &["run", "x", "--config", "bad.toml", "--base-url", "http://127.0.0.1:9/v1"]);
+    assert!(line.contains("bad.toml") && line.contains("max_step"), "{line}");
+    let line = run_error(&dir, &env, &["run", "x", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"]);
+    assert!(line.to_lowercase().contains("display"), "{line}");
+    let line = run_error(
+        &dir,
+        &env,
+        &[
+            "run",
+            "log in with {{secret:MP_UNSET_PASSWORD}}",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "m",
+            "--dry-run",
+        ],
+    );
+    assert!(line.contains("does not set MP_UNSET_PASSWORD"), "{line}");
+}

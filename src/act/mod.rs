@@ -15,7 +15,7 @@ use thiserror::Error;
 
 pub use enigo_backend::EnigoExecutor;
 
-use crate::action::{Action, ClickKind, KeyCombo, Pointer, ScrollDirection};
+use crate::action::{Action, ClickKind, KeyCombo, Modifier, NamedKey, Pointer, ScrollDirection};
 use crate::coords::{FrameMapping, InputPoint};
 use crate::perceive::Scene;
 
@@ -151,7 +151,7 @@ pub fn resolve(
                 ops.push(InputOp::AwaitClickDelivered { max_ms: 500 });
             }
         }
-        Action::Type { text, target } => {
+        Action::Type { text, target, clear } => {
             if let Some(t) = target {
                 ops.push(InputOp::MoveTo(point(t)?));
                 ops.push(InputOp::Click { button: MouseButton::Left, count: 1 });
@@ -160,6 +160,14 @@ pub fn resolve(
                 // been seen to hold a click for seconds.
                 ops.push(InputOp::AwaitClickDelivered { max_ms: 10_000 });
                 ops.push(InputOp::PauseMs(30));
+                if !clear {
+                    // The click put the caret where it landed, perhaps mid-text: append instead.
+                    ops.push(InputOp::Key(KeyCombo { modifiers: vec![], key: Some(NamedKey::End) }));
+                }
+            }
+            if *clear {
+                ops.push(InputOp::Key(KeyCombo { modifiers: vec![Modifier::Ctrl], key: Some(NamedKey::Char('a')) }));
+                ops.push(InputOp::Key(KeyCombo { modifiers: vec![], key: Some(NamedKey::Delete) }));
             }
             ops.push(InputOp::Text(expand(text)?));
         }
@@ -258,12 +266,18 @@ mod tests {
     #[test]
     fn typing_into_a_mark_clicks_it_first_and_expands_secrets_at_action_time() {
         let s = scene();
-        let a = Action::Type { text: "{{secret:PW}}".into(), target: Some(Pointer::Mark(1)) };
+        let a = Action::Type { text: "{{secret:PW}}".into(), target: Some(Pointer::Mark(1)), clear: true };
         let expand = |t: &str| Ok(t.replace("{{secret:PW}}", "hunter2"));
         let ops = resolve(&a, &s, Some(&second_monitor_at_2x()), &expand).unwrap();
         assert_eq!(ops.last(), Some(&InputOp::Text("hunter2".into())));
         assert!(matches!(ops[1], InputOp::Click { .. }));
-        assert_eq!(format!("{:?}", ops.last().unwrap()), "type 7 characters");
+        let keys: Vec<String> =
+            ops.iter().filter_map(|o| if let InputOp::Key(k) = o { Some(k.to_string()) } else { None }).collect();
+        assert_eq!(keys, ["ctrl+a", "Delete"], "clear replaces what the field holds");
+        let append = Action::Type { text: "x".into(), target: Some(Pointer::Mark(1)), clear: false };
+        let ops = resolve(&append, &s, Some(&second_monitor_at_2x()), &expand).unwrap();
+        assert!(ops.contains(&InputOp::Key(KeyCombo::parse("End").unwrap())), "typing appends at the end");
+        assert_eq!(format!("{:?}", ops.last().unwrap()), "type 1 characters");
     }
 
     #[test]

@@ -81,7 +81,8 @@ fn parse_action(a: &Map<String, Value>, ctx: &AnswerContext) -> Result<Action, I
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| invalid("type needs a non-empty \"text\""))?;
             let target = pointer(a, &["mark", "id", "element", "element_id", "target", "index", "into"], ctx)?;
-            Action::Type { text, target }
+            let clear = ["clear", "replace", "overwrite"].iter().any(|k| a.get(*k).is_some_and(truthy));
+            Action::Type { text, target, clear }
         }
         "key" | "keys" | "hotkey" | "press" | "key_press" | "keypress" | "shortcut" | "key_combo" => {
             let keys = match ["keys", "key", "combo", "hotkey", "text", "value"].iter().find_map(|k| a.get(*k)) {
@@ -248,6 +249,15 @@ fn point_value(v: &Value) -> Option<(f64, f64)> {
             _ => o.get("point").and_then(point_value),
         },
         _ => None,
+    }
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "1"),
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        _ => false,
     }
 }
 
@@ -424,7 +434,7 @@ mod tests {
     fn every_action_type_parses() {
         assert_eq!(
             parse(r#"{"action": {"type": "type", "text": "Kim 김민수", "mark": 3}}"#).unwrap(),
-            Action::Type { text: "Kim 김민수".into(), target: Some(Pointer::Mark(3)) }
+            Action::Type { text: "Kim 김민수".into(), target: Some(Pointer::Mark(3)), clear: false }
         );
         assert_eq!(
             parse(r#"{"action": {"type": "hotkey", "keys": ["ctrl", "shift", "t"]}}"#).unwrap().to_string(),

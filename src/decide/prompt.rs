@@ -45,7 +45,7 @@ Answer with exactly one JSON object and nothing else:
 
 Actions:
 {"type": "click", "mark": 7}            also "double_click", "right_click", "hover"
-{"type": "type", "text": "hello", "mark": 3}   "mark" is optional: it is clicked first; "\n" presses Enter
+{"type": "type", "text": "hello", "mark": 3}   "mark" is optional: it is clicked first and the text goes at the end of what it holds; add "clear": true to replace that; "\n" presses Enter
 {"type": "key", "keys": "ctrl+s"}       xdotool-style names: Return, Escape, Tab, BackSpace, Delete, Up, F5, alt+F4, ctrl+shift+t
 {"type": "scroll", "direction": "down", "amount": 3, "mark": 12}   up, down, left or right; "mark" is optional
 {"type": "drag", "from": 4, "to": 9}
@@ -68,7 +68,7 @@ const SYSTEM_KO: &str = r#"당신은 사람을 대신해 컴퓨터의 그래픽 
 
 동작:
 {"type": "click", "mark": 7}            "double_click", "right_click", "hover"도 같은 형식
-{"type": "type", "text": "안녕하세요", "mark": 3}   "mark"는 선택: 먼저 클릭합니다; "\n"은 Enter
+{"type": "type", "text": "안녕하세요", "mark": 3}   "mark"는 선택: 먼저 클릭하고 기존 글 끝에 입력합니다; "clear": true이면 기존 글을 바꿉니다; "\n"은 Enter
 {"type": "key", "keys": "ctrl+s"}       xdotool 이름: Return, Escape, Tab, BackSpace, Delete, Up, F5, alt+F4, ctrl+shift+t
 {"type": "scroll", "direction": "down", "amount": 3, "mark": 12}   up, down, left, right; "mark"는 선택
 {"type": "drag", "from": 4, "to": 9}

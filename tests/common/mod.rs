@@ -319,8 +319,9 @@ impl XSession {
         assert!(o.status.success(), "activate {role} {name:?}: {}", stderr(&o));
     }
 
-    /// The text of an application's (last) object with this role, e.g. an entry's contents.
-    pub fn text_of(&self, app: &str, role: &str) -> String {
+    /// The texts of an application's objects with this role (entries' contents), in tree
+    /// order; the newest instance's last.
+    pub fn texts_of(&self, app: &str, role: &str) -> Vec<String> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/atspi_dump.py");
         let o = self
             .command("/usr/bin/python3")
@@ -329,7 +330,8 @@ impl XSession {
             .output()
             .expect("run atspi_dump.py");
         assert!(o.status.success(), "text of {role} in {app}: {}", stderr(&o));
-        String::from_utf8(o.stdout).expect("UTF-8 text")
+        let texts: Vec<Option<String>> = serde_json::from_slice(&o.stdout).expect("JSON list of texts");
+        texts.into_iter().flatten().collect()
     }
 
     /// Replace the text of an application's (last) editable object with this role.

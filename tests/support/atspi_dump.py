@@ -6,7 +6,7 @@ screen, with its role, name, states and screen extents. Usage:
 
     atspi_dump.py APP_NAME [APP_NAME...]   # e.g. gtk3-widget-factory zenity
     atspi_dump.py --activate APP ROLE NAME  # run the first action of a matching object
-    atspi_dump.py --text APP ROLE           # print the text of the last such object
+    atspi_dump.py --text APP ROLE           # the texts of such objects, a JSON list
     atspi_dump.py --set-text APP ROLE TEXT  # replace it (editable text)
 
 Prints one JSON document: {"apps": [{"name": ..., "nodes": [...]}]} where each node has
@@ -145,23 +145,20 @@ def set_text(app_name, role, value):
         sys.exit(f"the {role} in {app_name} is not editable")
 
 
-def text_of(app_name, role):
-    """The text of the matching object in the most recently started such application."""
+def texts_of(app_name, role):
+    """The texts of the matching objects, as a JSON list (last: the newest application's)."""
     desktop = Atspi.get_desktop(0)
     found = []
     for i in range(desktop.get_child_count()):
         app = desktop.get_child_at_index(i)
         if app is None or (app.get_name() or "") != app_name:
             continue
-        objs = []
-        collect(app, role, objs)
-        found.extend(objs)
-    if not found:
-        sys.exit(f"no {role} in {app_name}")
-    text = found[-1].get_text_iface()
-    if text is None:
-        sys.exit(f"the {role} has no text interface")
-    sys.stdout.write(text.get_text(0, text.get_character_count()))
+        collect(app, role, found)
+    texts = []
+    for obj in found:
+        t = obj.get_text_iface()
+        texts.append(t.get_text(0, t.get_character_count()) if t is not None else None)
+    json.dump(texts, sys.stdout, ensure_ascii=False)
 
 
 def main():
@@ -172,7 +169,7 @@ def main():
         set_text(sys.argv[2], sys.argv[3], sys.argv[4])
         return
     if len(sys.argv) == 4 and sys.argv[1] == "--text":
-        text_of(sys.argv[2], sys.argv[3])
+        texts_of(sys.argv[2], sys.argv[3])
         return
     wanted = set(sys.argv[1:])
     desktop = Atspi.get_desktop(0)
