@@ -82,6 +82,10 @@ pub fn bench_image(
     let mut pipeline = Pipeline::new(vec![Box::new(BuiltinDetector::new(*cfg))]);
     let info = ImageInfo::default();
     let (mut t_det, mut t_fuse, mut t_mark, mut t_enc, mut t_total) = (vec![], vec![], vec![], vec![], vec![]);
+    // What the agent sends a model: the marked screen, downscaled to a profile's limit, as JPEG.
+    let profile = crate::decide::ProviderProfile::default();
+    let sent = crate::decide::sent_size(w, h, &profile);
+    let mut t_vlm = vec![];
     let mut elements = 0;
     pipeline.perceive(&input.image, &info)?;
     for _ in 0..runs.max(1) {
@@ -97,6 +101,11 @@ pub fn bench_image(
         let png = encode_png(&marked)?;
         t_enc.push(ms(t));
         std::hint::black_box(png);
+        let t = Instant::now();
+        let jpeg =
+            crate::decide::encode_image(&marked, &sent, &profile).map_err(|e| AnnotateError::Encode(e.to_string()))?;
+        t_vlm.push(ms(t));
+        std::hint::black_box(jpeg);
         elements = scene.elements.len();
         progress();
     }
@@ -111,6 +120,7 @@ pub fn bench_image(
             StageStats::from_samples("mark", t_mark),
             StageStats::from_samples("detect+fusion+mark", t_total),
             StageStats::from_samples("encode:png", t_enc),
+            StageStats::from_samples("encode:vlm-jpeg", t_vlm),
         ],
     })
 }

@@ -1,5 +1,5 @@
 //! The agent end to end: the real `markpilot run` binary on a real X server with real GTK
-//! applications; only the model is scripted (tests/common/vlm.rs), and its policy picks marks
+//! applications; only the model is scripted (tests/support/vlm.rs), and its policy picks marks
 //! from where AT-SPI says the widgets are.
 
 mod common;
@@ -630,4 +630,50 @@ fn on_a_monitor_at_a_non_zero_origin_points_from_a_downscaled_image_land_right()
     ));
     assert_eq!(done.code, Some(0), "{}\n{:?}", done.stderr, done.events);
     assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("Right monitor\n"));
+}
+
+#[test]
+fn questions_are_put_to_the_person_and_dry_runs_touch_nothing() {
+    let mut s = XSession::start(1024, 700);
+    let (_, ok) = zenity_on_screen(&mut s, "Ask");
+    let ask = |r: &Seen| match r.step {
+        1 => answer(json!({"action": {"type": "ask_user", "question": "Which name?"}})),
+        _ => answer(json!({"action": {"type": "done", "answer": "asked"}})),
+    };
+    // Answered on the terminal: the answer is in the next step's history.
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), ask);
+    let done = finish(AgentRun::start(
+        run_cmd(&s, &vlm, &PathBuf::from(s.scratch("asked")), "ask", &[]),
+        Events::default(),
+        "Kim\n",
+    ));
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert!(done.stderr.contains("the model asks: Which name?"));
+    assert!(
+        vlm.requests()[1].text.contains("asked the person \"Which name?\"; the answer: \"Kim\""),
+        "{}",
+        vlm.requests()[1].text
+    );
+    // Nobody to answer: the run ends with exit code 1.
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), ask);
+    let dir = PathBuf::from(s.scratch("unanswered"));
+    let done = finish(AgentRun::start(run_cmd(&s, &vlm, &dir, "ask", &[]), Events::default(), ""));
+    assert_eq!(done.code, Some(1), "{}", done.stderr);
+    assert_eq!(done.last()["status"], "ask_user");
+    check_recording(&dir, "ask_user");
+
+    // A dry run decides and records, but the OK button is never pressed.
+    let events = Events::default();
+    let ev = events.clone();
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), move |r: &Seen| match r.step {
+        1 => answer(json!({"action": {"type": "click", "mark": mark_at(&ev.perception(1), ok.0, ok.1)}})),
+        _ => answer(json!({"action": {"type": "done"}})),
+    });
+    let dir = PathBuf::from(s.scratch("dry"));
+    let done = finish(AgentRun::start(run_cmd(&s, &vlm, &dir, "press OK", &["--dry-run"]), events, ""));
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert!(s.windows().iter().any(|w| w["title"] == "Ask"), "the dry run pressed OK");
+    let steps = check_recording(&dir, "done");
+    assert_eq!(steps[0]["outcome"]["status"], "dry_run");
+    assert!(steps[0]["outcome"]["input"][1].as_str().unwrap().starts_with("click Left"));
 }

@@ -6,6 +6,7 @@
 
 mod events;
 mod operator;
+pub mod settle;
 mod stop;
 
 use std::collections::VecDeque;
@@ -563,24 +564,33 @@ impl Agent<'_> {
         })
     }
 
-    /// Capture until two captures in a row match (or the timeout). Returns the last frame,
-    /// its capture time, and whether it differs from `before`.
+    /// Capture until two captures in a row are still (at most a sliver differs: spinners,
+    /// carets), or the timeout. Returns the last frame, its capture time, and whether it
+    /// differs from `before` outside what was animating.
     fn settle(&self, before: &RgbaImage) -> Result<(Frame, f64, bool), String> {
+        const STILL: f64 = 0.001;
         let deadline = Instant::now() + self.options.settle_timeout;
         // Give the application a moment to react before the first look.
         self.stop.sleep(self.options.settle_interval);
         let (mut prev, mut ms) = self.capture()?;
+        let mut animated: Option<settle::Diff> = None;
         while Instant::now() < deadline && !self.stop.is_stopped() {
             self.stop.sleep(self.options.settle_interval);
             let (cur, cur_ms) = self.capture()?;
-            let same = cur.image == prev.image;
+            let d = settle::Diff::between(&prev.image, &cur.image);
             prev = cur;
             ms = cur_ms;
-            if same {
+            if let Some(d) = d
+                && d.is_still(STILL)
+            {
+                animated = Some(d);
                 break;
             }
         }
-        let changed = prev.image.dimensions() != before.dimensions() || prev.image.as_raw() != before.as_raw();
+        let changed = match settle::Diff::between(before, &prev.image) {
+            Some(d) => d.changed_outside(animated.as_ref()),
+            None => true,
+        };
         Ok((prev, ms, changed))
     }
 }

@@ -141,9 +141,12 @@ pub fn encode_image(image: &RgbaImage, resize: &Resize, profile: &ProviderProfil
             "image/png"
         }
         ImageFormat::Jpeg => {
-            let rgb = image::DynamicImage::ImageRgba8(img.clone()).to_rgb8();
-            let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, profile.jpeg_quality.clamp(30, 100));
-            enc.write_image(&rgb, img.width(), img.height(), image::ExtendedColorType::Rgb8)
+            let (w, h) = (u16::try_from(img.width()), u16::try_from(img.height()));
+            let (Ok(w), Ok(h)) = (w, h) else {
+                return Err(VlmError::Encode(format!("{}x{} is too large for JPEG", img.width(), img.height())));
+            };
+            let enc = jpeg_encoder::Encoder::new(&mut out, profile.jpeg_quality.clamp(30, 100));
+            enc.encode(img.as_raw(), w, h, jpeg_encoder::ColorType::Rgba)
                 .map_err(|e| VlmError::Encode(e.to_string()))?;
             "image/jpeg"
         }

@@ -9,6 +9,7 @@
 
 pub mod truth;
 
+#[path = "../support/vlm.rs"]
 pub mod vlm;
 
 use std::io::{BufRead, BufReader, Read};
