@@ -437,6 +437,78 @@ mod tests {
         assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000Z");
     }
 
+    fn info() -> RunInfo {
+        RunInfo {
+            format: FORMAT_VERSION,
+            id: "t".into(),
+            source: "agent".into(),
+            task: "task {{secret:X}}".into(),
+            provider: "p".into(),
+            protocol: "openai".into(),
+            base_url: "http://127.0.0.1/v1".into(),
+            model: "m".into(),
+            options: Value::Null,
+            markpilot_version: "0".into(),
+            started_at: now_rfc3339(),
+            ended_at: None,
+            result: RunResult { status: RunStatus::Running, message: "running".into(), answer: None },
+            steps: 0,
+            usage: Usage::default(),
+        }
+    }
+
+    fn step(n: u32) -> StepRecord {
+        StepRecord {
+            step: n,
+            started_at: now_rfc3339(),
+            screen: format!("step-{n:03}-screen.png"),
+            marked: format!("step-{n:03}-marked.png"),
+            width: 4,
+            height: 3,
+            mapping: None,
+            sent: None,
+            elements: vec![],
+            request_text: "r".into(),
+            answers: vec!["{}".into()],
+            invalid: vec![],
+            decision: None,
+            confirmation: None,
+            outcome: Outcome { status: "performed".into(), detail: None, screen_changed: Some(true), input: vec![] },
+            timings_ms: StepTimings::default(),
+            usage: Usage { input_tokens: 10, output_tokens: 1 },
+        }
+    }
+
+    #[test]
+    fn a_run_folder_reads_back_and_a_cut_last_line_is_reported_not_fatal() {
+        let dir = std::env::temp_dir().join(format!("markpilot-record-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let mut rec = Recorder::create(&dir, info()).unwrap();
+        for n in 1..=2 {
+            rec.step(step(n), RgbaImage::new(4, 3), RgbaImage::new(4, 3)).unwrap();
+        }
+        rec.finish(RunResult { status: RunStatus::Done, message: "ok".into(), answer: None }).unwrap();
+        let run = read_run(&dir).unwrap();
+        assert_eq!((run.steps.len(), run.truncated, run.info.steps, run.info.usage.input_tokens), (2, false, 2, 20));
+        assert!(matches!(Recorder::create(&dir, info()), Err(RecordError::Exists(_))), "never overwrite a run");
+
+        // Killed mid-line: the complete steps are read, the cut is reported.
+        let path = dir.join("steps.jsonl");
+        let mut text = fs::read_to_string(&path).unwrap();
+        text.push_str("{\"step\": 3, \"scre");
+        fs::write(&path, &text).unwrap();
+        let run = read_run(&dir).unwrap();
+        assert_eq!((run.steps.len(), run.truncated), (2, true));
+
+        // A bad line before the end, or a missing image, is an error naming the file.
+        fs::write(&path, format!("garbage\n{text}")).unwrap();
+        assert!(read_run(&dir).unwrap_err().to_string().contains("line 1"));
+        fs::write(&path, text.rsplit_once('{').unwrap().0).unwrap();
+        fs::remove_file(dir.join("step-002-marked.png")).unwrap();
+        assert!(read_run(&dir).unwrap_err().to_string().contains("step 2's image is missing"));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn run_ids_are_a_timestamp_and_a_slug() {
         let id = run_id("Type Kim 김민수 into the field!");
