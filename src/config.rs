@@ -110,9 +110,14 @@ impl Config {
                     merged.insert(k.clone(), v.clone());
                 }
                 merged.insert("name".into(), toml::Value::String(name.to_string()));
-                let known: Vec<String> = toml::Table::try_from(ProviderProfile::default())
-                    .map(|t| t.keys().cloned().collect())
-                    .unwrap_or_default();
+                // Every field, the optional ones set so they appear.
+                let every = ProviderProfile {
+                    api_key_env: Some(String::new()),
+                    temperature: Some(0.0),
+                    ..ProviderProfile::default()
+                };
+                let known: Vec<String> =
+                    toml::Table::try_from(every).map(|t| t.keys().cloned().collect()).unwrap_or_default();
                 if let Some(bad) = table.keys().find(|k| !known.contains(k)) {
                     return Err(ConfigError::BadProfile {
                         name: name.into(),
@@ -153,6 +158,8 @@ mod tests {
             base_url = "http://127.0.0.1:9000/v1"
             model = "qwen"
             coordinates = true
+            api_key_env = "LOCAL_KEY"
+            temperature = 0.2
             "#,
         )
         .unwrap();
@@ -162,7 +169,18 @@ mod tests {
         assert_eq!((a.model.as_str(), a.protocol, a.max_side), ("claude-opus-4-1", Protocol::Anthropic, 1568));
         let l = c.profile("local").unwrap();
         assert!(l.coordinates && l.base_url.ends_with(":9000/v1") && l.name == "local");
+        assert_eq!((l.api_key_env.as_deref(), l.temperature), (Some("LOCAL_KEY"), Some(0.2)));
         assert!(matches!(c.profile("nope"), Err(ConfigError::UnknownProvider { .. })));
+    }
+
+    #[test]
+    fn the_config_example_in_the_readme_is_valid() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml\n").expect("a toml block in README.md") + 8;
+        let block = &readme[start..start + readme[start..].find("```").unwrap()];
+        let c = Config::parse(block).unwrap();
+        let p = c.profile(c.default_provider.as_deref().unwrap()).unwrap();
+        assert!(p.coordinates && p.size_multiple == 28, "{p:?}");
     }
 
     #[test]

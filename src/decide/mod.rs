@@ -345,7 +345,9 @@ fn openai_body(p: &ProviderProfile, req: &VlmRequest) -> Value {
             .collect();
         messages.push(json!({"role": role, "content": content}));
     }
-    let mut body = json!({"model": p.model, "messages": messages, "max_tokens": p.max_tokens, "stream": false});
+    let mut body = json!({"model": p.model, "messages": messages, "stream": false});
+    let limit = if p.max_completion_tokens { "max_completion_tokens" } else { "max_tokens" };
+    body[limit] = json!(p.max_tokens);
     if let Some(t) = p.temperature {
         body["temperature"] = json!(t);
     }
@@ -446,6 +448,15 @@ mod tests {
         assert_eq!(b["messages"][0]["role"], "system");
         assert_eq!(b["messages"][1]["content"][1]["image_url"]["url"], "data:image/png;base64,AAAA");
         assert_eq!(b["messages"][2]["content"], "bad");
+        assert_eq!(b["max_tokens"], 1024);
+        let o = VlmClient::new(ProviderProfile {
+            api_key_env: None,
+            key_required: false,
+            ..ProviderProfile::builtin("openai").unwrap()
+        })
+        .unwrap();
+        let b = o.body(&request());
+        assert!(b.get("max_tokens").is_none() && b["max_completion_tokens"] == 1024, "{b}");
         assert!(c.endpoint().ends_with("/v1/chat/completions"));
     }
 

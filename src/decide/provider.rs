@@ -42,8 +42,13 @@ pub struct ProviderProfile {
     pub size_multiple: u32,
     pub image_format: ImageFormat,
     pub jpeg_quality: u8,
+    /// `None` leaves the server's default (OpenAI's reasoning models accept only 1).
     pub temperature: Option<f32>,
     pub max_tokens: u32,
+    /// OpenAI protocol: send the limit as `max_completion_tokens` (what OpenAI's current
+    /// models want; o-series and gpt-5 refuse `max_tokens`) instead of `max_tokens` (what
+    /// vLLM, LMDeploy, Ollama and older servers read).
+    pub max_completion_tokens: bool,
     /// Seconds per request.
     pub timeout: f64,
     /// Retries after a 429, 5xx, timeout or dropped connection.
@@ -70,6 +75,7 @@ impl Default for ProviderProfile {
             jpeg_quality: 85,
             temperature: Some(0.0),
             max_tokens: 1024,
+            max_completion_tokens: false,
             timeout: 120.0,
             retries: 3,
             coordinates: false,
@@ -90,6 +96,7 @@ impl ProviderProfile {
                 api_key_env: Some("OPENAI_API_KEY".into()),
                 key_required: true,
                 max_side: 2048,
+                max_completion_tokens: true,
                 ..d
             },
             "anthropic" => Self {
