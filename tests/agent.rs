@@ -216,10 +216,14 @@ fn a_long_korean_sentence_arrives_exactly_twenty_times_out_of_twenty() {
             _ => answer(json!({"action": {"type": "done"}})),
         });
         let dir = PathBuf::from(s.scratch(&format!("run-ko-{i}")));
-        let run = AgentRun::start(run_cmd(&s, &vlm, &dir, "type the sentence", &["--confirm", "never"]), events, "");
-        let done = finish(run);
+        let mut cmd = run_cmd(&s, &vlm, &dir, "type the sentence", &["--confirm", "never"]);
+        cmd.env("RUST_LOG", "markpilot::act=debug");
+        let done = finish(AgentRun::start(cmd, events, ""));
         assert_eq!(done.code, Some(0), "iteration {i}: {}\n{}", done.stderr, done.last());
         results.push(s.texts_of("zenity", "text").pop().unwrap_or_default());
+        if results.last().map(String::as_str) != Some(sentence) {
+            eprintln!("iteration {i} wrong; markpilot said: {}", done.stderr);
+        }
     }
     let exact = results.iter().filter(|r| r.as_str() == sentence).count();
     let wrong: Vec<&String> = results.iter().filter(|r| r.as_str() != sentence).collect();

@@ -186,9 +186,15 @@ impl Executor for EnigoExecutor {
                 std::thread::sleep(Duration::from_millis(*ms as u64));
                 Ok(())
             }
-            InputOp::AwaitClickDelivered { max_ms } => {
-                if !self.pointer.wait_free(Duration::from_millis(*max_ms as u64)) {
-                    tracing::debug!("the pointer is still grabbed after {max_ms} ms (an open menu?)");
+            InputOp::AwaitClickDelivered { max_ms, required } => {
+                let t = std::time::Instant::now();
+                let free = self.pointer.wait_free(Duration::from_millis(*max_ms as u64));
+                tracing::debug!("pointer free: {free} after {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
+                if !free && *required {
+                    return Err(ActError::Input(format!(
+                        "the click did not reach its window within {} s (the window manager holds it); nothing was typed",
+                        max_ms / 1000
+                    )));
                 }
                 Ok(())
             }

@@ -46,9 +46,11 @@ pub enum InputOp {
     },
     PauseMs(u32),
     /// Wait (at most this long) until the window manager has passed the last click on to
-    /// its window; see `pointer_sync`.
+    /// its window; see `pointer_sync`. `required`: fail if it has not (typing after an
+    /// undelivered click would put the text in the wrong place).
     AwaitClickDelivered {
         max_ms: u32,
+        required: bool,
     },
 }
 
@@ -63,7 +65,7 @@ impl fmt::Debug for InputOp {
             InputOp::Key(k) => write!(f, "key {k}"),
             InputOp::Scroll { vertical, horizontal } => write!(f, "scroll v{vertical} h{horizontal}"),
             InputOp::PauseMs(ms) => write!(f, "pause {ms} ms"),
-            InputOp::AwaitClickDelivered { max_ms } => write!(f, "await click delivery (≤ {max_ms} ms)"),
+            InputOp::AwaitClickDelivered { max_ms, .. } => write!(f, "await click delivery (≤ {max_ms} ms)"),
         }
     }
 }
@@ -148,7 +150,7 @@ pub fn resolve(
             if let Some(c) = click {
                 ops.push(c);
                 // Short: a click that opens a menu leaves the pointer grabbed by the menu.
-                ops.push(InputOp::AwaitClickDelivered { max_ms: 500 });
+                ops.push(InputOp::AwaitClickDelivered { max_ms: 500, required: false });
             }
         }
         Action::Type { text, target, clear } => {
@@ -157,8 +159,8 @@ pub fn resolve(
                 ops.push(InputOp::Click { button: MouseButton::Left, count: 1 });
                 // The click must reach the field before the first key does. A window manager
                 // busy with keymap changes (every non-keyboard character typed is one) has
-                // been seen to hold a click for seconds.
-                ops.push(InputOp::AwaitClickDelivered { max_ms: 10_000 });
+                // been seen to hold a click for over ten seconds.
+                ops.push(InputOp::AwaitClickDelivered { max_ms: 30_000, required: true });
                 ops.push(InputOp::PauseMs(30));
                 if !clear {
                     // The click put the caret where it landed, perhaps mid-text: append instead.
@@ -201,7 +203,7 @@ pub fn resolve(
                 ops.push(InputOp::PauseMs(15));
             }
             ops.push(InputOp::Up(MouseButton::Left));
-            ops.push(InputOp::AwaitClickDelivered { max_ms: 500 });
+            ops.push(InputOp::AwaitClickDelivered { max_ms: 500, required: false });
         }
         Action::Wait { .. } | Action::Done { .. } | Action::Fail { .. } | Action::AskUser { .. } => {}
     }
@@ -271,6 +273,11 @@ mod tests {
         let ops = resolve(&a, &s, Some(&second_monitor_at_2x()), &expand).unwrap();
         assert_eq!(ops.last(), Some(&InputOp::Text("hunter2".into())));
         assert!(matches!(ops[1], InputOp::Click { .. }));
+        assert_eq!(
+            ops[2],
+            InputOp::AwaitClickDelivered { max_ms: 30_000, required: true },
+            "typing waits for the click"
+        );
         let keys: Vec<String> =
             ops.iter().filter_map(|o| if let InputOp::Key(k) = o { Some(k.to_string()) } else { None }).collect();
         assert_eq!(keys, ["ctrl+a", "Delete"], "clear replaces what the field holds");
