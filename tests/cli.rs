@@ -216,7 +216,10 @@ fn bench_reports_every_stage_with_median_and_p95() {
     let img = &doc["images"][0];
     assert!(img["elements"].as_u64().unwrap() > 0);
     let stages: Vec<&str> = img["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
-    assert_eq!(stages, ["detect:builtin", "fusion+numbering", "mark", "detect+fusion+mark", "encode:png"]);
+    assert_eq!(
+        stages,
+        ["detect:builtin", "fusion+numbering", "mark", "detect+fusion+mark", "encode:png", "encode:vlm-jpeg"]
+    );
     for s in img["stages"].as_array().unwrap() {
         assert_eq!(s["runs"], 3);
         assert!(s["p95_ms"].as_f64().unwrap() >= s["median_ms"].as_f64().unwrap());
