@@ -13,7 +13,7 @@
 //! API keys are never written; secret text stays a `{{secret:NAME}}` placeholder.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -93,6 +93,12 @@ pub struct RunResult {
     /// The model's answer (`done`) when it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
+}
+
+impl RunResult {
+    pub fn new(status: RunStatus, message: impl Into<String>) -> Self {
+        Self { status, message: message.into(), answer: None }
+    }
 }
 
 /// `run.json`.
@@ -248,7 +254,8 @@ impl Recorder {
 
     fn write_info(&self) -> Result<(), RecordError> {
         let path = self.dir.join("run.json");
-        let mut bytes = serde_json::to_vec_pretty(&self.info).expect("run info serialises");
+        let mut bytes = serde_json::to_vec_pretty(&self.info)
+            .map_err(|e| RecordError::Write { path: path.clone(), source: io::Error::other(e) })?;
         bytes.push(b'\n');
         write_atomically(&path, &bytes).map_err(|source| RecordError::Write { path, source })
     }
@@ -306,9 +313,10 @@ fn write_steps(dir: PathBuf, mut file: File, rx: mpsc::Receiver<Job>) -> Result<
                 .map_err(|e| RecordError::Write { path: path.clone(), source: io::Error::other(e.to_string()) })?;
             write_atomically(&path, &png).map_err(|source| RecordError::Write { path: path.clone(), source })?;
         }
-        let mut line = serde_json::to_vec(&*record).expect("step record serialises");
-        line.push(b'\n');
         let path = dir.join("steps.jsonl");
+        let mut line = serde_json::to_vec(&*record)
+            .map_err(|e| RecordError::Write { path: path.clone(), source: io::Error::other(e) })?;
+        line.push(b'\n');
         file.write_all(&line)
             .and_then(|_| file.flush())
             .and_then(|_| file.sync_data())
@@ -336,14 +344,10 @@ pub fn read_run(dir: &Path) -> Result<Run, RecordError> {
     let info: RunInfo = serde_json::from_str(&text)
         .map_err(|e| RecordError::Read { path: info_path.clone(), detail: format!("not a markpilot run.json: {e}") })?;
     let steps_path = dir.join("steps.jsonl");
-    let file =
-        File::open(&steps_path).map_err(|e| RecordError::Read { path: steps_path.clone(), detail: e.to_string() })?;
-    let lines: Vec<String> = io::BufReader::new(file)
-        .lines()
-        .collect::<Result<_, _>>()
+    let text = fs::read_to_string(&steps_path)
         .map_err(|e| RecordError::Read { path: steps_path.clone(), detail: e.to_string() })?;
-    let raw = fs::read(&steps_path).unwrap_or_default();
-    let ends_with_newline = raw.last().is_none_or(|b| *b == b'\n');
+    let ends_with_newline = text.is_empty() || text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().collect();
     let mut steps = Vec::new();
     let mut truncated = false;
     for (i, line) in lines.iter().enumerate() {

@@ -29,7 +29,7 @@ use crate::decide::{
 };
 use crate::guard::{self, ConfirmPolicy, RepeatTracker, RepeatVerdict, Secrets};
 use crate::mark::MarkOptions;
-use crate::perceive::{Pipeline, Scene};
+use crate::perceive::{Pipeline, Scene, ms};
 use crate::record::{self, Confirmation, Outcome, Recorder, RunResult, RunStatus, SentImage, StepRecord, StepTimings};
 
 /// How the agent runs.
@@ -98,7 +98,7 @@ struct StepState {
 }
 
 fn finish(status: RunStatus, message: impl Into<String>) -> StepEnd {
-    StepEnd::Finish(RunResult { status, message: message.into(), answer: None })
+    StepEnd::Finish(RunResult::new(status, message))
 }
 
 impl Agent<'_> {
@@ -118,31 +118,25 @@ impl Agent<'_> {
         let mut result = None;
         let mut steps = 0;
         if let Err(msg) = secrets.check() {
-            result = Some(RunResult { status: RunStatus::Error, message: msg, answer: None });
+            result = Some(RunResult::new(RunStatus::Error, msg));
         }
         while result.is_none() {
             if self.stop.is_stopped() {
-                result = Some(RunResult {
-                    status: RunStatus::Stopped,
-                    message: "stopped by the person".into(),
-                    answer: None,
-                });
+                result = Some(RunResult::new(RunStatus::Stopped, "stopped by the person"));
                 break;
             }
             if steps >= self.options.max_steps {
-                result = Some(RunResult {
-                    status: RunStatus::Limit,
-                    message: format!("reached the step limit ({})", self.options.max_steps),
-                    answer: None,
-                });
+                result = Some(RunResult::new(
+                    RunStatus::Limit,
+                    format!("reached the step limit ({})", self.options.max_steps),
+                ));
                 break;
             }
             if started.elapsed().as_secs_f64() >= self.options.max_seconds {
-                result = Some(RunResult {
-                    status: RunStatus::Limit,
-                    message: format!("reached the time limit ({} s)", self.options.max_seconds),
-                    answer: None,
-                });
+                result = Some(RunResult::new(
+                    RunStatus::Limit,
+                    format!("reached the time limit ({} s)", self.options.max_seconds),
+                ));
                 break;
             }
             steps += 1;
@@ -152,8 +146,7 @@ impl Agent<'_> {
                 result = Some(r);
             }
         }
-        let mut result =
-            result.unwrap_or_else(|| RunResult { status: RunStatus::Error, message: "no result".into(), answer: None });
+        let mut result = result.unwrap_or_else(|| RunResult::new(RunStatus::Error, "no result"));
         result.message = secrets.redact(&result.message);
         let run_dir = self.recorder.as_ref().map(|r| r.dir().display().to_string());
         if let Some(rec) = self.recorder.as_mut()
@@ -187,7 +180,7 @@ impl Agent<'_> {
     fn capture(&self) -> Result<(Frame, f64), String> {
         let t = Instant::now();
         let frame = self.capturer.capture(&self.options.target).map_err(|e| e.to_string())?;
-        Ok((frame, decide::since(t)))
+        Ok((frame, ms(t)))
     }
 
     /// One step. Returns how it ended and the tokens it used.
@@ -244,7 +237,7 @@ impl Agent<'_> {
             Ok(x) => x,
             Err(e) => return (finish(RunStatus::Error, e.to_string()), usage),
         };
-        timings.encode = decide::since(t);
+        timings.encode = ms(t);
 
         // request
         let t = Instant::now();
@@ -275,7 +268,7 @@ impl Agent<'_> {
             system: self.options.prompt.system(profile.coordinates),
             turns: vec![Turn { role: Role::User, parts }],
         };
-        timings.request = decide::since(t);
+        timings.request = ms(t);
         st.notes.clear();
         if self.options.history_images > 0 {
             st.images.push_back((n, marked_img.clone()));
@@ -305,7 +298,8 @@ impl Agent<'_> {
             decision: None,
             confirmation: None,
             outcome: Outcome { status: "error".into(), detail: None, screen_changed: None, input: Vec::new() },
-            timings_ms: timings.clone(),
+            // Filled in by write_step.
+            timings_ms: StepTimings::default(),
             usage,
         };
 
@@ -316,7 +310,7 @@ impl Agent<'_> {
         for attempt in 0..2 {
             let t = Instant::now();
             let reply = self.ask_model(&request);
-            timings.model += decide::since(t);
+            timings.model += ms(t);
             let reply = match reply {
                 Ok(r) => r,
                 Err(AskError::Stopped) => {
@@ -334,7 +328,7 @@ impl Agent<'_> {
             rec.answers.push(secrets.redact(&reply.text));
             let t = Instant::now();
             let parsed = parse_answer(&reply.text, &ctx);
-            timings.parse += decide::since(t);
+            timings.parse += ms(t);
             match parsed {
                 Ok(d) => {
                     decision = Some(d);
@@ -416,7 +410,7 @@ impl Agent<'_> {
             self.emit(Event::AwaitingConfirmation { step: n, action: action.clone(), reason: reason.clone() });
             let waited = Instant::now();
             let verdict = self.operator.confirm(n, &action, &reason, &self.stop);
-            guard_ms -= decide::since(waited);
+            guard_ms -= ms(waited);
             let approved = !matches!(verdict, Verdict::Refuse);
             rec.confirmation = Some(Confirmation { reason: reason.clone(), approved });
             match verdict {
@@ -442,7 +436,7 @@ impl Agent<'_> {
                 }
             }
         }
-        guard_ms += decide::since(t);
+        guard_ms += ms(t);
 
         // act
         if self.stop.is_stopped() {
@@ -461,7 +455,7 @@ impl Agent<'_> {
             Ok(ops) => {
                 for (i, op) in ops.iter().enumerate() {
                     if i == 0 {
-                        timings.act_latency = guard_ms + decide::since(t);
+                        timings.act_latency = guard_ms + ms(t);
                     }
                     described.push(format!("{op:?}"));
                     if let Err(e) = self.executor.perform(op) {
@@ -472,7 +466,7 @@ impl Agent<'_> {
             }
             Err(e) => act_error = Some(e.to_string()),
         }
-        timings.act = decide::since(t);
+        timings.act = ms(t);
         self.emit(Event::Action {
             step: n,
             action: action.clone(),
@@ -493,7 +487,7 @@ impl Agent<'_> {
             self.stop.sleep(Duration::from_secs_f64(seconds));
         }
         let settled = self.settle(&ann.frame.image);
-        timings.settle = decide::since(t);
+        timings.settle = ms(t);
         let (changed, end) = match settled {
             Ok((frame, capture_ms, changed)) => {
                 st.next_frame = Some((frame, capture_ms));
@@ -602,6 +596,11 @@ enum AskError {
 
 /// `click mark 7 (button "OK")`: the action, with what its marks are.
 fn describe(action: &Action, scene: &Scene) -> String {
+    if let Action::Pointer { target: Pointer::Point(..), .. } = action {
+        // Points are in frame pixels here; the history is read against the sent image, so
+        // say where without numbers that would mislead.
+        return format!("{} at a point", action.name());
+    }
     let mut s = action.to_string();
     let marks = action.marks();
     let labels: Vec<String> = marks
@@ -614,11 +613,6 @@ fn describe(action: &Action, scene: &Scene) -> String {
         .collect();
     if !labels.is_empty() {
         s.push_str(&format!(" ({})", labels.join(", ")));
-    }
-    if let Action::Pointer { target: Pointer::Point(..), .. } = action {
-        // Points are in frame pixels here; the history is read against the sent image, so
-        // say where without numbers that would mislead.
-        s = format!("{} at a point", action.name());
     }
     s
 }

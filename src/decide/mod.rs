@@ -9,7 +9,7 @@ pub mod prompt;
 pub mod provider;
 
 use std::io::Cursor;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use image::{ImageEncoder, RgbaImage};
@@ -28,6 +28,16 @@ use crate::coords::Resize;
 pub enum Role {
     User,
     Assistant,
+}
+
+impl Role {
+    /// The role's name on both wires.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -321,10 +331,7 @@ fn error_message(body: &str) -> String {
 fn openai_body(p: &ProviderProfile, req: &VlmRequest) -> Value {
     let mut messages = vec![json!({"role": "system", "content": req.system})];
     for t in &req.turns {
-        let role = match t.role {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        };
+        let role = t.role.as_str();
         if t.role == Role::Assistant {
             // Assistant turns are plain text everywhere.
             let text: Vec<&str> =
@@ -359,10 +366,7 @@ fn anthropic_body(p: &ProviderProfile, req: &VlmRequest) -> Value {
         .turns
         .iter()
         .map(|t| {
-            let role = match t.role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
+            let role = t.role.as_str();
             let content: Vec<Value> = t
                 .parts
                 .iter()
@@ -417,11 +421,6 @@ fn read_anthropic(body: &str) -> Result<(String, Usage), String> {
         .join("");
     let n = |p: &str| v.pointer(p).and_then(|x| x.as_u64()).unwrap_or(0);
     Ok((text, Usage { input_tokens: n("/usage/input_tokens"), output_tokens: n("/usage/output_tokens") }))
-}
-
-/// Milliseconds since `t`.
-pub(crate) fn since(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1000.0
 }
 
 #[cfg(test)]

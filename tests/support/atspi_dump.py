@@ -34,6 +34,29 @@ STATES = {
 }
 
 
+def children(acc):
+    """The children of an accessible object, skipping ones that vanish while we look."""
+    try:
+        n = acc.get_child_count()
+    except Exception:
+        return
+    for i in range(n):
+        try:
+            child = acc.get_child_at_index(i)
+        except Exception:
+            continue
+        if child is not None:
+            yield child
+
+
+def apps(names=None):
+    """(name, application) for the running applications, optionally only these names."""
+    for app in children(Atspi.get_desktop(0)):
+        name = app.get_name() or ""
+        if not names or name in names:
+            yield name, app
+
+
 def walk(acc, parent, nodes, depth):
     if depth > 60 or len(nodes) > 20000:
         return
@@ -48,7 +71,6 @@ def walk(acc, parent, nodes, depth):
             actions = iface.get_n_actions() if iface is not None else 0
         except Exception:
             actions = 0
-        n = acc.get_child_count()
     except Exception:
         return
     me = len(nodes)
@@ -59,45 +81,32 @@ def walk(acc, parent, nodes, depth):
     })
     if "showing" not in names and parent is not None:
         return  # hidden subtrees (other stack pages, closed menus) are not on screen
-    for i in range(n):
-        try:
-            child = acc.get_child_at_index(i)
-        except Exception:
-            continue
-        if child is not None:
-            walk(child, me, nodes, depth + 1)
+    for child in children(acc):
+        walk(child, me, nodes, depth + 1)
 
 
-def find(acc, role, name, depth=0):
+def collect(acc, role, out, name=None, depth=0):
+    """Every object below acc (inclusive) with this role (and name, if given), in tree order."""
     if depth > 60:
-        return None
+        return
     try:
-        if acc.get_role_name() == role and (acc.get_name() or "") == name:
-            return acc
-        n = acc.get_child_count()
+        if acc.get_role_name() == role and (name is None or (acc.get_name() or "") == name):
+            out.append(acc)
     except Exception:
-        return None
-    for i in range(n):
-        try:
-            child = acc.get_child_at_index(i)
-        except Exception:
-            continue
-        if child is not None:
-            hit = find(child, role, name, depth + 1)
-            if hit is not None:
-                return hit
-    return None
+        return
+    for child in children(acc):
+        collect(child, role, out, name, depth + 1)
+
+
+def objects(app_name, role, name=None):
+    found = []
+    for _, app in apps({app_name}):
+        collect(app, role, found, name)
+    return found
 
 
 def activate(app_name, role, name):
-    desktop = Atspi.get_desktop(0)
-    for i in range(desktop.get_child_count()):
-        app = desktop.get_child_at_index(i)
-        if app is None or (app.get_name() or "") != app_name:
-            continue
-        target = find(app, role, name)
-        if target is None:
-            continue
+    for target in objects(app_name, role, name):
         action = target.get_action_iface()
         if action is None or action.get_n_actions() == 0:
             sys.exit(f"{role} {name!r} has no action")
@@ -106,56 +115,19 @@ def activate(app_name, role, name):
     sys.exit(f"no {role} {name!r} in {app_name}")
 
 
-def collect(acc, role, out, depth=0):
-    if depth > 60:
-        return
-    try:
-        if acc.get_role_name() == role:
-            out.append(acc)
-        n = acc.get_child_count()
-    except Exception:
-        return
-    for i in range(n):
-        try:
-            child = acc.get_child_at_index(i)
-        except Exception:
-            continue
-        if child is not None:
-            collect(child, role, out, depth + 1)
-
-
-def last_object(app_name, role):
-    desktop = Atspi.get_desktop(0)
-    found = []
-    for i in range(desktop.get_child_count()):
-        app = desktop.get_child_at_index(i)
-        if app is None or (app.get_name() or "") != app_name:
-            continue
-        objs = []
-        collect(app, role, objs)
-        found.extend(objs)
+def set_text(app_name, role, value):
+    found = objects(app_name, role)
     if not found:
         sys.exit(f"no {role} in {app_name}")
-    return found[-1]
-
-
-def set_text(app_name, role, value):
-    editable = last_object(app_name, role).get_editable_text_iface()
+    editable = found[-1].get_editable_text_iface()
     if editable is None or not editable.set_text_contents(value):
         sys.exit(f"the {role} in {app_name} is not editable")
 
 
 def texts_of(app_name, role):
     """The texts of the matching objects, as a JSON list (last: the newest application's)."""
-    desktop = Atspi.get_desktop(0)
-    found = []
-    for i in range(desktop.get_child_count()):
-        app = desktop.get_child_at_index(i)
-        if app is None or (app.get_name() or "") != app_name:
-            continue
-        collect(app, role, found)
     texts = []
-    for obj in found:
+    for obj in objects(app_name, role):
         t = obj.get_text_iface()
         texts.append(t.get_text(0, t.get_character_count()) if t is not None else None)
     json.dump(texts, sys.stdout, ensure_ascii=False)
@@ -171,20 +143,12 @@ def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--text":
         texts_of(sys.argv[2], sys.argv[3])
         return
-    wanted = set(sys.argv[1:])
-    desktop = Atspi.get_desktop(0)
-    apps = []
-    for i in range(desktop.get_child_count()):
-        app = desktop.get_child_at_index(i)
-        if app is None:
-            continue
-        name = app.get_name() or ""
-        if wanted and name not in wanted:
-            continue
+    dumped = []
+    for name, app in apps(set(sys.argv[1:])):
         nodes = []
         walk(app, None, nodes, 0)
-        apps.append({"name": name, "nodes": nodes})
-    json.dump({"apps": apps}, sys.stdout)
+        dumped.append({"name": name, "nodes": nodes})
+    json.dump({"apps": dumped}, sys.stdout)
 
 
 if __name__ == "__main__":
