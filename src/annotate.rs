@@ -15,6 +15,10 @@ use crate::coords::MonitorInfo;
 use crate::mark::{self, MarkOptions, PlacedMark};
 use crate::perceive::{ImageInfo, PerceiveError, Pipeline, Scene, ms};
 
+/// The largest image read: 16K a side, 40 megapixels (three 4K monitors side by side are 25).
+pub const MAX_SIDE: u32 = 16_384;
+pub const MAX_PIXELS: u64 = 40_000_000;
+
 /// Where the image comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
@@ -32,6 +36,11 @@ pub enum AnnotateError {
     ImageRead { path: PathBuf, detail: String },
     #[error("{path} is not an image markpilot can read ({detail}); use PNG, JPEG, BMP, GIF or WebP")]
     ImageFormat { path: PathBuf, detail: String },
+    #[error(
+        "image {path} is {width}x{height}; markpilot reads screens up to {MAX_SIDE} pixels a side and {} megapixels",
+        MAX_PIXELS / 1_000_000
+    )]
+    TooLarge { path: PathBuf, width: u32, height: u32 },
     #[error("image {path} is empty ({width}x{height})")]
     EmptyImage { path: PathBuf, width: u32, height: u32 },
     #[error("cannot encode the marked image: {0}")]
@@ -47,6 +56,8 @@ pub struct StageTimings {
     pub detectors: Vec<(String, f64)>,
     pub fusion: f64,
     pub mark: f64,
+    /// Detectors that failed on this image, and why.
+    pub failures: Vec<(String, String)>,
 }
 
 /// The result of one annotation.
@@ -71,6 +82,15 @@ pub fn load_image(path: &Path) -> Result<RgbaImage, AnnotateError> {
             path: path.to_path_buf(),
             detail: "unrecognised file contents".into(),
         });
+    }
+    // Check the size before decoding: a 10000×10000 image is 400 MB of pixels.
+    let (width, height) = image::ImageReader::new(Cursor::new(&bytes))
+        .with_guessed_format()
+        .ok()
+        .and_then(|r| r.into_dimensions().ok())
+        .unwrap_or((0, 0));
+    if width > MAX_SIDE || height > MAX_SIDE || width as u64 * height as u64 > MAX_PIXELS {
+        return Err(AnnotateError::TooLarge { path: path.to_path_buf(), width, height });
     }
     let img =
         reader.decode().map_err(|e| AnnotateError::ImageFormat { path: path.to_path_buf(), detail: e.to_string() })?;
@@ -121,6 +141,7 @@ pub fn annotate_frame(
         detectors: pt.detectors,
         fusion: pt.fusion,
         mark: mark_ms,
+        failures: pt.failures,
     };
     Ok(Annotation { frame, scene, marked, marks: placed, timings })
 }
@@ -179,6 +200,7 @@ pub fn report_json(a: &Annotation) -> Value {
                 "text": e.text,
                 "score": round2(e.score as f64),
                 "source": e.source,
+                "mask": e.mask.is_some(),
             })
         })
         .collect();
@@ -195,6 +217,7 @@ pub fn report_json(a: &Annotation) -> Value {
         "timings_ms": {
             "capture": a.timings.capture.map(round2),
             "detect": round2(a.timings.detect),
+            "detectors": a.timings.detectors.iter().map(|(name, t)| (name.clone(), json!(round2(*t)))).collect::<serde_json::Map<_, _>>(),
             "fusion": round2(a.timings.fusion),
             "mark": round2(a.timings.mark),
         },

@@ -12,8 +12,7 @@ use serde::Serialize;
 use crate::annotate::{AnnotateError, encode_png};
 use crate::capture::{Capturer, Target};
 use crate::mark::{self, MarkOptions};
-use crate::perceive::builtin::SOURCE;
-use crate::perceive::{BuiltinConfig, BuiltinDetector, ImageInfo, Pipeline, ms};
+use crate::perceive::{ImageInfo, Pipeline, ms};
 
 /// One screen to benchmark.
 pub struct BenchInput {
@@ -70,59 +69,96 @@ pub fn peak_rss_bytes() -> Option<u64> {
 
 /// Run perception (the same [`Pipeline`] `annotate` runs) → mark → encode `runs` times
 /// over one image, after one unmeasured warm-up run: page faults and first-touch
-/// allocations are start-up costs, not the stages'.
+/// allocations are start-up costs, not the stages'. Every measured run is cold (the
+/// pipeline forgets the previous frame). Then, when `changed` is given (the same screen
+/// with a small part changed), the next step of an agent: perceive the image, then time
+/// perceiving `changed`, reusing what did not change.
 pub fn bench_image(
     input: &BenchInput,
     runs: usize,
-    cfg: &BuiltinConfig,
+    pipeline: &mut Pipeline,
     marks: &MarkOptions,
+    changed: Option<&RgbaImage>,
     mut progress: impl FnMut(),
 ) -> Result<ImageBench, AnnotateError> {
     let (w, h) = input.image.dimensions();
-    let mut pipeline = Pipeline::new(vec![Box::new(BuiltinDetector::new(*cfg))]);
     let info = ImageInfo::default();
-    let (mut t_det, mut t_fuse, mut t_mark, mut t_enc, mut t_total) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut per_stage: Vec<(String, Vec<f64>)> = Vec::new();
     // What the agent sends a model: the marked screen, downscaled to a profile's limit, as JPEG.
     let profile = crate::decide::ProviderProfile::default();
     let sent = crate::decide::sent_size(w, h, &profile);
-    let mut t_vlm = vec![];
     let mut elements = 0;
+    pipeline.forget();
     pipeline.perceive(&input.image, &info)?;
     for _ in 0..runs.max(1) {
+        pipeline.forget();
         let t0 = Instant::now();
         let (scene, timings) = pipeline.perceive(&input.image, &info)?;
-        t_det.push(timings.detect_total());
-        t_fuse.push(timings.fusion);
+        let perceived = ms(t0);
+        for (name, t) in &timings.detectors {
+            push(&format!("detect:{name}"), *t, &mut per_stage);
+        }
+        for (name, t) in pipeline.stages() {
+            push(&name, t, &mut per_stage);
+        }
+        push("fusion+numbering", timings.fusion, &mut per_stage);
+        push("perceive (cold)", perceived, &mut per_stage);
         let t = Instant::now();
         let (marked, _) = mark::render(&input.image, &scene, marks);
-        t_mark.push(ms(t));
-        t_total.push(ms(t0));
+        push("mark", ms(t), &mut per_stage);
+        push("perceive+mark", ms(t0), &mut per_stage);
         let t = Instant::now();
         let png = encode_png(&marked)?;
-        t_enc.push(ms(t));
+        push("encode:png", ms(t), &mut per_stage);
         std::hint::black_box(png);
         let t = Instant::now();
         let jpeg =
             crate::decide::encode_image(&marked, &sent, &profile).map_err(|e| AnnotateError::Encode(e.to_string()))?;
-        t_vlm.push(ms(t));
+        push("encode:vlm-jpeg", ms(t), &mut per_stage);
         std::hint::black_box(jpeg);
         elements = scene.elements.len();
         progress();
+    }
+    if let Some(next) = changed.filter(|c| c.dimensions() == (w, h)) {
+        let share = changed_share(&input.image, next);
+        let stage = format!("perceive (next step, {:.1}% changed)", share * 100.0);
+        for _ in 0..runs.max(1) {
+            pipeline.forget();
+            pipeline.perceive(&input.image, &info)?;
+            let t = Instant::now();
+            pipeline.perceive(next, &info)?;
+            push(&stage, ms(t), &mut per_stage);
+        }
     }
     Ok(ImageBench {
         name: input.name.clone(),
         width: w,
         height: h,
         elements,
-        stages: vec![
-            StageStats::from_samples(&format!("detect:{SOURCE}"), t_det),
-            StageStats::from_samples("fusion+numbering", t_fuse),
-            StageStats::from_samples("mark", t_mark),
-            StageStats::from_samples("detect+fusion+mark", t_total),
-            StageStats::from_samples("encode:png", t_enc),
-            StageStats::from_samples("encode:vlm-jpeg", t_vlm),
-        ],
+        stages: per_stage.into_iter().map(|(name, samples)| StageStats::from_samples(&name, samples)).collect(),
     })
+}
+
+fn push(name: &str, v: f64, per_stage: &mut Vec<(String, Vec<f64>)>) {
+    match per_stage.iter_mut().find(|(n, _)| n == name) {
+        Some((_, samples)) => samples.push(v),
+        None => per_stage.push((name.to_string(), vec![v])),
+    }
+}
+
+/// The share of pixels that differ between two images of one size.
+pub fn changed_share(a: &RgbaImage, b: &RgbaImage) -> f64 {
+    let differ = a.pixels().zip(b.pixels()).filter(|(p, q)| p != q).count();
+    differ as f64 / (a.width() as f64 * a.height() as f64).max(1.0)
+}
+
+/// The screen of an agent's next step: `image` with `dialog` drawn over its middle.
+pub fn with_dialog(image: &RgbaImage, dialog: &RgbaImage) -> RgbaImage {
+    let mut out = image.clone();
+    let x = (image.width() as i64 - dialog.width() as i64) / 2;
+    let y = (image.height() as i64 - dialog.height() as i64) / 2;
+    image::imageops::replace(&mut out, dialog, x, y);
+    out
 }
 
 /// Capture `target` `runs` times.

@@ -15,6 +15,13 @@
 //! language = "ko"            # en | ko
 //! # system = "..."           # templates; see decide::prompt for the placeholders
 //!
+//! [perception]
+//! detectors = "builtin,text" # also yolo:MODEL.onnx, sam:ENCODER.onnx,DECODER.onnx
+//! # models_dir = "/data/markpilot-models"
+//! # onnxruntime = "/opt/onnxruntime/lib/libonnxruntime.so.1.31.1"
+//! # text_rec = "/models/korean_PP-OCRv5_rec.onnx"
+//! # text_dictionary = "/models/korean_dict.txt"
+//!
 //! [providers.local]          # a new profile, or overrides for a built-in one
 //! protocol = "openai"
 //! base_url = "http://127.0.0.1:8000/v1"
@@ -32,6 +39,7 @@ use thiserror::Error;
 
 use crate::decide::{PromptConfig, ProviderProfile};
 use crate::guard::ConfirmPolicy;
+use crate::perceive::setup::PerceptionConfig;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -64,6 +72,7 @@ pub struct Config {
     pub default_provider: Option<String>,
     pub agent: AgentConfig,
     pub prompt: PromptConfig,
+    pub perception: PerceptionConfig,
     /// Raw tables: each overlays the built-in profile of the same name, if any.
     pub providers: BTreeMap<String, toml::Table>,
 }

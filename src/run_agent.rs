@@ -12,7 +12,6 @@ use markpilot::agent::{self, Agent, AgentOptions, Event, StopSignal, TerminalOpe
 use markpilot::capture::{self, Target};
 use markpilot::config::Config;
 use markpilot::decide::{ProviderProfile, VlmClient};
-use markpilot::perceive::Pipeline;
 use markpilot::record::{self, Recorder, RunInfo, RunResult, RunStatus};
 
 use super::RunArgs;
@@ -159,12 +158,17 @@ fn run_inner(args: RunArgs) -> Result<RunStatus> {
         });
     }
 
+    let mut perception = config.perception.clone();
+    if let Some(d) = &args.detectors {
+        perception.detectors = Some(d.clone());
+    }
+    let pipeline = crate::build_pipeline(&perception, false)?;
     let json = args.json;
     let events = move |e: &Event| print_event(e, json);
     let agent = Agent {
         options,
         capturer: capturer.as_ref(),
-        pipeline: Pipeline::builtin(),
+        pipeline,
         client,
         executor,
         operator: Box::new(TerminalOperator::new()),

@@ -42,6 +42,11 @@ fn run_cmd(s: &XSession, vlm: &ScriptedVlm, dir: &Path, task: &str, extra: &[&st
         "--record",
         dir.to_str().unwrap(),
     ]);
+    // The built-in detector alone keeps these runs quick (text reading in a debug build
+    // costs seconds a step); the widget-factory task runs with text reading too.
+    if !extra.contains(&"--detectors") {
+        cmd.args(["--detectors", "builtin"]);
+    }
     cmd.args(extra);
     cmd
 }
@@ -565,7 +570,7 @@ fn a_multi_step_task_in_the_widget_factory_over_the_anthropic_protocol() {
             &vlm,
             &dir,
             "open page 2, tick a box, type into the entry",
-            &["--protocol", "anthropic", "--confirm", "never"],
+            &["--protocol", "anthropic", "--confirm", "never", "--detectors", "builtin,text"],
         ),
         events,
         "",
@@ -574,6 +579,11 @@ fn a_multi_step_task_in_the_widget_factory_over_the_anthropic_protocol() {
     assert_eq!(done.code, Some(0), "{}\n{:?}", done.stderr, done.events);
     assert!(vlm.problems().is_empty(), "{:?}", vlm.problems());
     assert!(vlm.requests().iter().all(|r| r.protocol == "anthropic"));
+    // With text reading on, the element table names what the marks say.
+    let first = &vlm.requests()[0].text;
+    for label in ["\"Page 2\"", "\"togglebutton\"", "\"Inset\"", "\"comboboxentry\""] {
+        assert!(first.contains(label), "{label} is not in the element table: {first}");
+    }
 
     let after = s.settled_atspi("gtk3-widget-factory");
     let tab_now = node_at(&after, "page tab", tab["x"].as_i64().unwrap(), tab["y"].as_i64().unwrap());

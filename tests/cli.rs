@@ -17,10 +17,11 @@ fn json_to_stdout_is_exactly_one_document_with_the_stable_shape() {
     let o = run_markpilot(
         dir.path(),
         &[],
-        &["annotate", "--image", img.to_str().unwrap(), "--out", "m.png", "--json", "-"],
+        &["annotate", "--image", img.to_str().unwrap(), "--detectors", "builtin", "--out", "m.png", "--json", "-"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let doc: Value = serde_json::from_slice(&o.stdout).expect("stdout is one JSON document");
+    assert!(doc["timings_ms"]["detectors"]["builtin"].as_f64().is_some(), "per-detector timings");
     assert_eq!(doc["image"]["width"], 317);
     assert_eq!(doc["image"]["height"], 403);
     assert!(doc["monitor"].is_null(), "an image file has no monitor");
@@ -40,6 +41,7 @@ fn json_to_stdout_is_exactly_one_document_with_the_stable_shape() {
         let score = e["score"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&score));
         assert_eq!(e["source"], "builtin");
+        assert_eq!(e["mask"], false);
     }
     let marked = image::open(dir.join("m.png")).expect("marked PNG").into_rgba8();
     assert_eq!(marked.dimensions(), (317, 403));
@@ -210,7 +212,11 @@ fn an_unwritable_output_is_a_clear_error_and_leaves_no_partial_file() {
 fn bench_reports_every_stage_with_median_and_p95() {
     let dir = TempDir::new("bench");
     let img = screen("zenity-forms.png");
-    let o = run_markpilot(dir.path(), &[], &["bench", "--image", img.to_str().unwrap(), "--runs", "3", "--json"]);
+    let o = run_markpilot(
+        dir.path(),
+        &[],
+        &["bench", "--image", img.to_str().unwrap(), "--runs", "3", "--detectors", "builtin", "--json"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
     let img = &doc["images"][0];
@@ -218,7 +224,15 @@ fn bench_reports_every_stage_with_median_and_p95() {
     let stages: Vec<&str> = img["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
     assert_eq!(
         stages,
-        ["detect:builtin", "fusion+numbering", "mark", "detect+fusion+mark", "encode:png", "encode:vlm-jpeg"]
+        [
+            "detect:builtin",
+            "fusion+numbering",
+            "perceive (cold)",
+            "mark",
+            "perceive+mark",
+            "encode:png",
+            "encode:vlm-jpeg"
+        ]
     );
     for s in img["stages"].as_array().unwrap() {
         assert_eq!(s["runs"], 3);
@@ -258,9 +272,22 @@ fn a_200_percent_screenshot_with_scale_2_gets_the_same_marks_twice_as_large() {
         assert!(o.status.success(), "{}", stderr(&o));
         serde_json::from_slice(&o.stdout).unwrap()
     };
+    let one = screen("zenity-forms.png");
     let a =
-        run(&["annotate", "--image", screen("zenity-forms.png").to_str().unwrap(), "--out", "a.png", "--json", "-"]);
-    let b = run(&["annotate", "--image", "twice.png", "--scale", "2", "--out", "b.png", "--json", "-"]);
+        run(&["annotate", "--image", one.to_str().unwrap(), "--detectors", "builtin", "--out", "a.png", "--json", "-"]);
+    let b = run(&[
+        "annotate",
+        "--image",
+        "twice.png",
+        "--scale",
+        "2",
+        "--detectors",
+        "builtin",
+        "--out",
+        "b.png",
+        "--json",
+        "-",
+    ]);
     let (ea, eb) = (a["elements"].as_array().unwrap(), b["elements"].as_array().unwrap());
     assert_eq!(ea.len(), eb.len());
     for (x, y) in ea.iter().zip(eb) {

@@ -4,76 +4,9 @@
 mod common;
 
 use common::XSession;
+use common::screens::ZENITY;
 use common::truth::{self, Quality};
 use serde_json::Value;
-
-/// zenity dialogs: (name, window title, arguments).
-const ZENITY: &[(&str, &str, &[&str])] = &[
-    ("zenity entry", "Rename", &["--entry", "--title", "Rename", "--text", "New name:", "--entry-text", "draft.txt"]),
-    (
-        "zenity question",
-        "Delete file?",
-        &["--question", "--title", "Delete file?", "--text", "Delete the selected file?"],
-    ),
-    (
-        "zenity forms",
-        "New contact",
-        &[
-            "--forms",
-            "--title",
-            "New contact",
-            "--text",
-            "Add a contact",
-            "--add-entry",
-            "First name",
-            "--add-entry",
-            "Last name",
-            "--add-password",
-            "PIN",
-            "--add-calendar",
-            "Birthday",
-            "--add-combo",
-            "Group",
-            "--combo-values",
-            "Family|Friends|Work",
-        ],
-    ),
-    (
-        "zenity checklist",
-        "Packages",
-        &[
-            "--list",
-            "--checklist",
-            "--title",
-            "Packages",
-            "--width",
-            "420",
-            "--height",
-            "360",
-            "--column",
-            "Pick",
-            "--column",
-            "Name",
-            "--column",
-            "Size",
-            "TRUE",
-            "curl",
-            "1 MB",
-            "FALSE",
-            "git",
-            "10 MB",
-            "TRUE",
-            "vim",
-            "3 MB",
-            "FALSE",
-            "zsh",
-            "2 MB",
-        ],
-    ),
-    ("zenity scale", "Volume", &["--scale", "--title", "Volume", "--text", "Output volume", "--value", "40"]),
-    ("zenity password", "Log in", &["--password", "--username", "--title", "Log in"]),
-    ("zenity file chooser", "Open a report", &["--file-selection", "--title", "Open a report"]),
-];
 
 /// Marked screens go to `$MARKPILOT_TEST_ARTIFACTS/<name>.png` when that is set, so a person
 /// can look at what the test measured.
@@ -86,7 +19,7 @@ fn annotate(s: &XSession, name: &str) -> Value {
         }
         None => s.scratch("marked.png"),
     };
-    let o = s.markpilot(&["annotate", "--out", &out, "--json", "-"]);
+    let o = s.markpilot(&["annotate", "--detectors", "builtin", "--out", &out, "--json", "-"]);
     assert!(o.status.success(), "annotate failed: {}", common::stderr(&o));
     serde_json::from_slice(&o.stdout).expect("one JSON document on stdout")
 }

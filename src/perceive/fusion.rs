@@ -119,6 +119,10 @@ pub fn fuse(proposals: Vec<Proposal>, width: u32, height: u32, cfg: &FusionConfi
         match host {
             Some(k) => {
                 k.text = join_label(&k.text, &p.text);
+                // Say where the label came from when another detector read it.
+                if p.text.is_some() && p.source != k.source && !k.source.split('+').any(|s| s == p.source) {
+                    k.source = format!("{}+{}", k.source, p.source);
+                }
             }
             None => free.push(p),
         }
@@ -157,6 +161,7 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].kind, ElementKind::Button);
         assert_eq!(out[0].text.as_deref(), Some("Save"));
+        assert_eq!(out[0].source, "builtin+ocr", "the label's reader is named");
     }
 
     #[test]

@@ -8,6 +8,10 @@ pub mod builtin;
 mod components;
 pub mod fusion;
 pub mod numbering;
+pub mod ocr;
+pub mod sam;
+pub mod setup;
+pub mod yolo;
 
 use std::fmt;
 use std::time::Instant;
@@ -164,6 +168,31 @@ pub trait Detector: Send {
     /// Short name, used as each proposal's `source`.
     fn name(&self) -> &str;
     fn detect(&mut self, image: &RgbaImage, info: &ImageInfo) -> Result<Vec<Proposal>, PerceiveError>;
+
+    /// Milliseconds of this detector's own stages on the last image (text: blocks,
+    /// detection, recognition), for benchmarks.
+    fn stages(&self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
+
+    /// Drop whatever was kept from earlier frames (the next run is cold).
+    fn forget(&mut self) {}
+
+    /// Whether this detector works from the other detectors' proposals (a segmenter
+    /// prompted with their boxes): it then runs after them.
+    fn uses_prior(&self) -> bool {
+        false
+    }
+
+    /// Detect, given the proposals of the detectors that ran before.
+    fn detect_with_prior(
+        &mut self,
+        image: &RgbaImage,
+        info: &ImageInfo,
+        _prior: &[Proposal],
+    ) -> Result<Vec<Proposal>, PerceiveError> {
+        self.detect(image, info)
+    }
 }
 
 /// Milliseconds spent in each perception stage.
@@ -172,6 +201,9 @@ pub struct PerceiveTimings {
     /// Per detector, in the order they ran.
     pub detectors: Vec<(String, f64)>,
     pub fusion: f64,
+    /// Detectors that failed on this image, with the error (the others' results stand).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<(String, String)>,
 }
 
 impl PerceiveTimings {
@@ -196,6 +228,16 @@ impl Pipeline {
         Self::new(vec![Box::new(BuiltinDetector::default())])
     }
 
+    /// Forget earlier frames: the next perception is a cold run.
+    pub fn forget(&mut self) {
+        self.detectors.iter_mut().for_each(|d| d.forget());
+    }
+
+    /// Each detector's own stages on the last image.
+    pub fn stages(&self) -> Vec<(String, f64)> {
+        self.detectors.iter().flat_map(|d| d.stages()).collect()
+    }
+
     pub fn detector_names(&self) -> Vec<String> {
         self.detectors.iter().map(|d| d.name().to_string()).collect()
     }
@@ -207,11 +249,57 @@ impl Pipeline {
         }
         let mut timings = PerceiveTimings::default();
         let mut proposals = Vec::new();
-        for d in &mut self.detectors {
+        // Independent detectors run side by side (the built-in detector's tens of
+        // milliseconds hide behind text detection); the ones that need their proposals after.
+        type Group<'a> = Vec<&'a mut Box<dyn Detector>>;
+        let (first, later): (Group, Group) = self.detectors.iter_mut().partition(|d| !d.uses_prior());
+        let results: Vec<(String, f64, Result<Vec<Proposal>, PerceiveError>)> = std::thread::scope(|scope| {
+            let run = |d: &mut Box<dyn Detector>| {
+                let t = Instant::now();
+                let found = d.detect(image, info);
+                (d.name().to_string(), ms(t), found)
+            };
+            let mut iter = first.into_iter();
+            let head = iter.next();
+            let handles: Vec<_> = iter.map(|d| scope.spawn(move || run(d))).collect();
+            let mut results: Vec<_> = head.map(run).into_iter().collect();
+            for h in handles {
+                results.push(h.join().unwrap_or_else(|p| {
+                    let detail = crate::onnx::panic_text(&p);
+                    ("detector".into(), 0.0, Err(PerceiveError::Detector { detector: "detector".into(), detail }))
+                }));
+            }
+            results
+        });
+        // One detector failing on this image (a model that cannot take it) does not cost the
+        // others' results; only when every detector fails is perception an error.
+        let mut first_error = None;
+        for (name, t, found) in results {
+            timings.detectors.push((name.clone(), t));
+            match found {
+                Ok(found) => proposals.extend(found),
+                Err(e) => {
+                    timings.failures.push((name, e.to_string()));
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        for d in later {
             let t = Instant::now();
-            let found = d.detect(image, info)?;
+            let found = d.detect_with_prior(image, info, &proposals);
             timings.detectors.push((d.name().to_string(), ms(t)));
-            proposals.extend(found);
+            match found {
+                Ok(found) => proposals.extend(found),
+                Err(e) => {
+                    timings.failures.push((d.name().to_string(), e.to_string()));
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error
+            && timings.failures.len() == timings.detectors.len()
+        {
+            return Err(e);
         }
         let t = Instant::now();
         let fused = fusion::fuse(proposals, width, height, &self.fusion);

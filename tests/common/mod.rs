@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod screens;
 pub mod truth;
 
 #[path = "../support/vlm.rs"]

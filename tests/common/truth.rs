@@ -319,3 +319,108 @@ pub fn measure(truth: &Truth, marks: &[MarkCentre], client: (i64, i64, i64, i64)
     }
     q
 }
+
+/// Roles whose accessible name is the text they show.
+const NAMED_BY_TEXT: &[&str] = &[
+    "push button",
+    "toggle button",
+    "label",
+    "heading",
+    "menu item",
+    "check menu item",
+    "radio menu item",
+    "menu",
+    "check box",
+    "radio button",
+    "page tab",
+    "link",
+];
+
+/// How many accessible names (buttons, labels, menu items…) the text reader got exactly.
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    pub total: usize,
+    pub exact: usize,
+    pub wrong: Vec<String>,
+}
+
+impl Reading {
+    pub fn rate(&self) -> f64 {
+        self.exact as f64 / self.total.max(1) as f64
+    }
+    pub fn add(&mut self, o: &Reading) {
+        self.total += o.total;
+        self.exact += o.exact;
+    }
+    pub fn line(&self, name: &str) -> String {
+        format!("{name:<28} names {:>3}  read exactly {:>3}  rate {:.3}", self.total, self.exact, self.rate())
+    }
+}
+
+fn normalise(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A text line on the screen: (x, y, w, h) and its text.
+pub type TextLine = ((f64, f64, f64, f64), String);
+
+/// The text lines of an `annotate --json` report (screen coordinates): box and text.
+pub fn text_lines(report: &Value) -> Vec<TextLine> {
+    let ox = report["origin"]["x"].as_f64().unwrap_or(0.0);
+    let oy = report["origin"]["y"].as_f64().unwrap_or(0.0);
+    report["elements"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let b = &e["bbox"];
+            let r = (ox + b["x"].as_f64()?, oy + b["y"].as_f64()?, b["w"].as_f64()?, b["h"].as_f64()?);
+            Some((r, e["text"].as_str()?.to_string()))
+        })
+        .collect()
+}
+
+/// For every visible element named by its text, the lines whose centres lie in it, in
+/// reading order, joined by spaces, must equal its name (whitespace aside). Buttons with a
+/// small, squarish box are icon-only (their name is a tooltip, not shown) and not counted.
+pub fn reading(truth: &Truth, lines: &[TextLine]) -> Reading {
+    let mut r = Reading::default();
+    for &i in truth.interactive.iter().chain(&truth.readable) {
+        let n = &truth.nodes[i];
+        let name = normalise(&n.name);
+        if !NAMED_BY_TEXT.contains(&n.role.as_str()) || name.is_empty() {
+            continue;
+        }
+        let mut inside: Vec<&TextLine> =
+            lines.iter().filter(|((x, y, w, h), _)| n.contains_point(x + w / 2.0, y + h / 2.0)).collect();
+        let icon_like = n.w <= 48 && n.h <= 48 && (n.w as f64) < 1.6 * n.h as f64;
+        if icon_like && n.role.ends_with("button") {
+            continue;
+        }
+        // Reading order: rows (a line starts a new row when its centre is below the
+        // previous line's box), then left to right.
+        inside.sort_by(|a, b| (a.0.1 + a.0.3 / 2.0).total_cmp(&(b.0.1 + b.0.3 / 2.0)));
+        let mut rows: Vec<Vec<&TextLine>> = Vec::new();
+        for l in inside {
+            match rows.last_mut() {
+                Some(row) if l.0.1 + l.0.3 / 2.0 < row[0].0.1 + row[0].0.3 => row.push(l),
+                _ => rows.push(vec![l]),
+            }
+        }
+        let read = rows
+            .into_iter()
+            .flat_map(|mut row| {
+                row.sort_by(|a, b| a.0.0.total_cmp(&b.0.0));
+                row.into_iter().map(|l| l.1.clone())
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        r.total += 1;
+        if normalise(&read) == name {
+            r.exact += 1;
+        } else {
+            r.wrong.push(format!("{} {:?} read as {:?} at {},{} {}x{}", n.role, name, read, n.x, n.y, n.w, n.h));
+        }
+    }
+    r
+}

@@ -1,0 +1,261 @@
+//! Building a [`Pipeline`] from a detector list (`builtin,text,yolo:PATH,sam:ENC,DEC`), the
+//! config and the models on disk. A detector that cannot start (no ONNX Runtime, a missing or
+//! broken model) is skipped with its reason; the built-in detector always works.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::ocr::{TextConfig, TextDetector};
+use super::{BuiltinDetector, Detector, Pipeline};
+use crate::models::{self, Manifest};
+use crate::onnx::{self, ModelError};
+
+/// One detector asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DetectorSpec {
+    Builtin,
+    Text,
+    Yolo { model: PathBuf },
+    Sam { encoder: PathBuf, decoder: PathBuf },
+}
+
+impl DetectorSpec {
+    pub fn name(&self) -> String {
+        match self {
+            DetectorSpec::Builtin => "builtin".into(),
+            DetectorSpec::Text => "text".into(),
+            DetectorSpec::Yolo { model } => format!("yolo:{}", model.display()),
+            DetectorSpec::Sam { encoder, decoder } => format!("sam:{},{}", encoder.display(), decoder.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "bad detector list {list:?}: {detail} (expected a comma-separated list of builtin, text, yolo:MODEL.onnx, sam:ENCODER.onnx,DECODER.onnx)"
+)]
+pub struct SpecError {
+    pub list: String,
+    pub detail: String,
+}
+
+/// Parse `builtin,text,yolo:PATH,sam:ENC,DEC` (the SAM decoder is the item after `sam:`).
+pub fn parse_detectors(list: &str) -> Result<Vec<DetectorSpec>, SpecError> {
+    let err = |detail: String| SpecError { list: list.into(), detail };
+    let mut items = list.split(',').map(str::trim);
+    let mut out = Vec::new();
+    while let Some(item) = items.next() {
+        let spec = match item.split_once(':') {
+            None if item == "builtin" => DetectorSpec::Builtin,
+            None if item == "text" || item == "ocr" => DetectorSpec::Text,
+            Some(("yolo", path)) if !path.is_empty() => DetectorSpec::Yolo { model: path.into() },
+            Some(("sam", enc)) if !enc.is_empty() => {
+                let dec = items.next().filter(|d| !d.is_empty() && !d.contains(':') && *d != "builtin" && *d != "text");
+                let dec = dec.ok_or_else(|| err(format!("sam:{enc} needs its decoder as the next item")))?;
+                DetectorSpec::Sam { encoder: enc.into(), decoder: dec.into() }
+            }
+            _ if item.is_empty() => return Err(err("an empty item".into())),
+            _ => return Err(err(format!("unknown detector {item:?}"))),
+        };
+        if out.contains(&spec) {
+            return Err(err(format!("{} is listed twice", spec.name())));
+        }
+        out.push(spec);
+    }
+    Ok(out)
+}
+
+/// The `[perception]` section of the config (and the matching command-line flags).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PerceptionConfig {
+    /// `builtin,text,yolo:PATH,sam:ENC,DEC`; default: builtin plus every detector whose
+    /// models are present.
+    pub detectors: Option<String>,
+    /// Where fetched models are (default: see `models::default_dir`).
+    pub models_dir: Option<PathBuf>,
+    /// The ONNX Runtime library (default: ORT_DYLIB_PATH, else the fetched copy).
+    pub onnxruntime: Option<PathBuf>,
+    /// Text detection / recognition models and dictionary (default: the manifest's).
+    pub text_det: Option<PathBuf>,
+    pub text_rec: Option<PathBuf>,
+    pub text_dictionary: Option<PathBuf>,
+    /// Readings below this confidence are dropped (default 0.5).
+    pub text_min_confidence: Option<f32>,
+    /// Threads per model (default 2).
+    pub threads: Option<usize>,
+}
+
+/// A detector left out, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    pub detector: String,
+    pub reason: String,
+}
+
+impl PerceptionConfig {
+    pub fn models_dir(&self) -> PathBuf {
+        self.models_dir.clone().unwrap_or_else(models::default_dir)
+    }
+
+    fn threads(&self) -> usize {
+        self.threads.unwrap_or(2).max(1)
+    }
+
+    /// The text models: configured paths, else the manifest's defaults in the models folder.
+    pub fn text_config(&self) -> TextConfig {
+        let dir = self.models_dir();
+        let manifest = Manifest::builtin().ok();
+        let default_file = |task: &str, pick: &dyn Fn(&models::ModelEntry) -> Option<String>| {
+            let entry = manifest.as_ref()?.default_for(task)?;
+            Some(models::file_path(&dir, entry, &pick(entry)?))
+        };
+        let first_onnx =
+            |e: &models::ModelEntry| e.files.iter().find(|f| f.file.ends_with(".onnx")).map(|f| f.file.clone());
+        let det = self.text_det.clone().or_else(|| default_file("text-detection", &first_onnx));
+        let rec = self.text_rec.clone().or_else(|| default_file("text-recognition", &first_onnx));
+        let dictionary = match (&self.text_rec, &self.text_dictionary) {
+            (_, Some(d)) => Some(d.clone()),
+            // A user's own recognition model carries its dictionary in its metadata.
+            (Some(_), None) => None,
+            (None, None) => default_file("text-recognition", &|e| e.dictionary.clone()),
+        };
+        TextConfig {
+            det: det.unwrap_or_else(|| dir.join("text-det.onnx")),
+            rec: rec.unwrap_or_else(|| dir.join("text-rec.onnx")),
+            dictionary,
+            threads: self.threads(),
+            min_confidence: self.text_min_confidence.unwrap_or(0.5),
+        }
+    }
+
+    /// The detectors to try: the configured list, else builtin plus text when its models exist.
+    pub fn specs(&self) -> Result<(Vec<DetectorSpec>, bool), SpecError> {
+        match &self.detectors {
+            Some(list) => Ok((parse_detectors(list)?, true)),
+            None => {
+                let t = self.text_config();
+                let mut specs = vec![DetectorSpec::Builtin];
+                if t.det.is_file() && t.rec.is_file() {
+                    specs.push(DetectorSpec::Text);
+                }
+                Ok((specs, false))
+            }
+        }
+    }
+
+    /// Build the pipeline; detectors that cannot start are skipped and reported.
+    pub fn build(&self) -> Result<(Pipeline, Vec<Skipped>), SpecError> {
+        let (specs, _explicit) = self.specs()?;
+        let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
+        let mut skipped = Vec::new();
+        for spec in specs {
+            match self.open(&spec) {
+                Ok(d) => detectors.push(d),
+                Err(e) => skipped.push(Skipped { detector: spec.name(), reason: e.to_string() }),
+            }
+        }
+        if detectors.is_empty() {
+            detectors.push(Box::new(BuiltinDetector::default()));
+        }
+        Ok((Pipeline::new(detectors), skipped))
+    }
+
+    fn environment(&self) -> Result<ort::environment::Environment, ModelError> {
+        Ok(onnx::environment(self.onnxruntime.as_deref(), &self.models_dir())?)
+    }
+
+    fn open(&self, spec: &DetectorSpec) -> Result<Box<dyn Detector>, ModelError> {
+        match spec {
+            DetectorSpec::Builtin => Ok(Box::new(BuiltinDetector::default())),
+            DetectorSpec::Text => {
+                let cfg = self.text_config();
+                // Say which file is missing before complaining about the runtime.
+                for p in [&cfg.det, &cfg.rec] {
+                    missing(p, "run `markpilot models fetch` (or set text_det / text_rec in the config)")?;
+                }
+                let env = self.environment()?;
+                Ok(Box::new(TextDetector::open(&env, &cfg)?))
+            }
+            DetectorSpec::Yolo { model } => {
+                missing(model, "give the path of a YOLO-format ONNX model")?;
+                let env = self.environment()?;
+                Ok(Box::new(super::yolo::YoloDetector::open(&env, model, self.threads())?))
+            }
+            DetectorSpec::Sam { encoder, decoder } => {
+                missing(encoder, "give the path of a SAM image encoder ONNX model")?;
+                missing(decoder, "give the path of a SAM mask decoder ONNX model")?;
+                let env = self.environment()?;
+                Ok(Box::new(super::sam::SamSegmenter::open(&env, encoder, decoder, self.threads())?))
+            }
+        }
+    }
+}
+
+fn missing(path: &Path, hint: &str) -> Result<(), ModelError> {
+    if path.is_file() { Ok(()) } else { Err(ModelError::Missing { path: path.to_path_buf(), hint: hint.into() }) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_detector_list_parses_with_the_sam_decoder_after_its_encoder() {
+        let specs = parse_detectors("builtin, text,yolo:/m/icons.onnx,sam:/m/enc.onnx,/m/dec.onnx").unwrap();
+        assert_eq!(
+            specs,
+            vec![
+                DetectorSpec::Builtin,
+                DetectorSpec::Text,
+                DetectorSpec::Yolo { model: "/m/icons.onnx".into() },
+                DetectorSpec::Sam { encoder: "/m/enc.onnx".into(), decoder: "/m/dec.onnx".into() },
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_detector_lists_say_what_is_wrong() {
+        for (list, needle) in [
+            ("builtin,magic", "unknown detector \"magic\""),
+            ("sam:/enc.onnx", "needs its decoder"),
+            ("sam:/enc.onnx,text", "needs its decoder"),
+            ("text,text", "listed twice"),
+            ("builtin,,text", "empty item"),
+            ("yolo:", "unknown detector"),
+        ] {
+            let e = parse_detectors(list).unwrap_err().to_string();
+            assert!(e.contains(needle), "{list}: {e}");
+        }
+    }
+
+    #[test]
+    fn without_models_the_default_pipeline_is_the_builtin_detector_alone() {
+        let cfg = PerceptionConfig { models_dir: Some("/nonexistent/models".into()), ..Default::default() };
+        let (specs, explicit) = cfg.specs().unwrap();
+        assert_eq!((specs, explicit), (vec![DetectorSpec::Builtin], false));
+        let (pipeline, skipped) = cfg.build().unwrap();
+        assert_eq!(pipeline.detector_names(), vec!["builtin"]);
+        assert!(skipped.is_empty());
+    }
+
+    #[test]
+    fn an_explicit_text_detector_without_models_is_skipped_naming_the_missing_file() {
+        let cfg = PerceptionConfig {
+            models_dir: Some("/nonexistent/models".into()),
+            detectors: Some("builtin,text".into()),
+            ..Default::default()
+        };
+        let (pipeline, skipped) = cfg.build().unwrap();
+        assert_eq!(pipeline.detector_names(), vec!["builtin"]);
+        assert_eq!(skipped.len(), 1);
+        assert!(
+            skipped[0].reason.contains("/nonexistent/models/ppocr-v4-det/ch_PP-OCRv4_det_infer.onnx"),
+            "{}",
+            skipped[0].reason
+        );
+        assert!(skipped[0].reason.contains("markpilot models fetch"), "{}", skipped[0].reason);
+    }
+}
