@@ -134,26 +134,10 @@ fn annotate_runs_yolo_and_sam_models_given_on_the_command_line() {
     let sam = format!("sam:{},{}", made.join("sam_encoder.onnx").display(), made.join("sam_decoder.onnx").display());
     let detectors = format!("builtin,{yolo},{sam}");
     let out = dir.join("marked.png");
-    let o = run_markpilot(
-        dir.path(),
-        &[],
-        &[
-            "annotate",
-            "--image",
-            &img,
-            "--detectors",
-            &detectors,
-            "--style",
-            "mask",
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-            "-",
-        ],
+    let report = annotate_json(
+        &dir,
+        &["--image", &img, "--detectors", &detectors, "--style", "mask", "--out", out.to_str().unwrap()],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("skipping"), "{}", stderr(&o));
-    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let timings = &report["timings_ms"]["detectors"];
     for name in ["builtin", "yolo", "sam"] {
         assert!(timings[name].as_f64().is_some(), "per-detector timing for {name}: {timings}");
@@ -166,6 +150,17 @@ fn annotate_runs_yolo_and_sam_models_given_on_the_command_line() {
     assert!(icon["source"] == "yolo" || icon["source"] == "sam", "{icon}");
     assert!(elements.iter().all(|e| e["mask"] == true), "SAM's masks reach every element: {elements:?}");
     assert!(out.is_file());
+}
+
+/// `annotate ARGS --json -` that must succeed with every detector: its report.
+fn annotate_json(dir: &TempDir, args: &[&str]) -> Value {
+    let mut all = vec!["annotate"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--json", "-"]);
+    let o = run_markpilot(dir.path(), &[], &all);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("skipping"), "{}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).expect("one JSON document")
 }
 
 fn annotate_with(dir: &TempDir, env: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
@@ -267,26 +262,11 @@ fn tiny_and_huge_images_get_an_answer_or_one_clear_error() {
     let models = models_dir();
     let tiny = write_png(&dir, "tiny.png", &RgbaImage::from_pixel(1, 1, Rgba([0, 0, 0, 255])));
     let out = dir.join("marked.png");
-    let o = run_markpilot(
-        dir.path(),
-        &[],
-        &[
-            "annotate",
-            "--image",
-            &tiny,
-            "--detectors",
-            "builtin,text",
-            "--models-dir",
-            models.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-            "-",
-        ],
+    let models = models.to_str().unwrap();
+    let report = annotate_json(
+        &dir,
+        &["--image", &tiny, "--detectors", "builtin,text", "--models-dir", models, "--out", out.to_str().unwrap()],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("skipping"), "{}", stderr(&o));
-    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(report["elements"].as_array().unwrap().len(), 0);
 
     // 10000×10000: refused from the header, before 400 MB of pixels are decoded.

@@ -4,7 +4,7 @@
 mod common;
 
 use common::XSession;
-use common::screens::ZENITY;
+use common::screens;
 use common::truth::{self, Quality};
 use serde_json::Value;
 
@@ -49,19 +49,11 @@ fn report(name: &str, q: &Quality) {
 
 /// Measure gtk3-widget-factory's three pages (the app is starting or running).
 fn widget_factory_pages(s: &XSession, label: &str, total: &mut Quality) {
-    s.wait_for_window("gtk3-widget-factory");
-    s.wait_for_app("gtk3-widget-factory", 100);
-    for page in ["Page 1", "Page 2", "Page 3"] {
-        s.activate("gtk3-widget-factory", "radio button", page);
-        s.wait_for_stable_screen();
-        // Some widgets (icon views) create their accessible children only when first asked,
-        // and not all at once: ask until two answers agree.
-        let tree = s.settled_atspi("gtk3-widget-factory");
-        let name = format!("{label} {page}");
-        let q = measure(s, &tree, "gtk3-widget-factory", "gtk3-widget-factory", &name);
-        report(&name, &q);
+    screens::each_widget_factory_page(s, label, |s, tree, name| {
+        let q = measure(s, tree, "gtk3-widget-factory", "gtk3-widget-factory", name);
+        report(name, &q);
         total.add(&q);
-    }
+    });
 }
 
 #[test]
@@ -69,18 +61,11 @@ fn builtin_detector_meets_the_quality_bar_on_real_gtk_screens() {
     let mut s = XSession::start(1920, 1080);
     let mut total = Quality::default();
 
-    for (name, title, args) in ZENITY {
-        let pid = s.spawn("zenity", args);
-        s.wait_for_window(title);
-        let tree = s.wait_for_app("zenity", 5);
-        let q = measure(&s, &tree, "zenity", title, name);
+    screens::each_zenity_dialog(&mut s, |s, tree, title, name| {
+        let q = measure(s, tree, "zenity", title, name);
         report(name, &q);
         total.add(&q);
-        s.kill(pid);
-        s.wait_until("the dialog to close", std::time::Duration::from_secs(30), |s| {
-            !s.windows().iter().any(|w| w["title"].as_str() == Some(title))
-        });
-    }
+    });
 
     s.spawn("gtk3-widget-factory", &[]);
     widget_factory_pages(&s, "widget factory", &mut total);

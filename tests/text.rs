@@ -4,7 +4,7 @@
 mod common;
 
 use common::XSession;
-use common::screens::ZENITY;
+use common::screens;
 use common::truth::{self, Quality, Reading};
 use serde_json::Value;
 
@@ -59,30 +59,17 @@ fn measure(s: &XSession, tree: &Value, app: &str, title: &str, name: &str) -> (R
 fn text_reading_and_fused_marks_meet_the_bar_on_real_gtk_screens() {
     let mut s = XSession::start(1920, 1080);
     let (mut reading, mut quality) = (Reading::default(), Quality::default());
-    for (name, title, args) in ZENITY {
-        let pid = s.spawn("zenity", args);
-        s.wait_for_window(title);
-        let tree = s.wait_for_app("zenity", 5);
-        let (r, q) = measure(&s, &tree, "zenity", title, name);
+    screens::each_zenity_dialog(&mut s, |s, tree, title, name| {
+        let (r, q) = measure(s, tree, "zenity", title, name);
         reading.add(&r);
         quality.add(&q);
-        s.kill(pid);
-        s.wait_until("the dialog to close", std::time::Duration::from_secs(30), |s| {
-            !s.windows().iter().any(|w| w["title"].as_str() == Some(title))
-        });
-    }
+    });
     s.spawn("gtk3-widget-factory", &[]);
-    s.wait_for_window("gtk3-widget-factory");
-    s.wait_for_app("gtk3-widget-factory", 100);
-    for page in ["Page 1", "Page 2", "Page 3"] {
-        s.activate("gtk3-widget-factory", "radio button", page);
-        s.wait_for_stable_screen();
-        let tree = s.settled_atspi("gtk3-widget-factory");
-        let name = format!("widget factory {page}");
-        let (r, q) = measure(&s, &tree, "gtk3-widget-factory", "gtk3-widget-factory", &name);
+    screens::each_widget_factory_page(&s, "widget factory", |s, tree, name| {
+        let (r, q) = measure(s, tree, "gtk3-widget-factory", "gtk3-widget-factory", name);
         reading.add(&r);
         quality.add(&q);
-    }
+    });
     eprintln!("{}", reading.line("ALL SCREENS"));
     eprintln!("{}", quality.line("ALL SCREENS"));
     assert!(reading.rate() >= 0.95, "read {:.3} of the names exactly (bar: 0.95)", reading.rate());

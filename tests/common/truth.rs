@@ -184,8 +184,9 @@ pub struct MarkCentre {
     pub y: f64,
 }
 
-/// Centres of the marks in an `annotate --json` document, in screen coordinates.
-pub fn mark_centres(report: &Value) -> Vec<MarkCentre> {
+/// Each element of an `annotate --json` document: id, box in screen coordinates (x, y, w,
+/// h), and the element itself.
+fn screen_boxes(report: &Value) -> Vec<(u64, ScreenBox, &Value)> {
     let ox = report["origin"]["x"].as_f64().unwrap_or(0.0);
     let oy = report["origin"]["y"].as_f64().unwrap_or(0.0);
     report["elements"]
@@ -194,12 +195,17 @@ pub fn mark_centres(report: &Value) -> Vec<MarkCentre> {
         .flatten()
         .map(|e| {
             let b = &e["bbox"];
-            MarkCentre {
-                id: e["id"].as_u64().unwrap_or(0),
-                x: ox + b["x"].as_f64().unwrap_or(0.0) + b["w"].as_f64().unwrap_or(0.0) / 2.0,
-                y: oy + b["y"].as_f64().unwrap_or(0.0) + b["h"].as_f64().unwrap_or(0.0) / 2.0,
-            }
+            let num = |k: &str| b[k].as_f64().unwrap_or(0.0);
+            (e["id"].as_u64().unwrap_or(0), (ox + num("x"), oy + num("y"), num("w"), num("h")), e)
         })
+        .collect()
+}
+
+/// Centres of the marks in an `annotate --json` document, in screen coordinates.
+pub fn mark_centres(report: &Value) -> Vec<MarkCentre> {
+    screen_boxes(report)
+        .into_iter()
+        .map(|(id, (x, y, w, h), _)| MarkCentre { id, x: x + w / 2.0, y: y + h / 2.0 })
         .collect()
 }
 
@@ -361,23 +367,15 @@ fn normalise(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A text line on the screen: (x, y, w, h) and its text.
-pub type TextLine = ((f64, f64, f64, f64), String);
+/// A box on the screen: x, y, w, h.
+pub type ScreenBox = (f64, f64, f64, f64);
+
+/// A text line on the screen and its text.
+pub type TextLine = (ScreenBox, String);
 
 /// The text lines of an `annotate --json` report (screen coordinates): box and text.
 pub fn text_lines(report: &Value) -> Vec<TextLine> {
-    let ox = report["origin"]["x"].as_f64().unwrap_or(0.0);
-    let oy = report["origin"]["y"].as_f64().unwrap_or(0.0);
-    report["elements"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| {
-            let b = &e["bbox"];
-            let r = (ox + b["x"].as_f64()?, oy + b["y"].as_f64()?, b["w"].as_f64()?, b["h"].as_f64()?);
-            Some((r, e["text"].as_str()?.to_string()))
-        })
-        .collect()
+    screen_boxes(report).into_iter().filter_map(|(_, r, e)| Some((r, e["text"].as_str()?.to_string()))).collect()
 }
 
 /// For every visible element named by its text, the lines whose centres lie in it, in
