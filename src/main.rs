@@ -199,11 +199,8 @@ pub(crate) struct PerceptionArgs {
 
 impl PerceptionArgs {
     /// The config file's `[perception]` with these flags on top.
-    pub(crate) fn config(&self, base: Option<PerceptionConfig>) -> Result<PerceptionConfig> {
-        let mut cfg = match base {
-            Some(b) => b,
-            None => markpilot::config::Config::load(self.perception_config.as_deref())?.perception,
-        };
+    pub(crate) fn config(&self) -> Result<PerceptionConfig> {
+        let mut cfg = markpilot::config::Config::load(self.perception_config.as_deref())?.perception;
         if let Some(d) = &self.detectors {
             cfg.detectors = Some(d.clone());
         }
@@ -396,7 +393,7 @@ fn annotate_cmd(a: AnnotateArgs) -> Result<()> {
         Source::Capture(Target::Monitor(a.monitor))
     };
     let capturer = capture::create_capturer();
-    let mut pipeline = build_pipeline(&a.perception.config(None)?, false)?;
+    let mut pipeline = build_pipeline(&a.perception.config()?, false)?;
     let opts =
         annotate::AnnotateOptions { marks: MarkOptions { style: a.style, ..Default::default() }, scale: a.scale };
     let ann = annotate::annotate(&source, capturer.as_ref(), &mut pipeline, &opts)?;
@@ -531,7 +528,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     if inputs.is_empty() {
         bail!("no images to benchmark");
     }
-    let mut pipeline = build_pipeline(&a.perception.config(None)?, a.json)?;
+    let mut pipeline = build_pipeline(&a.perception.config()?, a.json)?;
     let marks = MarkOptions::default();
     // The built-in screens also time an agent's next step: the same screen with a dialog
     // (the zenity form) opened over its middle.

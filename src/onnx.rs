@@ -9,7 +9,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
@@ -89,24 +89,12 @@ fn newest_library_in(dir: &Path) -> Option<PathBuf> {
     found.pop()
 }
 
-static ENVIRONMENT: OnceLock<Result<(ort::environment::Environment, PathBuf), RuntimeError>> = OnceLock::new();
-static LOADING: Mutex<()> = Mutex::new(());
+static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, RuntimeError>> = OnceLock::new();
 
-/// The process's one ONNX Runtime environment, loading the library on first use.
+/// The process's one ONNX Runtime environment, loading the library on first use (other
+/// callers wait for that first load).
 pub fn environment(explicit: Option<&Path>, models_dir: &Path) -> Result<ort::environment::Environment, RuntimeError> {
-    let _guard = LOADING.lock().unwrap_or_else(|e| e.into_inner());
-    ENVIRONMENT
-        .get_or_init(|| {
-            let path = find_library(explicit, models_dir)?;
-            load(&path).map(|env| (env, path))
-        })
-        .clone()
-        .map(|(env, _)| env)
-}
-
-/// The library the environment was loaded from, once it has been.
-pub fn loaded_library() -> Option<PathBuf> {
-    ENVIRONMENT.get().and_then(|r| r.as_ref().ok()).map(|(_, p)| p.clone())
+    ENVIRONMENT.get_or_init(|| load(&find_library(explicit, models_dir)?)).clone()
 }
 
 fn load(path: &Path) -> Result<ort::environment::Environment, RuntimeError> {

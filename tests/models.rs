@@ -205,6 +205,10 @@ fn broken_models_and_runtimes_are_skipped_with_a_reason_and_builtin_still_marks(
             vec!["yolo.onnx does not have the layout of a SAM image encoder".into()],
         ),
         (
+            vec!["--detectors".into(), format!("builtin,yolo:{}", made.join("yolo_narrow.onnx").display())],
+            vec!["yolo_narrow.onnx does not have the layout of a YOLO model".into()],
+        ),
+        (
             vec!["--detectors".into(), "builtin,text".into(), "--models-dir".into(), empty.to_string_lossy().into()],
             vec!["ch_PP-OCRv4_det_infer.onnx does not exist".into(), "markpilot models fetch".into()],
         ),

@@ -261,12 +261,12 @@ impl Pipeline {
             };
             let mut iter = first.into_iter();
             let head = iter.next();
-            let handles: Vec<_> = iter.map(|d| scope.spawn(move || run(d))).collect();
+            let handles: Vec<_> = iter.map(|d| (d.name().to_string(), scope.spawn(move || run(d)))).collect();
             let mut results: Vec<_> = head.map(run).into_iter().collect();
-            for h in handles {
+            for (name, h) in handles {
                 results.push(h.join().unwrap_or_else(|p| {
                     let detail = crate::onnx::panic_text(&p);
-                    ("detector".into(), 0.0, Err(PerceiveError::Detector { detector: "detector".into(), detail }))
+                    (name.clone(), 0.0, Err(PerceiveError::Detector { detector: name, detail }))
                 }));
             }
             results

@@ -55,16 +55,17 @@ impl YoloDetector {
         let dt = session.inputs()[0].dtype();
         let size = (onnx::fixed_dim(dt, 3).unwrap_or(640) as usize, onnx::fixed_dim(dt, 2).unwrap_or(640) as usize);
         let out = session.outputs()[0].dtype();
-        let (d1, d2) = (onnx::fixed_dim(out, 1), onnx::fixed_dim(out, 2));
-        if d1.is_some_and(|d| d < 5) && d2.is_some_and(|d| d < 5) {
+        // The fields axis (4 + classes) is the shorter of the two when both are fixed.
+        let fields = match (onnx::fixed_dim(out, 1), onnx::fixed_dim(out, 2)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (Some(a), None) => Some(a),
+            _ => None,
+        };
+        if fields.is_some_and(|f| f < 5) {
             return Err(ModelError::layout(path, "YOLO", LAYOUT, &session));
         }
         let mut classes = class_names(&session, path);
-        let fixed_classes = match (d1, d2) {
-            (Some(a), Some(b)) => Some(a.min(b) as usize - 4),
-            (Some(a), None) => Some(a as usize - 4),
-            _ => None,
-        };
+        let fixed_classes = fields.map(|f| f as usize - 4);
         if let Some(n) = fixed_classes
             && classes.len() != n
         {

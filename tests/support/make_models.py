@@ -33,6 +33,25 @@ def save(graph, path, metadata=None):
     onnx.save(model, path)
 
 
+def yolo_narrow(path):
+    """An output of [1, 3, 16]: fewer fields than a box needs (a broken export)."""
+    const = numpy_helper.from_array(np.zeros((1, 3, 16), dtype=np.float32), "candidates")
+    zero = numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero")
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+        helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+        helper.make_node("Add", ["candidates", "nothing"], ["output0"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "yolo_narrow",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 640, 640])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 3, 16])],
+        [const, zero],
+    )
+    save(graph, path)
+
+
 def yolo(path):
     # Candidates in the 640×640 letterboxed input: (cx, cy, w, h, score icon, score button).
     cands = [
@@ -145,6 +164,7 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     yolo(os.path.join(out, "yolo.onnx"))
+    yolo_narrow(os.path.join(out, "yolo_narrow.onnx"))
     sam_encoder(os.path.join(out, "sam_encoder.onnx"))
     sam_decoder(os.path.join(out, "sam_decoder.onnx"))
 

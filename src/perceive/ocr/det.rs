@@ -54,10 +54,6 @@ impl TextDetModel {
         Ok(Self { session, path: path.to_path_buf(), input, params: DetParams::default() })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Text boxes (image pixels) inside `region` of `image`, with their scores.
     pub fn detect(&mut self, image: &RgbaImage, region: Rect) -> Result<Vec<(Rect, f32)>, ModelError> {
         let region = region.clamp_to(image.width(), image.height());
@@ -92,7 +88,7 @@ impl TextDetModel {
             .try_extract_tensor::<f32>()
             .map_err(|e| ModelError::Other { path: self.path.clone(), detail: e.to_string() })?;
         let dims: Vec<i64> = shape.iter().copied().collect();
-        if dims.len() != 4 || dims[2] as usize != ph || dims[3] as usize != pw {
+        if dims.len() != 4 || dims[2] as usize != ph || dims[3] as usize != pw || prob.len() < plane {
             return Err(ModelError::Other {
                 path: self.path.clone(),
                 detail: format!("expected a probability map of 1x1x{ph}x{pw}, got {dims:?}"),

@@ -9,7 +9,7 @@ pub mod det;
 pub mod rec;
 pub mod regions;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use std::time::Instant;
@@ -132,46 +132,36 @@ impl TextDetector {
         // The crop read is the line's ink on its own background with a margin of that
         // background — not the real surroundings, whose borders, highlight bars and
         // neighbouring icons are read as letters otherwise.
-        let lines: Vec<(Rect, Rect, LineKey)> = boxes
+        let lines: Vec<(LineCrop, Rect, LineKey)> = boxes
             .iter()
             .filter_map(|(r, _)| {
-                let tight = regions::ink_bounds(image, *r)?;
-                let pad_y = pad_y(*r, tight);
-                let crop = Rect::new(
-                    tight.x - REC_MARGIN,
-                    tight.y - pad_y,
-                    tight.w + 2 * REC_MARGIN as u32,
-                    tight.h + 2 * pad_y as u32,
-                );
-                let bg = regions::background(image, r.clamp_to(w, h));
-                let hash = regions::region_hash(image, tight)
-                    ^ u64::from_le_bytes([bg[0], bg[1], bg[2], 0, 0, 0, 0, 0]).rotate_left(17);
-                Some((tight, *r, (crop.w, crop.h, hash)))
+                let crop = LineCrop::of(image, *r)?;
+                Some((crop, *r, crop.key(image)))
             })
             .collect();
         let previous = std::mem::take(&mut self.lines);
         let mut readings: HashMap<LineKey, Reading> = HashMap::with_capacity(lines.len());
-        let mut todo: Vec<(LineKey, (Rect, Rect))> = Vec::new();
-        for (tight, det_box, key) in &lines {
-            if readings.contains_key(key) || todo.iter().any(|(k, _)| k == key) {
+        let mut todo: Vec<(LineKey, LineCrop)> = Vec::new();
+        let mut queued: HashSet<LineKey> = HashSet::new();
+        for (crop, _, key) in &lines {
+            if readings.contains_key(key) || !queued.insert(*key) {
                 continue;
             }
-            match previous.get(key).filter(|_| self.reuse) {
-                Some(r) => {
-                    readings.insert(*key, r.clone());
-                }
-                None => todo.push((*key, (*tight, *det_box))),
+            if let Some(r) = previous.get(key).filter(|_| self.reuse) {
+                readings.insert(*key, r.clone());
+            } else {
+                todo.push((*key, *crop));
             }
         }
         stats.lines = lines.len();
         stats.lines_read = todo.len();
-        let crops: Vec<RgbaImage> = todo.iter().map(|(_, c)| line_crop(image, *c)).collect();
+        let crops: Vec<RgbaImage> = todo.iter().map(|(_, c)| c.render(image)).collect();
         for ((key, _), r) in todo.iter().zip(self.rec.recognize(&crops)?) {
             readings.insert(*key, r);
         }
         let mut out = Vec::new();
-        for (tight, det_box, key) in &lines {
-            for (rect, text, conf) in split_words(image, *tight, *det_box, &readings[key]) {
+        for (crop, det_box, key) in &lines {
+            for (rect, text, conf) in split_words(image, crop.tight, *det_box, &readings[key]) {
                 // A lone character needs to be sure of itself: icons read as letters are not.
                 let needed = if text.chars().count() == 1 { SURE } else { self.min_confidence };
                 if conf >= needed && !is_decoration(&text) {
@@ -179,8 +169,7 @@ impl TextDetector {
                 }
             }
         }
-        let line_cache = readings;
-        self.lines = line_cache;
+        self.lines = readings;
         stats.rec_ms = ms(t);
         self.stats = stats;
         tracing::debug!(?stats, "text");
@@ -188,24 +177,48 @@ impl TextDetector {
     }
 }
 
-/// Space above and below a line's ink in the crop read: what its detection box had. The
-/// recogniser is trained on such boxes; measured on our GTK screens, crops with text at a
-/// fixed 44 % of their height read 93 of 107 names exactly instead of 102, at 33 % only 67.
-fn pad_y(det_box: Rect, tight: Rect) -> i32 {
-    ((det_box.h as i32 - tight.h as i32) / 2).max(2)
+/// The crop read for a line: its ink box on the background of its detection box, with a
+/// margin of that background — REC_MARGIN left and right, and above and below what its
+/// detection box had (the recogniser is trained on such boxes; measured on our GTK screens,
+/// crops with text at a fixed 44 % of their height read 93 of 107 names exactly instead of
+/// 102, at 33 % only 67).
+#[derive(Debug, Clone, Copy)]
+struct LineCrop {
+    tight: Rect,
+    pad_y: u32,
+    bg: [u8; 3],
 }
 
-/// The crop read for a line: its ink box on the background of its detection box, with a
-/// margin of that background (REC_MARGIN left and right, the detection box's spare height
-/// above and below).
-fn line_crop(image: &RgbaImage, (tight, det_box): (Rect, Rect)) -> RgbaImage {
-    let bg = regions::background(image, det_box.clamp_to(image.width(), image.height()));
-    let pad_y = pad_y(det_box, tight);
-    let (w, h) = (tight.w + 2 * REC_MARGIN as u32, tight.h + 2 * pad_y as u32);
-    let mut out = RgbaImage::from_pixel(w, h, image::Rgba([bg[0], bg[1], bg[2], 255]));
-    let ink = image::imageops::crop_imm(image, tight.x as u32, tight.y as u32, tight.w, tight.h);
-    image::imageops::replace(&mut out, &*ink, REC_MARGIN as i64, pad_y as i64);
-    out
+impl LineCrop {
+    fn of(image: &RgbaImage, det_box: Rect) -> Option<LineCrop> {
+        let tight = regions::ink_bounds(image, det_box)?;
+        let pad_y = ((det_box.h as i32 - tight.h as i32) / 2).max(2) as u32;
+        let bg = regions::background(image, det_box.clamp_to(image.width(), image.height()));
+        Some(LineCrop { tight, pad_y, bg })
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (self.tight.w + 2 * REC_MARGIN as u32, self.tight.h + 2 * self.pad_y)
+    }
+
+    /// Size and content, not position: the same label anywhere reads the same.
+    fn key(&self, image: &RgbaImage) -> LineKey {
+        let [r, g, b] = self.bg;
+        let hash =
+            regions::region_hash(image, self.tight) ^ u64::from_le_bytes([r, g, b, 0, 0, 0, 0, 0]).rotate_left(17);
+        let (w, h) = self.size();
+        (w, h, hash)
+    }
+
+    fn render(&self, image: &RgbaImage) -> RgbaImage {
+        let (w, h) = self.size();
+        let [r, g, b] = self.bg;
+        let mut out = RgbaImage::from_pixel(w, h, image::Rgba([r, g, b, 255]));
+        let t = self.tight;
+        let ink = image::imageops::crop_imm(image, t.x as u32, t.y as u32, t.w, t.h);
+        image::imageops::replace(&mut out, &*ink, REC_MARGIN as i64, self.pad_y as i64);
+        out
+    }
 }
 
 /// A line split where its ink has a gap wider than about a character: menu bars and tool
@@ -226,7 +239,6 @@ fn split_words(image: &RgbaImage, line: Rect, crop: Rect, reading: &Reading) -> 
     // squarish and clearly taller than the rest of the line, or read without confidence, is
     // that, and goes.
     let words = ink_runs(&inked, line.x, 3);
-    tracing::trace!(?line, ?words, chars = ?chars, "split");
     if words.len() >= 2 {
         let height_of = |x0: i32, x1: i32| {
             regions::ink_box(image, crop, Rect::from_edges(x0, row.y, x1, row.bottom())).map_or(0, |r| r.h)
@@ -245,7 +257,6 @@ fn split_words(image: &RgbaImage, line: Rect, crop: Rect, reading: &Reading) -> 
             let icon = squarish && ink.h as f32 >= 1.15 * height_of(rest.0, rest.1) as f32;
             let unsure =
                 chars.iter().filter(|(c, x, _)| !c.trim().is_empty() && in_piece(*x)).all(|(_, _, p)| *p < UNSURE);
-            tracing::trace!(?piece, ?ink, rest_h = height_of(rest.0, rest.1), count, icon, unsure, "end word");
             if count <= 2 && (icon || unsure) {
                 chars.retain(|(_, x, _)| !in_piece(*x));
                 if i == 0 {

@@ -96,10 +96,6 @@ impl TextRecModel {
         Ok(Self { session, path: path.to_path_buf(), input, height, classes, batch_columns: 2048 })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Read each crop (one text line each); character positions are in the crop's pixels.
     pub fn recognize(&mut self, lines: &[RgbaImage]) -> Result<Vec<Reading>, ModelError> {
         let hgt = self.height;
