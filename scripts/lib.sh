@@ -12,9 +12,10 @@ DISPLAY_PACKAGES=(xvfb openbox zenity dbus dbus-x11 fonts-dejavu-core adwaita-ic
 # What the tests add: GTK apps to look at, the accessibility bus and its Python bindings
 # (ground truth), xrdb (HiDPI), xprop, xrandr (monitors), xdotool (moving windows).
 # python3-venv: the tests generate small ONNX models with Python's `onnx` package, installed
-# from PyPI into a private virtual environment (target/test-python).
+# from PyPI into a private virtual environment (target/test-python). chromium: run reports
+# are opened in a real (headless) browser.
 TEST_PACKAGES=(gtk-3-examples at-spi2-core python3 python3-gi gir1.2-atspi-2.0 x11-xserver-utils x11-utils xdotool
-  python3-venv)
+  python3-venv chromium)
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 

@@ -147,22 +147,23 @@ impl Action {
 
     /// The marks this action refers to.
     pub fn marks(&self) -> Vec<u32> {
-        let mut out = Vec::new();
-        let mut add = |p: &Option<Pointer>| {
-            if let Some(Pointer::Mark(m)) = p {
-                out.push(*m)
-            }
-        };
+        self.pointers().into_iter().filter_map(|p| if let Pointer::Mark(m) = p { Some(m) } else { None }).collect()
+    }
+
+    /// Every place the action points at, in order (a drag's start, then its end).
+    pub fn pointers(&self) -> Vec<Pointer> {
+        let mut copy = self.clone();
+        copy.pointers_mut().into_iter().map(|p| *p).collect()
+    }
+
+    /// The action's pointer targets, to rewrite (replay points them at re-found elements).
+    pub fn pointers_mut(&mut self) -> Vec<&mut Pointer> {
         match self {
-            Action::Pointer { target, .. } => add(&Some(*target)),
-            Action::Type { target, .. } | Action::Scroll { target, .. } => add(target),
-            Action::Drag { from, to } => {
-                add(&Some(*from));
-                add(&Some(*to));
-            }
-            _ => {}
+            Action::Pointer { target, .. } => vec![target],
+            Action::Type { target, .. } | Action::Scroll { target, .. } => target.iter_mut().collect(),
+            Action::Drag { from, to } => vec![from, to],
+            _ => Vec::new(),
         }
-        out
     }
 }
 

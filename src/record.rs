@@ -25,10 +25,12 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::annotate::encode_png;
+use crate::capture::WindowBox;
 use crate::coords::FrameMapping;
 use crate::decide::{Decision, Usage};
 use crate::files::write_atomically;
 use crate::perceive::Element;
+use crate::replay::refind::Refound;
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -137,6 +139,9 @@ pub struct StepTimings {
     /// Waiting for the model (all attempts, repair included).
     pub model: f64,
     pub parse: f64,
+    /// Replay: finding the recorded targets on the screen (beyond perception).
+    #[serde(default)]
+    pub refind: f64,
     /// From the decision to the first input event.
     pub act_latency: f64,
     /// Sending the input events.
@@ -196,6 +201,33 @@ pub struct StepRecord {
     pub outcome: Outcome,
     pub timings_ms: StepTimings,
     pub usage: Usage,
+    /// The windows on the screen (frame pixels), when they could be listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<WindowBox>,
+    /// For a replayed step: which recorded step it replays and how its targets were found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayStep>,
+}
+
+/// How a replayed step found its targets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayStep {
+    pub original_step: u32,
+    /// `refind` (every target re-found), `vlm` (the model chose), `not_found`, `as_recorded`
+    /// (the action has no target).
+    pub via: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetMatch>,
+}
+
+/// One recorded target and what replay found for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetMatch {
+    /// The recorded element (its id is the mark on the recorded screen).
+    pub recorded: Element,
+    pub refound: Refound,
+    /// Milliseconds spent searching.
+    pub ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -480,6 +512,8 @@ mod tests {
             outcome: Outcome { status: "performed".into(), detail: None, screen_changed: Some(true), input: vec![] },
             timings_ms: StepTimings::default(),
             usage: Usage { input_tokens: 10, output_tokens: 1 },
+            windows: vec![],
+            replay: None,
         }
     }
 

@@ -14,7 +14,7 @@ use markpilot::config::Config;
 use markpilot::decide::{ProviderProfile, VlmClient};
 use markpilot::record::{self, Recorder, RunInfo, RunResult, RunStatus};
 
-use super::RunArgs;
+use super::{ProviderArgs, RunArgs};
 
 /// Exit code for errors before or outside the run.
 const ERROR: u8 = 2;
@@ -29,7 +29,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-fn profile(args: &RunArgs, config: &Config) -> Result<ProviderProfile> {
+pub(crate) fn profile(args: &ProviderArgs, config: &Config) -> Result<ProviderProfile> {
     // A bare --base-url is a custom OpenAI-compatible server (no key unless --api-key-env).
     let default = if args.base_url.is_some() { "custom" } else { "openai" };
     let name = args.provider.clone().or_else(|| config.default_provider.clone()).unwrap_or_else(|| default.into());
@@ -73,7 +73,7 @@ fn run_inner(args: RunArgs) -> Result<RunStatus> {
     }
     markpilot::guard::Secrets::from_task(&args.task).check().map_err(anyhow::Error::msg)?;
     let config = Config::load(args.config.as_deref())?;
-    let client = VlmClient::new(profile(&args, &config)?)?;
+    let client = VlmClient::new(profile(&args.vlm, &config)?)?;
 
     let mut options = AgentOptions::new(args.task.clone());
     options.target = Target::Monitor(args.monitor);
@@ -129,8 +129,39 @@ fn run_inner(args: RunArgs) -> Result<RunStatus> {
         steps: 0,
         usage: Default::default(),
     };
+    let mut perception = config.perception.clone();
+    if let Some(d) = &args.detectors {
+        perception.detectors = Some(d.clone());
+    }
+    let pipeline = crate::build_pipeline(&perception, false)?;
+    // Replay perceives with the same detectors by default.
+    let mut info = info;
+    info.options["detectors"] =
+        serde_json::Value::String(perception.detectors.clone().unwrap_or_else(|| pipeline.detector_names().join(",")));
     let recorder = Recorder::create(&dir, info)?;
 
+    let (runtime, stop) = runtime_with_stop()?;
+    let json = args.json;
+    let events = move |e: &Event| print_event(e, json);
+    let agent = Agent {
+        options,
+        capturer: capturer.as_ref(),
+        pipeline,
+        client,
+        executor,
+        operator: Box::new(TerminalOperator::new()),
+        recorder: Some(recorder),
+        stop,
+        events: Box::new(events),
+        runtime: runtime.handle().clone(),
+    };
+    let result = agent.run();
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    Ok(result.status)
+}
+
+/// The async runtime the model client runs on, and a stop signal pulled by Ctrl-C or SIGTERM.
+pub(crate) fn runtime_with_stop() -> Result<(tokio::runtime::Runtime, StopSignal)> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -157,32 +188,11 @@ fn run_inner(args: RunArgs) -> Result<RunStatus> {
             stop.stop();
         });
     }
-
-    let mut perception = config.perception.clone();
-    if let Some(d) = &args.detectors {
-        perception.detectors = Some(d.clone());
-    }
-    let pipeline = crate::build_pipeline(&perception, false)?;
-    let json = args.json;
-    let events = move |e: &Event| print_event(e, json);
-    let agent = Agent {
-        options,
-        capturer: capturer.as_ref(),
-        pipeline,
-        client,
-        executor,
-        operator: Box::new(TerminalOperator::new()),
-        recorder: Some(recorder),
-        stop,
-        events: Box::new(events),
-        runtime: runtime.handle().clone(),
-    };
-    let result = agent.run();
-    runtime.shutdown_timeout(Duration::from_millis(100));
-    Ok(result.status)
+    Ok((runtime, stop))
 }
 
-fn print_event(e: &Event, json: bool) {
+/// One event on stdout: a JSON line, or a line (or a few) for people.
+pub(crate) fn print_event(e: &Event, json: bool) {
     let mut out = std::io::stdout().lock();
     if json {
         if let Ok(line) = serde_json::to_string(e) {
@@ -200,7 +210,14 @@ fn print_event(e: &Event, json: bool) {
             let thought: String = thought.split_whitespace().collect::<Vec<_>>().join(" ");
             format!("step {step}: {action} — {thought}")
         }
-        Event::AwaitingConfirmation { .. } => return,
+        Event::AwaitingConfirmation { .. } | Event::Ready { .. } => return,
+        Event::Replayed { step, original_step, via, targets } => {
+            let mut s = format!("step {step}: replays recorded step {original_step} ({via})");
+            for line in markpilot::replay::summarise(targets) {
+                s.push_str(&format!("\n  {line}"));
+            }
+            s
+        }
         Event::Action { .. } => return,
         Event::Outcome { step, outcome } => match (&outcome.detail, outcome.screen_changed) {
             (Some(d), _) => format!("step {step}: {}: {d}", outcome.status),

@@ -9,20 +9,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::vlm::{AgentRun, Events, Finished, Reply, ScriptedVlm, Seen, answer, mark_at};
-use common::{XSession, markpilot_bin};
+use common::{XSession, centre, markpilot_bin, wait_until_drawn};
 use serde_json::{Value, json};
 
 const MODEL: &str = "scripted-vl";
 const KEY_VAR: &str = "MARKPILOT_TEST_API_KEY";
 const KEY: &str = "sk-test-7f3a9c1e5b2d4086";
-
-/// The centre of the first AT-SPI node with this role (and name, if given), in the
-/// application whose window has the title `window` (an application that just exited may
-/// still be listed under the same name).
-fn centre(tree: &Value, window: &str, role: &str, name: Option<&str>) -> (f64, f64) {
-    try_centre(tree, window, role, name)
-        .unwrap_or_else(|| panic!("no {role} {name:?} in the window {window:?}: {tree}"))
-}
 
 /// `markpilot run --json` against the scripted server, recording into `dir`.
 fn run_cmd(s: &XSession, vlm: &ScriptedVlm, dir: &Path, task: &str, extra: &[&str]) -> Command {
@@ -82,53 +74,6 @@ fn check_recording(dir: &Path, status: &str) -> Vec<Value> {
         assert!(!bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()), "the API key leaked into the recording");
     }
     steps
-}
-
-/// Wait until the window titled `window` is placed and drawn: AT-SPI puts the widget inside
-/// the window's frame, and `annotate` finds a mark there. (A window that is mapped but not yet
-/// placed reports widget positions relative to its own corner, and until it is drawn the
-/// screen may still show the pixels of a window that just closed.)
-fn wait_until_drawn(s: &XSession, window: &str, app: &str, role: &str, name: Option<&str>) -> Value {
-    let w = s.wait_for_window(window);
-    let (wx, wy) = (w["x"].as_f64().unwrap(), w["y"].as_f64().unwrap());
-    let mut tree = Value::Null;
-    s.wait_until(&format!("{window} to be placed and drawn"), Duration::from_secs(60), |s| {
-        tree = s.atspi(&[app]);
-        let Some(c) = try_centre(&tree, window, role, name) else {
-            eprintln!("no centre");
-            return false;
-        };
-        eprintln!("centre {c:?} window {wx},{wy}");
-        if c.0 < wx || c.1 < wy {
-            return false;
-        }
-        let o = s.markpilot(&["annotate", "--out", &s.scratch("drawn.png"), "--json", "-"]);
-        let Ok(v) = serde_json::from_slice::<Value>(&o.stdout) else { return false };
-        // Element boxes are in frame pixels; the frame starts at the monitor's origin.
-        let c = (c.0 - v["origin"]["x"].as_f64().unwrap_or(0.0), c.1 - v["origin"]["y"].as_f64().unwrap_or(0.0));
-        v["elements"].as_array().is_some_and(|es| {
-            es.iter().any(|e| {
-                let b = &e["bbox"];
-                let f = |k: &str| b[k].as_f64().unwrap_or(0.0);
-                c.0 >= f("x") && c.0 < f("x") + f("w") && c.1 >= f("y") && c.1 < f("y") + f("h")
-            })
-        })
-    });
-    tree
-}
-
-fn try_centre(tree: &Value, window: &str, role: &str, name: Option<&str>) -> Option<(f64, f64)> {
-    let nodes = tree["apps"]
-        .as_array()?
-        .iter()
-        .rev()
-        .filter_map(|a| a["nodes"].as_array())
-        .find(|nodes| nodes.iter().any(|n| n["name"] == window))?;
-    let n = nodes
-        .iter()
-        .find(|n| n["role"] == role && name.is_none_or(|nm| n["name"] == nm) && n["w"].as_i64().unwrap_or(0) > 0)?;
-    let f = |k: &str| n[k].as_f64().unwrap();
-    Some((f("x") + f("w") / 2.0, f("y") + f("h") / 2.0))
 }
 
 fn finish(run: AgentRun) -> Finished {

@@ -231,11 +231,19 @@ fn bench_reports_every_stage_with_median_and_p95() {
             "mark",
             "perceive+mark",
             "encode:png",
-            "encode:vlm-jpeg"
+            "encode:vlm-jpeg",
+            "refind (per target, moved)"
         ]
     );
+    // Replay's search: every element of the screen looked for on a moved copy, one sample each.
+    let r = &img["refind"];
+    let targets = r["targets"].as_u64().unwrap();
+    assert!(targets > 0);
+    assert_eq!(r["right"].as_u64().unwrap() + r["wrong"].as_u64().unwrap() + r["declined"].as_u64().unwrap(), targets);
+    assert_eq!(r["wrong"], 0, "a target found in the wrong place: {r}");
     for s in img["stages"].as_array().unwrap() {
-        assert_eq!(s["runs"], 3);
+        let runs = if s["stage"].as_str().unwrap().starts_with("refind") { targets } else { 3 };
+        assert_eq!(s["runs"], runs);
         assert!(s["p95_ms"].as_f64().unwrap() >= s["median_ms"].as_f64().unwrap());
     }
     assert!(doc["peak_rss_mb"].as_f64().unwrap() > 0.0);

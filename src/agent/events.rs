@@ -7,7 +7,7 @@ use crate::action::Action;
 use crate::coords::FrameMapping;
 use crate::decide::Usage;
 use crate::perceive::{Element, ElementKind};
-use crate::record::{Outcome, RunStatus};
+use crate::record::{Outcome, RunStatus, TargetMatch};
 
 /// One mark, as shells show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -70,6 +70,19 @@ pub enum Event {
     Outcome {
         step: u32,
         outcome: Outcome,
+    },
+    /// Recording a demonstration: the screen has settled since the last input (`inputs`
+    /// events so far), so the next action's screenshot will show its effects.
+    Ready {
+        inputs: u64,
+    },
+    /// Replay: how the recorded step's targets were found on this screen.
+    Replayed {
+        step: u32,
+        original_step: u32,
+        /// `refind`, `vlm`, `not_found` or `as_recorded`.
+        via: String,
+        targets: Vec<TargetMatch>,
     },
     Finished {
         status: RunStatus,

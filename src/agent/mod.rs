@@ -22,7 +22,7 @@ pub use stop::StopSignal;
 use crate::act::{self, Executor};
 use crate::action::{Action, Pointer};
 use crate::annotate::{AnnotateOptions, annotate_frame};
-use crate::capture::{Capturer, Frame, Target};
+use crate::capture::{self, Capturer, Frame, Target, WindowBox};
 use crate::decide::{
     self, AnswerContext, Decision, EncodedImage, Part, PromptConfig, Role, StepPrompt, Turn, Usage, VlmClient,
     VlmError, VlmRequest, parse_answer,
@@ -177,6 +177,13 @@ impl Agent<'_> {
         (self.events)(&e);
     }
 
+    fn windows_on(&self, mapping: Option<&crate::coords::FrameMapping>, width: u32, height: u32) -> Vec<WindowBox> {
+        match (mapping, self.capturer.windows()) {
+            (Some(m), Ok(ws)) => capture::windows_on_frame(&ws, m, width, height),
+            _ => Vec::new(),
+        }
+    }
+
     fn capture(&self) -> Result<(Frame, f64), String> {
         let t = Instant::now();
         let frame = self.capturer.capture(&self.options.target).map_err(|e| e.to_string())?;
@@ -301,6 +308,9 @@ impl Agent<'_> {
             // Filled in by write_step.
             timings_ms: StepTimings::default(),
             usage,
+            // Replay finds targets relative to their windows.
+            windows: self.windows_on(mapping.as_ref(), ann.scene.width, ann.scene.height),
+            replay: None,
         };
 
         // decide, with one repair turn
@@ -562,30 +572,13 @@ impl Agent<'_> {
     /// carets), or the timeout. Returns the last frame, its capture time, and whether it
     /// differs from `before` outside what was animating.
     fn settle(&self, before: &RgbaImage) -> Result<(Frame, f64, bool), String> {
-        const STILL: f64 = 0.001;
-        let deadline = Instant::now() + self.options.settle_timeout;
-        // Give the application a moment to react before the first look.
-        self.stop.sleep(self.options.settle_interval);
-        let (mut prev, mut ms) = self.capture()?;
-        let mut animated: Option<settle::Diff> = None;
-        while Instant::now() < deadline && !self.stop.is_stopped() {
-            self.stop.sleep(self.options.settle_interval);
-            let (cur, cur_ms) = self.capture()?;
-            let d = settle::Diff::between(&prev.image, &cur.image);
-            prev = cur;
-            ms = cur_ms;
-            if let Some(d) = d
-                && d.is_still(STILL)
-            {
-                animated = Some(d);
-                break;
-            }
-        }
-        let changed = match settle::Diff::between(before, &prev.image) {
-            Some(d) => d.changed_outside(animated.as_ref()),
-            None => true,
-        };
-        Ok((prev, ms, changed))
+        settle::until_still(
+            || self.capture(),
+            &self.stop,
+            self.options.settle_interval,
+            self.options.settle_timeout,
+            Some(before),
+        )
     }
 }
 
@@ -595,7 +588,7 @@ enum AskError {
 }
 
 /// `click mark 7 (button "OK")`: the action, with what its marks are.
-fn describe(action: &Action, scene: &Scene) -> String {
+pub fn describe(action: &Action, scene: &Scene) -> String {
     if let Action::Pointer { target: Pointer::Point(..), .. } = action {
         // Points are in frame pixels here; the history is read against the sent image, so
         // say where without numbers that would mislead.

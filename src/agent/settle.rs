@@ -5,7 +5,51 @@
 //! cells that differed between them are "animated": a change there is not evidence that the
 //! action did anything.
 
+use std::time::{Duration, Instant};
+
 use image::RgbaImage;
+
+use crate::capture::Frame;
+
+use super::StopSignal;
+
+/// At most this share of the screen may differ between two captures of a still screen.
+const STILL: f64 = 0.001;
+
+/// Capture (after a first pause of `interval`) until two captures in a row are still, or
+/// `timeout`, or a stop. Returns the last frame, its capture time in ms, and whether it
+/// differs from `before` outside what was animating (true when there is no `before`).
+pub fn until_still(
+    mut capture: impl FnMut() -> Result<(Frame, f64), String>,
+    stop: &StopSignal,
+    interval: Duration,
+    timeout: Duration,
+    before: Option<&RgbaImage>,
+) -> Result<(Frame, f64, bool), String> {
+    let deadline = Instant::now() + timeout;
+    // Give the application a moment to react before the first look.
+    stop.sleep(interval);
+    let (mut prev, mut ms) = capture()?;
+    let mut animated: Option<Diff> = None;
+    while Instant::now() < deadline && !stop.is_stopped() {
+        stop.sleep(interval);
+        let (cur, cur_ms) = capture()?;
+        let d = Diff::between(&prev.image, &cur.image);
+        prev = cur;
+        ms = cur_ms;
+        if let Some(d) = d
+            && d.is_still(STILL)
+        {
+            animated = Some(d);
+            break;
+        }
+    }
+    let changed = match before.map(|b| Diff::between(b, &prev.image)) {
+        Some(Some(d)) => d.changed_outside(animated.as_ref()),
+        _ => true,
+    };
+    Ok((prev, ms, changed))
+}
 
 /// Cells of this many pixels square.
 pub const CELL: u32 = 16;

@@ -51,6 +51,35 @@ pub struct WindowInfo {
     pub minimized: bool,
 }
 
+/// A top-level window as it lies on a frame, in frame pixels (what replay and reports use).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct WindowBox {
+    pub title: String,
+    pub app: String,
+    pub rect: Rect,
+}
+
+/// The windows that show on a frame (not minimised, overlapping it), in frame pixels.
+pub fn windows_on_frame(windows: &[WindowInfo], mapping: &FrameMapping, width: u32, height: u32) -> Vec<WindowBox> {
+    let frame = Rect::new(0, 0, width, height);
+    let m = &mapping.monitor;
+    windows
+        .iter()
+        .filter(|w| !w.minimized && w.width > 0 && w.height > 0)
+        .map(|w| WindowBox {
+            title: w.title.clone(),
+            app: w.app_name.clone(),
+            rect: Rect::new(
+                w.x - m.physical_x - mapping.offset_x,
+                w.y - m.physical_y - mapping.offset_y,
+                w.width,
+                w.height,
+            ),
+        })
+        .filter(|w| w.rect.intersects(&frame))
+        .collect()
+}
+
 /// What to capture.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {

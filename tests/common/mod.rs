@@ -414,3 +414,56 @@ impl Drop for XSession {
         let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.pgid)]).stderr(Stdio::null()).status();
     }
 }
+
+/// The centre of the first AT-SPI node with this role (and name, if given), in the
+/// application whose window has the title `window` (an application that just exited may
+/// still be listed under the same name).
+pub fn centre(tree: &Value, window: &str, role: &str, name: Option<&str>) -> (f64, f64) {
+    try_centre(tree, window, role, name)
+        .unwrap_or_else(|| panic!("no {role} {name:?} in the window {window:?}: {tree}"))
+}
+
+/// Wait until the window titled `window` is placed and drawn: AT-SPI puts the widget inside
+/// the window's frame, and `annotate` finds a mark there. (A window that is mapped but not yet
+/// placed reports widget positions relative to its own corner, and until it is drawn the
+/// screen may still show the pixels of a window that just closed.)
+pub fn wait_until_drawn(s: &XSession, window: &str, app: &str, role: &str, name: Option<&str>) -> Value {
+    let w = s.wait_for_window(window);
+    let (wx, wy) = (w["x"].as_f64().unwrap(), w["y"].as_f64().unwrap());
+    let mut tree = Value::Null;
+    s.wait_until(&format!("{window} to be placed and drawn"), Duration::from_secs(60), |s| {
+        tree = s.atspi(&[app]);
+        let Some(c) = try_centre(&tree, window, role, name) else {
+            return false;
+        };
+        if c.0 < wx || c.1 < wy {
+            return false;
+        }
+        let o = s.markpilot(&["annotate", "--out", &s.scratch("drawn.png"), "--json", "-"]);
+        let Ok(v) = serde_json::from_slice::<Value>(&o.stdout) else { return false };
+        // Element boxes are in frame pixels; the frame starts at the monitor's origin.
+        let c = (c.0 - v["origin"]["x"].as_f64().unwrap_or(0.0), c.1 - v["origin"]["y"].as_f64().unwrap_or(0.0));
+        v["elements"].as_array().is_some_and(|es| {
+            es.iter().any(|e| {
+                let b = &e["bbox"];
+                let f = |k: &str| b[k].as_f64().unwrap_or(0.0);
+                c.0 >= f("x") && c.0 < f("x") + f("w") && c.1 >= f("y") && c.1 < f("y") + f("h")
+            })
+        })
+    });
+    tree
+}
+
+pub fn try_centre(tree: &Value, window: &str, role: &str, name: Option<&str>) -> Option<(f64, f64)> {
+    let nodes = tree["apps"]
+        .as_array()?
+        .iter()
+        .rev()
+        .filter_map(|a| a["nodes"].as_array())
+        .find(|nodes| nodes.iter().any(|n| n["name"] == window))?;
+    let n = nodes
+        .iter()
+        .find(|n| n["role"] == role && name.is_none_or(|nm| n["name"] == nm) && n["w"].as_i64().unwrap_or(0) > 0)?;
+    let f = |k: &str| n[k].as_f64().unwrap();
+    Some((f("x") + f("w") / 2.0, f("y") + f("h") / 2.0))
+}
