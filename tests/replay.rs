@@ -246,7 +246,39 @@ fn an_agent_run_replays_without_a_model_on_a_moved_dialog_and_a_bigger_screen() 
     assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 4);
     assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
     assert!(html.contains("Kim Minsu") && html.contains("replay"));
+    check_well_formed(&html);
     check_renders_in_chromium(&html_path, 4);
+}
+
+/// Every element the report opens is closed, in order (void elements aside), and text holds
+/// no stray `<`: what a browser would have to guess at, it does not.
+fn check_well_formed(html: &str) {
+    const VOID: [&str; 6] = ["meta", "img", "br", "hr", "link", "input"];
+    let body = html.trim_start_matches("<!DOCTYPE html>");
+    let mut open: Vec<String> = Vec::new();
+    let mut rest = body;
+    while let Some(i) = rest.find('<') {
+        let after = &rest[i + 1..];
+        let end = after.find('>').expect("an unclosed tag");
+        let tag = &after[..end];
+        rest = &after[end + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(open.pop().as_deref(), Some(name.trim()), "</{name}> closes the wrong element");
+            continue;
+        }
+        let name: String = tag.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        assert!(!name.is_empty(), "a stray '<' in text: <{tag}>");
+        if name == "script" || name == "style" {
+            let close = format!("</{name}>");
+            let j = rest.find(&close).expect("script/style closed");
+            rest = &rest[j + close.len()..];
+            continue;
+        }
+        if !VOID.contains(&name.as_str()) && !tag.ends_with('/') {
+            open.push(name);
+        }
+    }
+    assert!(open.is_empty(), "elements left open: {open:?}");
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -569,4 +601,84 @@ fn runs_are_listed_and_removed() {
     assert!(!recorded.exists());
     let o = s.markpilot(&["runs", "--dir", root.to_str().unwrap(), "rm", "greeting"]);
     assert_eq!(o.status.code(), Some(1));
+}
+
+/// Not a test: the figure for the README and the issue (`cargo test --release --test replay
+/// -- --ignored --nocapture`). A ten-step run made with a model that takes one second per
+/// answer, then replayed with no model; prints both durations. Timing is measured here and
+/// asserted nowhere.
+#[test]
+#[ignore]
+fn bench_replay_of_a_ten_step_run_against_a_one_second_model() {
+    let fields = ["One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine"];
+    let form = |s: &mut XSession| {
+        let mut args = vec!["--forms".to_string(), "--title=Ten".into(), "--text=Ten steps".into()];
+        args.extend(fields.iter().map(|f| format!("--add-entry={f}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        s.spawn("zenity", &args)
+    };
+    let mut s = XSession::start(1920, 1080);
+    let pid = form(&mut s);
+    let tree = wait_until_drawn(&s, "Ten", "zenity", "push button", Some("OK"));
+    let nodes = tree["apps"].as_array().unwrap().iter().rev().find_map(|a| a["nodes"].as_array()).unwrap().clone();
+    let mut entries: Vec<(f64, f64)> = nodes
+        .iter()
+        .filter(|n| n["role"] == "text" && n["w"].as_i64().unwrap_or(0) > 0)
+        .map(|n| {
+            (
+                n["x"].as_f64().unwrap() + n["w"].as_f64().unwrap() / 2.0,
+                n["y"].as_f64().unwrap() + n["h"].as_f64().unwrap() / 2.0,
+            )
+        })
+        .collect();
+    entries.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let ok = centre(&tree, "Ten", "push button", Some("OK"));
+    let events = Events::default();
+    let ev = events.clone();
+    let vlm = ScriptedVlm::start(MODEL, None, move |req: &Seen| {
+        std::thread::sleep(Duration::from_secs(1));
+        let p = ev.perception(req.step);
+        match req.step {
+            i @ 1..=9 => {
+                let (x, y) = entries[i - 1];
+                answer(
+                    json!({"thought": "fill", "action": {"type": "type", "text": format!("v{i}"), "mark": mark_at(&p, x, y).unwrap()}}),
+                )
+            }
+            10 => answer(
+                json!({"thought": "send", "action": {"type": "click", "mark": mark_at(&p, ok.0, ok.1).unwrap()}}),
+            ),
+            _ => answer(json!({"thought": "done", "action": {"type": "done"}})),
+        }
+    });
+    let recorded = PathBuf::from(s.scratch("ten"));
+    let t = std::time::Instant::now();
+    let done = finish(AgentRun::start(agent_cmd(&s, &vlm, &recorded, "Fill the ten-step form"), events, ""));
+    let original = t.elapsed().as_secs_f64();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let expected: Vec<String> = (1..=9).map(|i| format!("v{i}")).collect();
+    assert_eq!(s.finish(pid, Duration::from_secs(10)), Some(format!("{}\n", expected.join("|"))));
+
+    let pid = form(&mut s);
+    wait_until_drawn(&s, "Ten", "zenity", "push button", Some("OK"));
+    move_window(&s, "Ten", 200, 150);
+    let out = PathBuf::from(s.scratch("ten-replayed"));
+    let t = std::time::Instant::now();
+    let done = finish(AgentRun::start(replay_cmd(&s, &recorded, &out, &[]), Events::default(), ""));
+    let replayed = t.elapsed().as_secs_f64();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert_eq!(s.finish(pid, Duration::from_secs(10)), Some(format!("{}\n", expected.join("|"))));
+    for (name, dir) in [("original", &recorded), ("replay", &out)] {
+        for st in steps(dir) {
+            eprintln!("{name} step {}: {}", st["step"], st["timings_ms"]);
+        }
+    }
+    let refind: Vec<f64> = steps(&out).iter().map(|s| s["timings_ms"]["refind"].as_f64().unwrap()).collect();
+    let mut sorted = refind.clone();
+    sorted.sort_by(f64::total_cmp);
+    eprintln!(
+        "ten steps: original with a 1 s model {original:.2} s, replay {replayed:.2} s ({:.1}x); refind per step {refind:.1?} ms, median {:.1} ms",
+        original / replayed,
+        sorted[sorted.len() / 2]
+    );
 }

@@ -54,6 +54,38 @@ pub fn until_still(
 /// Cells of this many pixels square.
 pub const CELL: u32 = 16;
 
+/// For an action known to change the screen (replay knows what the recorded step did):
+/// capture until the screen differs from `before` (polling every `interval` / 2), then until
+/// two captures `interval` apart are still, or `timeout`. Quicker than [`until_still`] when
+/// the change comes at once, and never mistakes the unchanged screen for the settled one.
+pub fn until_changed_then_still(
+    mut capture: impl FnMut() -> Result<(Frame, f64), String>,
+    stop: &StopSignal,
+    interval: Duration,
+    timeout: Duration,
+    before: &RgbaImage,
+) -> Result<(Frame, f64, bool), String> {
+    let deadline = Instant::now() + timeout;
+    let (mut prev, mut ms) = capture()?;
+    while Diff::between(before, &prev.image).is_some_and(|d| d.pixels == 0) {
+        if Instant::now() >= deadline || stop.is_stopped() {
+            return Ok((prev, ms, false));
+        }
+        stop.sleep(interval / 2);
+        (prev, ms) = capture()?;
+    }
+    while Instant::now() < deadline && !stop.is_stopped() {
+        stop.sleep(interval);
+        let (cur, cur_ms) = capture()?;
+        let still = Diff::between(&prev.image, &cur.image).is_some_and(|d| d.is_still(STILL));
+        (prev, ms) = (cur, cur_ms);
+        if still {
+            break;
+        }
+    }
+    Ok((prev, ms, true))
+}
+
 /// Pixel differences between two same-sized frames, counted per cell.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diff {

@@ -11,6 +11,7 @@
 pub mod refind;
 
 use std::path::Path;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use image::RgbaImage;
@@ -55,7 +56,9 @@ impl Default for ReplayOptions {
             confirm: ConfirmPolicy::Risky,
             marks: MarkOptions::default(),
             settle_timeout: Duration::from_millis(3000),
-            settle_interval: Duration::from_millis(120),
+            // Shorter than the agent's: a target not found on a screen caught mid-change is
+            // looked for again, and a recorded step that changed the screen is waited for.
+            settle_interval: Duration::from_millis(40),
             find_timeout: Duration::from_millis(4000),
         }
     }
@@ -117,6 +120,15 @@ enum StepEnd {
     Finish(RunResult),
 }
 
+/// What carries from step to step.
+struct StepState {
+    /// The settled frame after the last action: the next step starts from it.
+    next_frame: Option<(Frame, f64)>,
+    history: Vec<String>,
+    /// The recorded screens, decoded ahead (one step ahead) on their own thread.
+    recorded: mpsc::Receiver<Result<RgbaImage, String>>,
+}
+
 /// The targets of one step, found (or not).
 struct Located {
     action: Option<Action>,
@@ -134,8 +146,21 @@ impl Replayer<'_> {
             result = Some(RunResult::new(RunStatus::Error, msg));
         }
         let mut usage = Usage::default();
-        let mut next_frame: Option<(Frame, f64)> = None;
-        let mut history: Vec<String> = Vec::new();
+        let (tx, rx) = mpsc::sync_channel(1);
+        let dir = self.original.dir.clone();
+        let screens: Vec<StepRecord> = steps
+            .iter()
+            .filter(|s| !matches!(s.decision.as_ref().map(|d| &d.action), Some(Action::Done { .. })))
+            .cloned()
+            .collect();
+        std::thread::spawn(move || {
+            for s in &screens {
+                if tx.send(load_recorded(&dir, s)).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut state = StepState { next_frame: None, history: Vec::new(), recorded: rx };
         let mut n = 0;
         for orig in &steps {
             if result.is_some() {
@@ -155,7 +180,7 @@ impl Replayer<'_> {
                 break;
             }
             n += 1;
-            let (end, u) = self.step(n, orig, decision, &secrets, &mut next_frame, &mut history);
+            let (end, u) = self.step(n, orig, decision, &secrets, &mut state);
             usage += u;
             if let StepEnd::Finish(r) = end {
                 result = Some(r);
@@ -207,25 +232,25 @@ impl Replayer<'_> {
         )
     }
 
-    fn perceive(&mut self, frame: Frame, capture_ms: f64) -> Result<(Annotation, Vec<WindowBox>), String> {
+    /// Perceive a frame as the agent does, and list the windows on it (with the time that took).
+    fn perceive(&mut self, frame: Frame, capture_ms: f64) -> Result<(Annotation, Vec<WindowBox>, f64), String> {
         let opts = AnnotateOptions { marks: self.options.marks, scale: None };
         let ann = annotate_frame(frame, Some(capture_ms), &mut self.pipeline, &opts).map_err(|e| e.to_string())?;
+        let t = Instant::now();
         let windows = match (ann.frame.mapping.as_ref(), self.capturer.windows()) {
             (Some(m), Ok(ws)) => capture::windows_on_frame(&ws, m, ann.scene.width, ann.scene.height),
             _ => Vec::new(),
         };
-        Ok((ann, windows))
+        Ok((ann, windows, ms(t)))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn step(
         &mut self,
         n: u32,
         orig: &StepRecord,
         decision: &Decision,
         secrets: &Secrets,
-        next_frame: &mut Option<(Frame, f64)>,
-        history: &mut Vec<String>,
+        state: &mut StepState,
     ) -> (StepEnd, Usage) {
         let started_at = record::now_rfc3339();
         (self.events)(&Event::StepStarted { step: n });
@@ -233,12 +258,8 @@ impl Replayer<'_> {
         let mut usage = Usage::default();
         let fail = |m: String| StepEnd::Finish(RunResult::new(RunStatus::Error, m));
 
-        let recorded_image = match load_recorded(&self.original.dir, orig) {
-            Ok(i) => i,
-            Err(e) => return (fail(e), usage),
-        };
         // Settle, perceive, find; a target not found yet is waited for while the screen changes.
-        let first = match next_frame.take() {
+        let first = match state.next_frame.take() {
             Some(f) => Ok(f),
             None => self.settle(None).map(|(f, ms, _)| (f, ms)),
         };
@@ -246,10 +267,19 @@ impl Replayer<'_> {
             Ok(f) => f,
             Err(e) => return (fail(format!("capture failed: {e}")), usage),
         };
+        // Re-finding costs the wait for the recorded screen (decoded ahead), the window list and
+        // the search itself.
+        let t = Instant::now();
+        let recorded_image = match state.recorded.recv() {
+            Ok(Ok(i)) => i,
+            Ok(Err(e)) => return (fail(e), usage),
+            Err(_) => return (fail(format!("the recorded screen of step {} could not be read", orig.step)), usage),
+        };
+        let waited_ms = ms(t);
         let deadline = Instant::now() + self.options.find_timeout;
         let (ann, windows, located) = loop {
             timings.capture = capture_ms;
-            let (ann, windows) = match self.perceive(frame, capture_ms) {
+            let (ann, windows, windows_ms) = match self.perceive(frame, capture_ms) {
                 Ok(x) => x,
                 Err(e) => return (fail(format!("perception failed: {e}")), usage),
             };
@@ -257,7 +287,7 @@ impl Replayer<'_> {
             timings.fusion = ann.timings.fusion;
             timings.mark = ann.timings.mark;
             let located = locate(&decision.action, orig, &recorded_image, &ann, &windows);
-            timings.refind = located.ms;
+            timings.refind = waited_ms + windows_ms + located.ms;
             if located.action.is_some() || !decision.action.touches_desktop() {
                 break (ann, windows, located);
             }
@@ -369,7 +399,7 @@ impl Replayer<'_> {
                     decision.thought
                 );
                 let t = Instant::now();
-                let asked = self.ask(n, &note, history, &ann, &mut rec);
+                let asked = self.ask(n, &note, &state.history, &ann, &mut rec);
                 timings.model = ms(t);
                 usage += rec.usage;
                 match asked {
@@ -482,9 +512,20 @@ impl Replayer<'_> {
         if let Action::Wait { seconds } = action {
             self.stop.sleep(Duration::from_secs_f64(seconds / self.options.speed.max(0.01)));
         }
-        let (changed, end) = match self.settle(Some(&ann.frame.image)) {
+        let settled = if orig.outcome.screen_changed == Some(true) && !matches!(action, Action::Wait { .. }) {
+            settle::until_changed_then_still(
+                || self.capture(),
+                &self.stop,
+                self.options.settle_interval,
+                self.options.settle_timeout,
+                &ann.frame.image,
+            )
+        } else {
+            self.settle(Some(&ann.frame.image))
+        };
+        let (changed, end) = match settled {
             Ok((f, ms, changed)) => {
-                *next_frame = Some((f, ms));
+                state.next_frame = Some((f, ms));
                 (changed, StepEnd::Continue)
             }
             Err(e) => {
@@ -504,7 +545,7 @@ impl Replayer<'_> {
             .then(|| "the recorded step changed the screen; this time nothing visible changed".to_string());
         rec.outcome = Outcome { status: status.into(), detail, screen_changed: Some(changed), input: described };
         (self.events)(&Event::Outcome { step: n, outcome: rec.outcome.clone() });
-        history.push(format!(
+        state.history.push(format!(
             "{n}. {} → {}",
             crate::agent::describe(&action, &ann.scene),
             if changed { "the screen changed" } else { "no visible change" }
