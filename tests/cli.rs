@@ -169,6 +169,24 @@ fn an_unreachable_display_is_reported_as_no_display() {
 }
 
 #[test]
+fn recording_reporting_and_listing_runs_fail_clearly_on_bad_input() {
+    let dir = TempDir::new("runs-bad");
+    let out = dir.join("demo");
+    let o = run_markpilot(dir.path(), &[("DISPLAY", ":9753")], &["record", "--out", out.to_str().unwrap()]);
+    assert!(one_error_line(&o).starts_with("markpilot: no display:"));
+    assert!(!out.exists(), "nothing is recorded without a screen");
+    let o = run_markpilot(dir.path(), &[], &["record", "--stop-key", "ctrl+nonsense"]);
+    assert!(stderr(&o).contains("unknown key name"), "{}", stderr(&o));
+    let o = run_markpilot(dir.path(), &[], &["report", dir.join("nothing").to_str().unwrap()]);
+    assert!(one_error_line(&o).contains("no recorded run"));
+    let o = run_markpilot(dir.path(), &[], &["replay", dir.path().to_str().unwrap(), "--speed", "0"]);
+    assert!(stderr(&o).contains("speed between"), "{}", stderr(&o));
+    let o = run_markpilot(dir.path(), &[], &["runs", "--dir", dir.join("none").to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(stdout(&o).starts_with("no recorded runs"), "{}", stdout(&o));
+}
+
+#[test]
 fn malformed_regions_are_rejected_before_capturing() {
     let dir = TempDir::new("region");
     for (region, expect) in [

@@ -150,6 +150,7 @@ impl Demonstration<'_> {
                 *step += 1;
                 this.step(*step, c, &mut secret_field, &mut secrets, &ring);
             };
+            let mut watcher_died = false;
             while !self.stop.is_stopped() && !composer.stopped {
                 while let Ok(n) = ready_rx.try_recv() {
                     (self.events)(&Event::Ready { inputs: n });
@@ -161,7 +162,10 @@ impl Demonstration<'_> {
                         }
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        watcher_died = true;
+                        break;
+                    }
                 }
             }
             // The events already sent, then whatever is pending.
@@ -179,6 +183,14 @@ impl Demonstration<'_> {
             }
             done.store(true, Ordering::SeqCst);
             let _ = capture_thread.join();
+            if watcher_died {
+                return RunResult::new(
+                    RunStatus::Error,
+                    format!(
+                        "the X server stopped sending input events after {step} step(s); what was seen is recorded"
+                    ),
+                );
+            }
             let how = if composer.stopped { "the stop key" } else { "a stop signal" };
             RunResult::new(RunStatus::Done, format!("the demonstration ended with {how} after {step} step(s)"))
         });

@@ -321,6 +321,8 @@ impl Replayer<'_> {
             "as_recorded"
         } else if located.action.is_some() {
             "refind"
+        } else if self.fallback.is_some() {
+            "vlm"
         } else {
             "not_found"
         };
@@ -363,9 +365,6 @@ impl Replayer<'_> {
             None => {
                 let reason = located.reason.unwrap_or_else(|| "not found".into());
                 let what = describe_targets(&located.matches);
-                if let Some(r) = &mut rec.replay {
-                    r.via = if self.fallback.is_some() { "vlm" } else { "not_found" }.into();
-                }
                 if self.fallback.is_none() {
                     let crop = self.save_target_crop(n, &recorded_image, &located.matches);
                     let msg = format!(
