@@ -7,6 +7,8 @@ MARKPILOT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # bindings run bindgen, which needs libclang).
 BUILD_PACKAGES=(pkg-config libclang-dev libxcb1-dev libdbus-1-dev libpipewire-0.3-dev libspa-0.2-dev
   libgbm-dev libwayland-dev libegl-dev)
+# The desktop app (src-tauri): WebKitGTK, and the tray's appindicator (loaded at run time).
+APP_PACKAGES=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev)
 # What a virtual display with a real GTK window needs.
 DISPLAY_PACKAGES=(xvfb openbox zenity dbus dbus-x11 fonts-dejavu-core adwaita-icon-theme)
 # What the tests add: GTK apps to look at, the accessibility bus and its Python bindings
@@ -14,8 +16,10 @@ DISPLAY_PACKAGES=(xvfb openbox zenity dbus dbus-x11 fonts-dejavu-core adwaita-ic
 # python3-venv: the tests generate small ONNX models with Python's `onnx` package, installed
 # from PyPI into a private virtual environment (target/test-python). chromium: run reports
 # are opened in a real (headless) browser.
+# webkit2gtk-driver: WebKitWebDriver, which tauri-driver drives the app through; fonts-noto-cjk:
+# Korean in the app's window; gnome-keyring: the keyring the app keeps API keys in.
 TEST_PACKAGES=(gtk-3-examples at-spi2-core python3 python3-gi gir1.2-atspi-2.0 x11-xserver-utils x11-utils xdotool
-  python3-venv chromium)
+  python3-venv chromium webkit2gtk-driver fonts-noto-cjk gnome-keyring)
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 
@@ -88,4 +92,12 @@ stop_virtual_display() {
     kill "${VD_PIDS[$i]}" 2>/dev/null || true
   done
   VD_PIDS=()
+}
+
+# tauri-driver (crates.io) into target/tools, where tests/app.rs looks for it.
+ensure_tauri_driver() {
+  local bin="$MARKPILOT_ROOT/target/tools/bin/tauri-driver"
+  [ -x "$bin" ] && return 0
+  say "installing tauri-driver 2.1.0 into target/tools"
+  cargo install tauri-driver --locked --version 2.1.0 --root "$MARKPILOT_ROOT/target/tools" --quiet
 }

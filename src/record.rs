@@ -126,6 +126,37 @@ pub struct RunInfo {
     pub usage: Usage,
 }
 
+impl RunInfo {
+    /// A run starting now, in the folder `dir` (its name is the id), with the model it uses
+    /// (if any) and the options it runs with (never a key).
+    pub fn start(
+        dir: &Path,
+        source: &str,
+        task: &str,
+        client: Option<&crate::decide::VlmClient>,
+        options: Value,
+    ) -> Self {
+        let p = client.map(|c| &c.profile);
+        Self {
+            format: FORMAT_VERSION,
+            id: dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            source: source.into(),
+            task: task.into(),
+            provider: p.map(|p| p.name.clone()).unwrap_or_default(),
+            protocol: p.map(|p| format!("{:?}", p.protocol).to_lowercase()).unwrap_or_default(),
+            base_url: p.map(|p| p.base_url.clone()).unwrap_or_default(),
+            model: p.map(|p| p.model.clone()).unwrap_or_default(),
+            options,
+            markpilot_version: env!("CARGO_PKG_VERSION").into(),
+            started_at: now_rfc3339(),
+            ended_at: None,
+            result: RunResult::new(RunStatus::Running, "running"),
+            steps: 0,
+            usage: Usage::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepTimings {
     pub capture: f64,

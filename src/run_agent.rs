@@ -12,7 +12,7 @@ use markpilot::agent::{self, Agent, AgentOptions, Event, StopSignal, TerminalOpe
 use markpilot::capture::{self, Target};
 use markpilot::config::Config;
 use markpilot::decide::{ProviderProfile, VlmClient};
-use markpilot::record::{self, Recorder, RunInfo, RunResult, RunStatus};
+use markpilot::record::{self, Recorder, RunInfo, RunStatus};
 
 use super::{ProviderArgs, RunArgs};
 
@@ -111,24 +111,13 @@ fn run_inner(args: RunArgs) -> Result<RunStatus> {
         Some(d) => d.clone(),
         None => a.record_dir.clone().unwrap_or_else(record::default_runs_dir).join(record::run_id(&args.task)),
     };
-    let p = &client.profile;
-    let info = RunInfo {
-        format: record::FORMAT_VERSION,
-        id: dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        source: "agent".into(),
-        task: args.task.clone(),
-        provider: p.name.clone(),
-        protocol: format!("{:?}", p.protocol).to_lowercase(),
-        base_url: p.base_url.clone(),
-        model: p.model.clone(),
-        options: agent::options_json(&options, &client, executor.name()),
-        markpilot_version: env!("CARGO_PKG_VERSION").into(),
-        started_at: record::now_rfc3339(),
-        ended_at: None,
-        result: RunResult { status: RunStatus::Running, message: "running".into(), answer: None },
-        steps: 0,
-        usage: Default::default(),
-    };
+    let info = RunInfo::start(
+        &dir,
+        "agent",
+        &args.task,
+        Some(&client),
+        agent::options_json(&options, &client, executor.name()),
+    );
     let mut perception = config.perception.clone();
     if let Some(d) = &args.detectors {
         perception.detectors = Some(d.clone());
@@ -193,6 +182,9 @@ pub(crate) fn runtime_with_stop() -> Result<(tokio::runtime::Runtime, StopSignal
 
 /// One event on stdout: a JSON line, or a line (or a few) for people.
 pub(crate) fn print_event(e: &Event, json: bool) {
+    if matches!(e, Event::Screenshot { .. }) {
+        return; // images are for the desktop app; the run folder has them
+    }
     let mut out = std::io::stdout().lock();
     if json {
         if let Ok(line) = serde_json::to_string(e) {
@@ -210,7 +202,10 @@ pub(crate) fn print_event(e: &Event, json: bool) {
             let thought: String = thought.split_whitespace().collect::<Vec<_>>().join(" ");
             format!("step {step}: {action} — {thought}")
         }
-        Event::AwaitingConfirmation { .. } | Event::Ready { .. } => return,
+        Event::AwaitingConfirmation { .. }
+        | Event::Ready { .. }
+        | Event::Screenshot { .. }
+        | Event::StepRecorded { .. } => return,
         Event::Replayed { step, original_step, via, targets } => {
             let mut s = format!("step {step}: replays recorded step {original_step} ({via})");
             for line in markpilot::replay::summarise(targets) {

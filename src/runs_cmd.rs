@@ -17,7 +17,7 @@ use markpilot::decide::VlmClient;
 use markpilot::demonstrate::{DemoOptions, Demonstration};
 use markpilot::files::write_atomically;
 use markpilot::guard::ConfirmPolicy;
-use markpilot::record::{self, Recorder, RunInfo, RunResult, RunStatus};
+use markpilot::record::{self, Recorder, RunInfo, RunStatus};
 use markpilot::replay::{self, Fallback, ReplayOptions, Replayer};
 
 use super::{ProviderArgs, parse_confirm, parse_seconds};
@@ -112,27 +112,12 @@ pub(crate) fn record_demo(args: RecordArgs) -> Result<()> {
         Some(d) => d.clone(),
         None => runs_dir(None, &config).join(record::run_id(&args.task)),
     };
-    let info = RunInfo {
-        format: record::FORMAT_VERSION,
-        id: out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        source: "human".into(),
-        task: args.task.clone(),
-        provider: String::new(),
-        protocol: String::new(),
-        base_url: String::new(),
-        model: String::new(),
-        options: serde_json::json!({
-            "target": format!("{:?}", Target::Monitor(args.monitor)),
-            "stop_key": args.stop_key.to_string(),
-            "detectors": perception.detectors.clone().unwrap_or_else(|| pipeline.detector_names().join(",")),
-        }),
-        markpilot_version: env!("CARGO_PKG_VERSION").into(),
-        started_at: record::now_rfc3339(),
-        ended_at: None,
-        result: RunResult::new(RunStatus::Running, "running"),
-        steps: 0,
-        usage: Default::default(),
-    };
+    let options = serde_json::json!({
+        "target": format!("{:?}", Target::Monitor(args.monitor)),
+        "stop_key": args.stop_key.to_string(),
+        "detectors": perception.detectors.clone().unwrap_or_else(|| pipeline.detector_names().join(",")),
+    });
+    let info = RunInfo::start(&out, "human", &args.task, None, options);
     let recorder = Recorder::create(&out, info)?;
     let (runtime, stop) = runtime_with_stop()?;
     let json = args.json;
@@ -304,23 +289,7 @@ fn replay_inner(args: ReplayArgs) -> Result<RunStatus> {
     let mut opts_json = replay::options_json(&original, &options, client, executor.name());
     opts_json["detectors"] =
         serde_json::Value::String(perception.detectors.clone().unwrap_or_else(|| pipeline.detector_names().join(",")));
-    let info = RunInfo {
-        format: record::FORMAT_VERSION,
-        id: out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        source: "replay".into(),
-        task: original.info.task.clone(),
-        provider: client.map(|c| c.profile.name.clone()).unwrap_or_default(),
-        protocol: client.map(|c| format!("{:?}", c.profile.protocol).to_lowercase()).unwrap_or_default(),
-        base_url: client.map(|c| c.profile.base_url.clone()).unwrap_or_default(),
-        model: client.map(|c| c.profile.model.clone()).unwrap_or_default(),
-        options: opts_json,
-        markpilot_version: env!("CARGO_PKG_VERSION").into(),
-        started_at: record::now_rfc3339(),
-        ended_at: None,
-        result: RunResult::new(RunStatus::Running, "running"),
-        steps: 0,
-        usage: Default::default(),
-    };
+    let info = RunInfo::start(&out, "replay", &original.info.task, client, opts_json);
     let recorder = Recorder::create(&out, info)?;
     let json = args.json;
     let replayer = Replayer {

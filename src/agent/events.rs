@@ -5,9 +5,9 @@ use serde::Serialize;
 use crate::Rect;
 use crate::action::Action;
 use crate::coords::FrameMapping;
-use crate::decide::Usage;
+use crate::decide::{EncodedImage, Usage};
 use crate::perceive::{Element, ElementKind};
-use crate::record::{Outcome, RunStatus, TargetMatch};
+use crate::record::{Outcome, RunStatus, StepTimings, TargetMatch};
 
 /// One mark, as shells show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -51,6 +51,12 @@ pub enum Event {
         fusion_ms: f64,
         mark_ms: f64,
     },
+    /// The marked screenshot as the model gets it (shells show it; the CLI does not print it).
+    Screenshot {
+        step: u32,
+        #[serde(skip)]
+        image: EncodedImage,
+    },
     Decision {
         step: u32,
         thought: String,
@@ -70,6 +76,12 @@ pub enum Event {
     Outcome {
         step: u32,
         outcome: Outcome,
+    },
+    /// A step is done and recorded: its stage timings and tokens.
+    StepRecorded {
+        step: u32,
+        timings_ms: StepTimings,
+        usage: Usage,
     },
     /// Recording a demonstration: the screen has settled since the last input (`inputs`
     /// events so far), so the next action's screenshot will show its effects.

@@ -121,6 +121,7 @@ impl Agent<'_> {
             result = Some(RunResult::new(RunStatus::Error, msg));
         }
         while result.is_none() {
+            self.stop.wait_while_paused();
             if self.stop.is_stopped() {
                 result = Some(RunResult::new(RunStatus::Stopped, "stopped by the person"));
                 break;
@@ -245,6 +246,7 @@ impl Agent<'_> {
             Err(e) => return (finish(RunStatus::Error, e.to_string()), usage),
         };
         timings.encode = ms(t);
+        self.emit(Event::Screenshot { step: n, image: marked_img.clone() });
 
         // request
         let t = Instant::now();
@@ -548,8 +550,9 @@ impl Agent<'_> {
             + timings.parse
             + timings.act_latency
             + timings.act;
-        rec.timings_ms = timings;
+        rec.timings_ms = timings.clone();
         rec.usage = usage;
+        self.emit(Event::StepRecorded { step: rec.step, timings_ms: timings, usage });
         if let Some(r) = self.recorder.as_mut()
             && let Err(e) = r.step(rec, screen.clone(), marked.clone())
         {

@@ -188,10 +188,17 @@ impl VlmClient {
     /// Reads the key from the profile's environment variable now, so a missing key is an
     /// error before the run starts.
     pub fn new(profile: ProviderProfile) -> Result<Self, VlmError> {
+        let key = profile.api_key_env.as_deref().and_then(|v| std::env::var(v).ok());
+        Self::with_key(profile, key)
+    }
+
+    /// With the key given (the desktop app reads it from the OS keyring), not from the
+    /// environment.
+    pub fn with_key(profile: ProviderProfile, key: Option<String>) -> Result<Self, VlmError> {
         if profile.model.trim().is_empty() {
             return Err(VlmError::NoModel { profile: profile.name.clone() });
         }
-        let key = profile.api_key_env.as_deref().and_then(|v| std::env::var(v).ok()).filter(|k| !k.trim().is_empty());
+        let key = key.filter(|k| !k.trim().is_empty());
         if key.is_none() && profile.key_required {
             let var = profile.api_key_env.clone().unwrap_or_else(|| "an API key variable (--api-key-env)".into());
             return Err(VlmError::MissingKey { profile: profile.name.clone(), var });

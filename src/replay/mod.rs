@@ -46,6 +46,8 @@ pub struct ReplayOptions {
     pub settle_interval: Duration,
     /// How long a target that is not (yet) on the screen is waited for.
     pub find_timeout: Duration,
+    /// Emit each step's marked screenshot (for the desktop app's live view).
+    pub screenshots: bool,
 }
 
 impl Default for ReplayOptions {
@@ -60,6 +62,7 @@ impl Default for ReplayOptions {
             // looked for again, and a recorded step that changed the screen is waited for.
             settle_interval: Duration::from_millis(40),
             find_timeout: Duration::from_millis(4000),
+            screenshots: false,
         }
     }
 }
@@ -317,6 +320,13 @@ impl Replayer<'_> {
             fusion_ms: timings.fusion,
             mark_ms: timings.mark,
         });
+        if self.options.screenshots {
+            let profile = decide::ProviderProfile::default();
+            let resize = decide::sent_size(ann.scene.width, ann.scene.height, &profile);
+            if let Ok(image) = decide::encode_image(&ann.marked, &resize, &profile) {
+                (self.events)(&Event::Screenshot { step: n, image });
+            }
+        }
         let via = if !decision.action.touches_desktop() || decision.action.pointers().is_empty() {
             "as_recorded"
         } else if located.action.is_some() {
@@ -642,7 +652,8 @@ impl Replayer<'_> {
             + timings.parse
             + timings.act_latency
             + timings.act;
-        rec.timings_ms = timings;
+        rec.timings_ms = timings.clone();
+        (self.events)(&Event::StepRecorded { step: rec.step, timings_ms: timings, usage: rec.usage });
         if let Some(r) = self.recorder.as_mut()
             && let Err(e) = r.step(rec, ann.frame.image.clone(), ann.marked.clone())
         {

@@ -244,6 +244,42 @@ impl XSession {
 
     /// A path in the session's scratch directory (removed with the session). Tests write
     /// marked images here rather than to /dev/null.
+    /// Start a desktop keyring (GNOME Keyring's Secret Service) on the session bus, unlocked.
+    pub fn start_keyring(&mut self) {
+        use std::io::Write as _;
+        let mut child = self
+            .command("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start gnome-keyring-daemon (package gnome-keyring)");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(b"markpilot-test-keyring");
+        }
+        self.children.push(child);
+        self.wait_until("the keyring on the session bus", Duration::from_secs(30), |s| {
+            let o = s
+                .command("dbus-send")
+                .args([
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ])
+                .output();
+            o.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
+        });
+    }
+
+    /// The session's `$XDG_CONFIG_HOME`.
+    pub fn config_home(&self) -> PathBuf {
+        self.runtime_dir.join("config")
+    }
+
     pub fn scratch(&self, name: &str) -> String {
         self.runtime_dir.join(name).to_string_lossy().into_owned()
     }

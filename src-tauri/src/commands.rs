@@ -1,0 +1,624 @@
+//! The commands the window calls: each is a few lines over the library. Errors are one
+//! readable line for the window to show.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use markpilot::act::{DryRun, EnigoExecutor, Executor};
+use markpilot::action::Action;
+use markpilot::agent::{self, Agent, AgentOptions, Event, Verdict};
+use markpilot::capture::{self, Target};
+use markpilot::config::Config;
+use markpilot::coords::MonitorInfo;
+use markpilot::decide::{Part, Role, Turn, VlmClient, VlmRequest};
+use markpilot::guard::ConfirmPolicy;
+use markpilot::mark::MarkStyle;
+use markpilot::perceive::Pipeline;
+use markpilot::record::{self, Recorder, RunInfo};
+use markpilot::replay::{self, Fallback, ReplayOptions, Replayer};
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, Emitter, State};
+
+use crate::events::{UiEvent, to_ui};
+use crate::session::{HidingCapturer, Reply, Session, WindowControl, WindowOperator};
+use crate::settings::{Keys, ProfileView, Settings};
+use crate::{AppState, TauriWindow};
+
+type CmdResult<T> = Result<T, String>;
+
+fn emit(app: &AppHandle, e: UiEvent) {
+    if let Err(err) = app.emit("agent-event", e) {
+        tracing::warn!("cannot send an event to the window: {err}");
+    }
+}
+
+#[tauri::command]
+pub async fn monitors() -> CmdResult<Vec<MonitorInfo>> {
+    capture::create_capturer().monitors().map_err(|e| e.to_string())
+}
+
+#[derive(Serialize)]
+pub struct SettingsPayload {
+    pub profiles: Vec<ProfileView>,
+    pub detectors: String,
+    pub mark_style: String,
+    pub record_dir: String,
+    /// Where runs go when `record_dir` is empty.
+    pub default_record_dir: String,
+}
+
+#[tauri::command]
+pub async fn settings_get(state: State<'_, AppState>) -> CmdResult<SettingsPayload> {
+    let s = Settings::load(&state.config_dir)?;
+    Ok(SettingsPayload {
+        profiles: s
+            .profiles
+            .iter()
+            .map(|p| ProfileView { profile: p.clone(), has_key: Keys::get(&p.name).ok().flatten().is_some() })
+            .collect(),
+        detectors: s.detectors,
+        mark_style: s.mark_style,
+        record_dir: s.record_dir,
+        default_record_dir: record::default_runs_dir().display().to_string(),
+    })
+}
+
+#[tauri::command]
+pub async fn settings_save(state: State<'_, AppState>, settings: Settings) -> CmdResult<()> {
+    settings.save(&state.config_dir)
+}
+
+/// Store a profile's key in the OS keyring. The key is never sent back to the window.
+#[tauri::command]
+pub async fn key_set(profile: String, key: String) -> CmdResult<()> {
+    Keys::set(&profile, &key)
+}
+
+#[tauri::command]
+pub async fn key_clear(profile: String) -> CmdResult<()> {
+    Keys::clear(&profile)
+}
+
+fn client_for(state: &AppState, profile: &str) -> CmdResult<VlmClient> {
+    let settings = Settings::load(&state.config_dir)?;
+    let p = settings.profile(profile)?;
+    let key = Keys::get(&p.name).unwrap_or(None);
+    VlmClient::with_key(p.to_provider(), key).map_err(|e| e.to_string())
+}
+
+/// Ask the profile's server for a one-word answer: reachable, key accepted, model known.
+#[tauri::command]
+pub async fn test_connection(state: State<'_, AppState>, profile: String) -> CmdResult<String> {
+    let client = client_for(&state, &profile)?;
+    let req = VlmRequest {
+        system: "You are a connection test.".into(),
+        turns: vec![Turn { role: Role::User, parts: vec![Part::Text("Answer with the single word OK.".into())] }],
+    };
+    let started = std::time::Instant::now();
+    let reply = client.complete(&req).await.map_err(|e| e.to_string())?;
+    let text: String = reply.text.chars().take(80).collect();
+    Ok(format!(
+        "{} answered {:?} in {:.0} ms",
+        client.profile.model,
+        text.trim(),
+        started.elapsed().as_secs_f64() * 1000.0
+    ))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RunRequest {
+    pub task: String,
+    pub profile: String,
+    pub monitor: Option<usize>,
+    /// `never`, `risky` or `always`.
+    pub confirm: String,
+    pub max_steps: u32,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn runs_dir(settings: &Settings) -> PathBuf {
+    if settings.record_dir.trim().is_empty() {
+        record::default_runs_dir()
+    } else {
+        PathBuf::from(settings.record_dir.trim())
+    }
+}
+
+fn pipeline(settings: &Settings, detectors: Option<String>) -> CmdResult<(Pipeline, String)> {
+    let mut cfg = Config::load(None).map_err(|e| e.to_string())?.perception;
+    if let Some(d) = detectors.filter(|d| !d.trim().is_empty()) {
+        cfg.detectors = Some(d);
+    } else if !settings.detectors.trim().is_empty() {
+        cfg.detectors = Some(settings.detectors.clone());
+    }
+    let (pipeline, skipped) = cfg.build().map_err(|e| e.to_string())?;
+    for s in skipped {
+        tracing::warn!("skipping detector {}: {}", s.detector, s.reason);
+    }
+    let names = cfg.detectors.clone().unwrap_or_else(|| pipeline.detector_names().join(","));
+    Ok((pipeline, names))
+}
+
+/// Start a session thread, unless one is running.
+fn start_session(
+    app: &AppHandle,
+    state: &AppState,
+    run_dir: String,
+    work: impl FnOnce(mpsc::Receiver<Reply>, Arc<Mutex<Option<String>>>, markpilot::agent::StopSignal) + Send + 'static,
+) -> CmdResult<()> {
+    let mut slot = state.session.lock().map_err(|_| "the app's state is broken; restart it".to_string())?;
+    if slot.as_ref().is_some_and(Session::is_running) {
+        return Err("a run is going; stop it first".into());
+    }
+    let (tx, rx) = mpsc::channel();
+    let stop = markpilot::agent::StopSignal::new();
+    let waiting = Arc::new(Mutex::new(None));
+    let (s, w) = (stop.clone(), waiting.clone());
+    let app2 = app.clone();
+    let thread = std::thread::Builder::new()
+        .name("markpilot-run".into())
+        .spawn(move || {
+            work(rx, w, s);
+            // Whatever happened, the window comes back.
+            TauriWindow(app2).show();
+        })
+        .map_err(|e| format!("cannot start the run: {e}"))?;
+    *slot = Some(Session { stop, replies: tx, thread: Some(thread), run_dir, waiting });
+    Ok(())
+}
+
+fn confirm_policy(s: &str) -> CmdResult<ConfirmPolicy> {
+    s.parse().map_err(|e: String| e)
+}
+
+/// Start the agent on a task. Returns the run folder.
+#[tauri::command]
+pub async fn run_start(app: AppHandle, state: State<'_, AppState>, request: RunRequest) -> CmdResult<String> {
+    if request.task.trim().is_empty() {
+        return Err("the task is empty: say what to do".into());
+    }
+    markpilot::guard::Secrets::from_task(&request.task).check()?;
+    let settings = Settings::load(&state.config_dir)?;
+    let client = client_for(&state, &request.profile)?;
+    let mut options = AgentOptions::new(request.task.clone());
+    options.target = Target::Monitor(request.monitor);
+    options.confirm = confirm_policy(&request.confirm)?;
+    options.max_steps = request.max_steps.clamp(1, 500);
+    options.marks.style = settings.mark_style.parse::<MarkStyle>().unwrap_or_default();
+    let (pipeline, detectors) = pipeline(&settings, None)?;
+    let executor: Box<dyn Executor> = if request.dry_run {
+        Box::new(DryRun::default())
+    } else {
+        Box::new(EnigoExecutor::new().map_err(|e| e.to_string())?)
+    };
+    let dir = runs_dir(&settings).join(record::run_id(&request.task));
+    let mut opts = agent::options_json(&options, &client, executor.name());
+    opts["detectors"] = serde_json::Value::String(detectors);
+    opts["shell"] = serde_json::Value::String("desktop app".into());
+    let recorder = Recorder::create(&dir, RunInfo::start(&dir, "agent", &request.task, Some(&client), opts))
+        .map_err(|e| e.to_string())?;
+    let dir_text = dir.display().to_string();
+    let app2 = app.clone();
+    start_session(&app, &state, dir_text.clone(), move |replies, waiting, stop| {
+        let window: Arc<dyn WindowControl> = Arc::new(TauriWindow(app2.clone()));
+        let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(r) => r,
+            Err(e) => {
+                emit(&app2, finished_error(format!("cannot start the async runtime: {e}")));
+                return;
+            }
+        };
+        let capturer = HidingCapturer { inner: capture::create_capturer(), window: window.clone() };
+        let target = options.target.clone();
+        let ask_app = app2.clone();
+        let events_app = app2.clone();
+        let agent = Agent {
+            options,
+            capturer: &capturer,
+            pipeline,
+            client,
+            executor,
+            operator: Box::new(WindowOperator {
+                replies,
+                window,
+                target,
+                waiting,
+                ask: Box::new(move |step, q| emit(&ask_app, UiEvent::Question { step, question: q.to_string() })),
+            }),
+            recorder: Some(recorder),
+            stop,
+            events: Box::new(move |e: &Event| {
+                if let Some(u) = to_ui(e) {
+                    emit(&events_app, u);
+                }
+            }),
+            runtime: runtime.handle().clone(),
+        };
+        agent.run();
+        runtime.shutdown_timeout(Duration::from_millis(100));
+    })?;
+    Ok(dir_text)
+}
+
+fn finished_error(message: String) -> UiEvent {
+    UiEvent::Finished {
+        status: "error".into(),
+        message,
+        answer: None,
+        steps: 0,
+        input_tokens: 0,
+        output_tokens: 0,
+        run_dir: None,
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReplayRequest {
+    pub dir: String,
+    pub monitor: Option<usize>,
+    pub speed: f64,
+    /// Ask this profile's model when a target cannot be re-found.
+    pub vlm_profile: Option<String>,
+    pub confirm: String,
+}
+
+/// Replay a recorded run (see `markpilot replay`). Returns the replay's run folder.
+#[tauri::command]
+pub async fn run_replay(app: AppHandle, state: State<'_, AppState>, request: ReplayRequest) -> CmdResult<String> {
+    let settings = Settings::load(&state.config_dir)?;
+    let original = record::read_run(Path::new(&request.dir)).map_err(|e| e.to_string())?;
+    if replay::replayable(&original).is_empty() {
+        return Err("this run has no performed actions to replay".into());
+    }
+    replay::secrets(&original).check()?;
+    if !(request.speed.is_finite() && (0.1..=100.0).contains(&request.speed)) {
+        return Err("speed must be between 0.1 and 100".into());
+    }
+    let options = ReplayOptions {
+        target: Target::Monitor(request.monitor),
+        speed: request.speed,
+        confirm: confirm_policy(&request.confirm)?,
+        screenshots: true,
+        ..Default::default()
+    };
+    let client = match &request.vlm_profile {
+        Some(p) => Some(client_for(&state, p)?),
+        None => None,
+    };
+    let recorded = original.info.options["detectors"].as_str().map(String::from);
+    let (pipeline, detectors) = pipeline(&settings, recorded)?;
+    let executor: Box<dyn Executor> = Box::new(EnigoExecutor::new().map_err(|e| e.to_string())?);
+    let out = runs_dir(&settings).join(format!("{}-replay", record::run_id(&original.info.task)));
+    let mut opts = replay::options_json(&original, &options, client.as_ref(), executor.name());
+    opts["detectors"] = serde_json::Value::String(detectors);
+    let recorder = Recorder::create(&out, RunInfo::start(&out, "replay", &original.info.task, client.as_ref(), opts))
+        .map_err(|e| e.to_string())?;
+    let out_text = out.display().to_string();
+    let app2 = app.clone();
+    start_session(&app, &state, out_text.clone(), move |replies, waiting, stop| {
+        let window: Arc<dyn WindowControl> = Arc::new(TauriWindow(app2.clone()));
+        let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(r) => r,
+            Err(e) => {
+                emit(&app2, finished_error(format!("cannot start the async runtime: {e}")));
+                return;
+            }
+        };
+        let capturer = HidingCapturer { inner: capture::create_capturer(), window: window.clone() };
+        let fallback = client.map(|client| Fallback {
+            client,
+            prompt: Config::load(None).map(|c| c.prompt).unwrap_or_default(),
+            runtime: runtime.handle().clone(),
+        });
+        let target = options.target.clone();
+        let events_app = app2.clone();
+        let ask_app = app2.clone();
+        let replayer = Replayer {
+            original,
+            options,
+            capturer: &capturer,
+            pipeline,
+            fallback,
+            executor,
+            operator: Box::new(WindowOperator {
+                replies,
+                window,
+                target,
+                waiting,
+                ask: Box::new(move |step, q| emit(&ask_app, UiEvent::Question { step, question: q.to_string() })),
+            }),
+            recorder: Some(recorder),
+            stop,
+            events: Box::new(move |e: &Event| {
+                if let Some(u) = to_ui(e) {
+                    emit(&events_app, u);
+                }
+            }),
+        };
+        replayer.run();
+        runtime.shutdown_timeout(Duration::from_millis(100));
+    })?;
+    Ok(out_text)
+}
+
+fn reply(state: &AppState, r: Reply) -> CmdResult<()> {
+    let slot = state.session.lock().map_err(|_| "the app's state is broken; restart it".to_string())?;
+    let s = slot.as_ref().filter(|s| s.is_running()).ok_or("no run is going")?;
+    if s.waiting.lock().map(|w| w.is_none()).unwrap_or(true) {
+        return Err("the run is not waiting for you".into());
+    }
+    s.replies.send(r).map_err(|_| "the run has ended".to_string())
+}
+
+/// Approve, skip, or edit-then-approve the action awaiting confirmation.
+#[tauri::command]
+pub fn run_confirm(state: State<'_, AppState>, verdict: String, action: Option<String>) -> CmdResult<()> {
+    let v = parse_verdict(&verdict, action.as_deref())?;
+    reply(&state, Reply::Verdict(v))
+}
+
+/// `approve`, `skip`, or `edit` with the edited action's JSON (checked here, before the
+/// agent sees it).
+pub fn parse_verdict(verdict: &str, action: Option<&str>) -> CmdResult<Verdict> {
+    match verdict {
+        "approve" => Ok(Verdict::Approve),
+        "skip" => Ok(Verdict::Refuse),
+        "edit" => {
+            let text = action.ok_or("edit needs the edited action")?;
+            let a: Action = serde_json::from_str(text).map_err(|e| format!("the edited action is not valid: {e}"))?;
+            if a.is_terminal() {
+                return Err("an edited action must act on the screen (not done, fail or ask_user)".into());
+            }
+            Ok(Verdict::Edit(a))
+        }
+        other => Err(format!("unknown verdict {other:?} (approve, skip or edit)")),
+    }
+}
+
+#[tauri::command]
+pub fn run_answer(state: State<'_, AppState>, answer: Option<String>) -> CmdResult<()> {
+    reply(&state, Reply::Answer(answer.filter(|a| !a.trim().is_empty())))
+}
+
+fn with_session<T>(state: &AppState, f: impl FnOnce(&Session) -> T) -> CmdResult<T> {
+    let slot = state.session.lock().map_err(|_| "the app's state is broken; restart it".to_string())?;
+    slot.as_ref().filter(|s| s.is_running()).map(f).ok_or_else(|| "no run is going".to_string())
+}
+
+/// Pause before the next step. The window comes back once the step in progress is done (not
+/// before: the agent may still be clicking where it would appear).
+#[tauri::command]
+pub fn run_pause(app: AppHandle, state: State<'_, AppState>) -> CmdResult<()> {
+    let stop = with_session(&state, |s| {
+        s.stop.pause();
+        s.stop.clone()
+    })?;
+    emit(&app, UiEvent::Paused { paused: true });
+    std::thread::spawn(move || {
+        crate::session::wait_for(Duration::from_secs(600), || {
+            stop.is_holding() || stop.is_stopped() || !stop.is_paused()
+        });
+        if stop.is_holding() {
+            TauriWindow(app).show();
+        }
+    });
+    Ok(())
+}
+
+#[tauri::command]
+pub fn run_resume(app: AppHandle, state: State<'_, AppState>) -> CmdResult<()> {
+    with_session(&state, |s| s.stop.resume())?;
+    emit(&app, UiEvent::Paused { paused: false });
+    Ok(())
+}
+
+/// Stop now: the run ends within the step in progress (a wait for the model or a person is
+/// cut short).
+#[tauri::command]
+pub fn run_stop(state: State<'_, AppState>) -> CmdResult<()> {
+    if state.stop() { Ok(()) } else { Err("no run is going".into()) }
+}
+
+#[derive(Serialize)]
+pub struct RunStatusView {
+    pub running: bool,
+    pub paused: bool,
+    pub waiting: Option<String>,
+    pub run_dir: Option<String>,
+}
+
+#[tauri::command]
+pub fn run_status(state: State<'_, AppState>) -> CmdResult<RunStatusView> {
+    let slot = state.session.lock().map_err(|_| "the app's state is broken; restart it".to_string())?;
+    Ok(match slot.as_ref() {
+        Some(s) => RunStatusView {
+            running: s.is_running(),
+            paused: s.stop.is_paused(),
+            waiting: s.waiting.lock().ok().and_then(|w| w.clone()),
+            run_dir: Some(s.run_dir.clone()),
+        },
+        None => RunStatusView { running: false, paused: false, waiting: None, run_dir: None },
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunSummary {
+    pub dir: String,
+    pub id: String,
+    pub task: String,
+    pub source: String,
+    pub started_at: String,
+    pub steps: u32,
+    pub status: String,
+    pub message: String,
+}
+
+/// Recorded runs, newest first.
+#[tauri::command]
+pub async fn runs_list(state: State<'_, AppState>) -> CmdResult<Vec<RunSummary>> {
+    let settings = Settings::load(&state.config_dir)?;
+    Ok(list_runs(&runs_dir(&settings)))
+}
+
+pub fn list_runs(root: &Path) -> Vec<RunSummary> {
+    let mut out: Vec<RunSummary> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path().join("run.json")).ok()?;
+            let i: RunInfo = serde_json::from_str(&text).ok()?;
+            Some(RunSummary {
+                dir: e.path().display().to_string(),
+                id: i.id,
+                task: i.task,
+                source: i.source,
+                started_at: i.started_at,
+                steps: i.steps,
+                status: i.result.status.as_str().into(),
+                message: i.result.message,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    out
+}
+
+#[derive(Debug, Serialize)]
+pub struct StepView {
+    pub step: u32,
+    pub thought: Option<String>,
+    pub action: Option<String>,
+    pub status: String,
+    pub detail: Option<String>,
+    pub timings: Vec<(String, f64)>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunDetail {
+    pub summary: RunSummary,
+    pub truncated: bool,
+    pub steps: Vec<StepView>,
+}
+
+#[tauri::command]
+pub async fn run_open(dir: String) -> CmdResult<RunDetail> {
+    open_run(Path::new(&dir))
+}
+
+pub fn open_run(dir: &Path) -> CmdResult<RunDetail> {
+    let run = record::read_run(dir).map_err(|e| e.to_string())?;
+    let i = &run.info;
+    let steps = run
+        .steps
+        .iter()
+        .map(|s| {
+            let t = &s.timings_ms;
+            StepView {
+                step: s.step,
+                thought: s.decision.as_ref().map(|d| d.thought.clone()),
+                action: s.decision.as_ref().map(|d| d.action.to_string()),
+                status: s.outcome.status.clone(),
+                detail: s.outcome.detail.clone(),
+                timings: [
+                    ("capture", t.capture),
+                    ("detect", t.detect),
+                    ("mark", t.mark),
+                    ("refind", t.refind),
+                    ("model", t.model),
+                    ("act", t.act),
+                    ("settle", t.settle),
+                ]
+                .into_iter()
+                .filter(|(_, v)| *v > 0.0)
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+                input_tokens: s.usage.input_tokens,
+                output_tokens: s.usage.output_tokens,
+            }
+        })
+        .collect();
+    Ok(RunDetail {
+        summary: RunSummary {
+            dir: run.dir.display().to_string(),
+            id: i.id.clone(),
+            task: i.task.clone(),
+            source: i.source.clone(),
+            started_at: i.started_at.clone(),
+            steps: i.steps,
+            status: i.result.status.as_str().into(),
+            message: i.result.message.clone(),
+        },
+        truncated: run.truncated,
+        steps,
+    })
+}
+
+/// A recorded step's marked screenshot, as a data URL.
+#[tauri::command]
+pub async fn run_step_image(dir: String, step: u32) -> CmdResult<String> {
+    let run = record::read_run(Path::new(&dir)).map_err(|e| e.to_string())?;
+    let s = run.steps.iter().find(|s| s.step == step).ok_or_else(|| format!("the run has no step {step}"))?;
+    let bytes = std::fs::read(run.dir.join(&s.marked)).map_err(|e| format!("cannot read the step's image: {e}"))?;
+    Ok(format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes)))
+}
+
+/// Write the run's HTML report into its folder; returns the file's path.
+#[tauri::command]
+pub async fn run_export(dir: String) -> CmdResult<String> {
+    let run = record::read_run(Path::new(&dir)).map_err(|e| e.to_string())?;
+    let html = markpilot::report::render(&run)?;
+    let out = run.dir.join("report.html");
+    markpilot::files::write_atomically(&out, html.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    Ok(out.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use markpilot::action::{ClickKind, Pointer};
+
+    #[test]
+    fn verdicts_from_the_window_are_checked_before_the_agent_sees_them() {
+        assert_eq!(parse_verdict("approve", None), Ok(Verdict::Approve));
+        assert_eq!(parse_verdict("skip", None), Ok(Verdict::Refuse));
+        let edited = r#"{"type":"pointer","kind":"double_click","target":{"mark":3}}"#;
+        assert_eq!(
+            parse_verdict("edit", Some(edited)),
+            Ok(Verdict::Edit(Action::Pointer { kind: ClickKind::DoubleClick, target: Pointer::Mark(3) }))
+        );
+        assert!(parse_verdict("edit", None).unwrap_err().contains("needs"));
+        assert!(parse_verdict("edit", Some("{")).unwrap_err().contains("not valid"));
+        assert!(
+            parse_verdict("edit", Some(r#"{"type":"done","answer":null}"#)).unwrap_err().contains("act on the screen")
+        );
+        assert!(parse_verdict("maybe", None).is_err());
+    }
+
+    #[test]
+    fn recorded_runs_are_listed_newest_first_and_open_with_their_steps() {
+        let root = std::env::temp_dir().join(format!("markpilot-app-runs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (name, started) in [("older", "2026-01-01T00:00:00.000Z"), ("newer", "2026-02-01T00:00:00.000Z")] {
+            let dir = root.join(name);
+            let mut info = RunInfo::start(&dir, "agent", name, None, serde_json::Value::Null);
+            info.started_at = started.into();
+            let mut rec = Recorder::create(&dir, info).unwrap();
+            rec.finish(record::RunResult::new(record::RunStatus::Done, "ok")).unwrap();
+        }
+        std::fs::create_dir_all(root.join("not-a-run")).unwrap();
+        let list = list_runs(&root);
+        assert_eq!(list.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["newer", "older"]);
+        let d = open_run(&root.join("newer")).unwrap();
+        assert_eq!((d.summary.status.as_str(), d.steps.len(), d.truncated), ("done", 0, false));
+        assert!(open_run(&root.join("not-a-run")).unwrap_err().contains("run.json"));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
