@@ -240,6 +240,41 @@ pub struct StepRecord {
     pub replay: Option<ReplayStep>,
 }
 
+impl StepRecord {
+    /// A step on a perceived screen, before anything was decided: its images' names, the
+    /// marks (masks left out: the marked image shows them), the windows. The rest is filled
+    /// in as the step goes.
+    pub fn on_screen(
+        step: u32,
+        started_at: String,
+        scene: &crate::perceive::Scene,
+        mapping: Option<FrameMapping>,
+        windows: Vec<WindowBox>,
+    ) -> Self {
+        Self {
+            step,
+            started_at,
+            screen: format!("step-{step:03}-screen.png"),
+            marked: format!("step-{step:03}-marked.png"),
+            width: scene.width,
+            height: scene.height,
+            mapping,
+            sent: None,
+            elements: scene.elements.iter().map(|e| Element { mask: None, ..e.clone() }).collect(),
+            request_text: String::new(),
+            answers: Vec::new(),
+            invalid: Vec::new(),
+            decision: None,
+            confirmation: None,
+            outcome: Outcome { status: "error".into(), detail: None, screen_changed: None, input: Vec::new() },
+            timings_ms: StepTimings::default(),
+            usage: Usage::default(),
+            windows,
+            replay: None,
+        }
+    }
+}
+
 /// How a replayed step found its targets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplayStep {

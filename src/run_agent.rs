@@ -95,15 +95,7 @@ fn run_inner(args: RunArgs) -> Result<RunStatus> {
 
     // Fail early and clearly: no display, no monitor.
     let capturer = capture::create_capturer();
-    let monitors = capturer.monitors()?;
-    if let Some(i) = args.monitor
-        && !monitors.iter().any(|m| m.index == i)
-    {
-        anyhow::bail!(
-            "monitor {i} does not exist; monitors are {}",
-            monitors.iter().map(|m| m.index.to_string()).collect::<Vec<_>>().join(", ")
-        );
-    }
+    check_monitor(capturer.as_ref(), args.monitor)?;
     let executor: Box<dyn Executor> =
         if args.dry_run { Box::new(DryRun::default()) } else { Box::new(EnigoExecutor::new()?) };
 
@@ -147,6 +139,20 @@ fn run_inner(args: RunArgs) -> Result<RunStatus> {
     let result = agent.run();
     runtime.shutdown_timeout(Duration::from_millis(100));
     Ok(result.status)
+}
+
+/// Fail early and clearly: no display, or no such monitor.
+pub(crate) fn check_monitor(capturer: &dyn markpilot::capture::Capturer, monitor: Option<usize>) -> Result<()> {
+    let monitors = capturer.monitors()?;
+    if let Some(i) = monitor
+        && !monitors.iter().any(|m| m.index == i)
+    {
+        anyhow::bail!(
+            "monitor {i} does not exist; monitors are {}",
+            monitors.iter().map(|m| m.index.to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The async runtime the model client runs on, and a stop signal pulled by Ctrl-C or SIGTERM.

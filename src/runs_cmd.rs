@@ -21,7 +21,7 @@ use markpilot::record::{self, Recorder, RunInfo, RunStatus};
 use markpilot::replay::{self, Fallback, ReplayOptions, Replayer};
 
 use super::{ProviderArgs, parse_confirm, parse_seconds};
-use crate::run_agent::{print_event, profile, runtime_with_stop};
+use crate::run_agent::{check_monitor, print_event, profile, runtime_with_stop};
 
 #[derive(Args)]
 pub(crate) struct ReplayArgs {
@@ -94,15 +94,7 @@ fn parse_combo(s: &str) -> Result<KeyCombo, String> {
 pub(crate) fn record_demo(args: RecordArgs) -> Result<()> {
     let config = Config::load(args.config.as_deref())?;
     let capturer = capture::create_capturer();
-    let monitors = capturer.monitors()?;
-    if let Some(i) = args.monitor
-        && !monitors.iter().any(|m| m.index == i)
-    {
-        bail!(
-            "monitor {i} does not exist; monitors are {}",
-            monitors.iter().map(|m| m.index.to_string()).collect::<Vec<_>>().join(", ")
-        );
-    }
+    check_monitor(capturer.as_ref(), args.monitor)?;
     let mut perception = config.perception.clone();
     if let Some(d) = &args.detectors {
         perception.detectors = Some(d.clone());
@@ -229,15 +221,7 @@ fn replay_inner(args: ReplayArgs) -> Result<RunStatus> {
     replay::secrets(&original).check().map_err(anyhow::Error::msg)?;
 
     let capturer = capture::create_capturer();
-    let monitors = capturer.monitors()?;
-    if let Some(i) = args.monitor
-        && !monitors.iter().any(|m| m.index == i)
-    {
-        bail!(
-            "monitor {i} does not exist; monitors are {}",
-            monitors.iter().map(|m| m.index.to_string()).collect::<Vec<_>>().join(", ")
-        );
-    }
+    check_monitor(capturer.as_ref(), args.monitor)?;
     let mut options = ReplayOptions {
         target: Target::Monitor(args.monitor),
         speed: args.speed,

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::vlm::{AgentRun, Events, Finished, Reply, ScriptedVlm, Seen, answer, mark_at};
-use common::{XSession, centre, markpilot_bin, wait_until_drawn};
+use common::{XSession, centre, markpilot_bin, read_json, steps, wait_until_drawn};
 use serde_json::{Value, json};
 
 const MODEL: &str = "scripted-vl";
@@ -41,19 +41,6 @@ fn run_cmd(s: &XSession, vlm: &ScriptedVlm, dir: &Path, task: &str, extra: &[&st
     }
     cmd.args(extra);
     cmd
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn steps(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("steps.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each step line is JSON"))
-        .collect()
 }
 
 /// The run folder is complete and readable: run.json with a result, one line per step, each

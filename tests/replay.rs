@@ -10,24 +10,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::vlm::{AgentRun, Events, Finished, ScriptedVlm, Seen, answer, mark_at};
-use common::{XSession, centre, markpilot_bin, stderr, stdout, wait_until_drawn};
+use common::{XSession, centre, markpilot_bin, read_json, stderr, stdout, steps, wait_until_drawn};
 use serde_json::{Value, json};
 
 const MODEL: &str = "scripted-vl";
 const DETECTORS: &str = "builtin,text";
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn steps(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("steps.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each step line is JSON"))
-        .collect()
-}
 
 /// The signup form: Name, City, Password, then Cancel / OK.
 fn signup_form(s: &mut XSession) -> u32 {

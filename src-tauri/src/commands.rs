@@ -204,24 +204,54 @@ pub async fn run_start(app: AppHandle, state: State<'_, AppState>, request: RunR
     let dir_text = dir.display().to_string();
     let app2 = app.clone();
     start_session(&app, &state, dir_text.clone(), move |replies, waiting, stop| {
-        let window: Arc<dyn WindowControl> = Arc::new(TauriWindow(app2.clone()));
-        let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-            Ok(r) => r,
-            Err(e) => {
-                emit(&app2, finished_error(format!("cannot start the async runtime: {e}")));
-                return;
-            }
-        };
-        let capturer = HidingCapturer { inner: capture::create_capturer(), window: window.clone() };
-        let target = options.target.clone();
-        let ask_app = app2.clone();
-        let events_app = app2.clone();
+        let Some(kit) = Kit::new(&app2, options.target.clone(), replies, waiting) else { return };
         let agent = Agent {
             options,
-            capturer: &capturer,
+            capturer: &kit.capturer,
             pipeline,
             client,
             executor,
+            operator: kit.operator,
+            recorder: Some(recorder),
+            stop,
+            events: kit.events,
+            runtime: kit.runtime.handle().clone(),
+        };
+        agent.run();
+        kit.runtime.shutdown_timeout(Duration::from_millis(100));
+    })?;
+    Ok(dir_text)
+}
+
+/// What a run thread works with: its async runtime, a capturer that keeps the window out of
+/// the picture, the window as the person, and the events to the window.
+struct Kit {
+    runtime: tokio::runtime::Runtime,
+    capturer: HidingCapturer,
+    operator: Box<WindowOperator>,
+    events: Box<dyn FnMut(&Event) + Send>,
+}
+
+impl Kit {
+    /// `None` (and the window told why) when the runtime cannot start.
+    fn new(
+        app: &AppHandle,
+        target: Target,
+        replies: mpsc::Receiver<Reply>,
+        waiting: Arc<Mutex<Option<String>>>,
+    ) -> Option<Kit> {
+        let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(r) => r,
+            Err(e) => {
+                emit(app, finished_error(format!("cannot start the async runtime: {e}")));
+                return None;
+            }
+        };
+        let window: Arc<dyn WindowControl> = Arc::new(TauriWindow(app.clone()));
+        let (ask_app, events_app) = (app.clone(), app.clone());
+        Some(Kit {
+            runtime,
+            capturer: HidingCapturer { inner: capture::create_capturer(), window: window.clone() },
             operator: Box::new(WindowOperator {
                 replies,
                 window,
@@ -229,19 +259,13 @@ pub async fn run_start(app: AppHandle, state: State<'_, AppState>, request: RunR
                 waiting,
                 ask: Box::new(move |step, q| emit(&ask_app, UiEvent::Question { step, question: q.to_string() })),
             }),
-            recorder: Some(recorder),
-            stop,
             events: Box::new(move |e: &Event| {
                 if let Some(u) = to_ui(e) {
                     emit(&events_app, u);
                 }
             }),
-            runtime: runtime.handle().clone(),
-        };
-        agent.run();
-        runtime.shutdown_timeout(Duration::from_millis(100));
-    })?;
-    Ok(dir_text)
+        })
+    }
 }
 
 fn finished_error(message: String) -> UiEvent {
@@ -300,47 +324,26 @@ pub async fn run_replay(app: AppHandle, state: State<'_, AppState>, request: Rep
     let out_text = out.display().to_string();
     let app2 = app.clone();
     start_session(&app, &state, out_text.clone(), move |replies, waiting, stop| {
-        let window: Arc<dyn WindowControl> = Arc::new(TauriWindow(app2.clone()));
-        let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-            Ok(r) => r,
-            Err(e) => {
-                emit(&app2, finished_error(format!("cannot start the async runtime: {e}")));
-                return;
-            }
-        };
-        let capturer = HidingCapturer { inner: capture::create_capturer(), window: window.clone() };
+        let Some(kit) = Kit::new(&app2, options.target.clone(), replies, waiting) else { return };
         let fallback = client.map(|client| Fallback {
             client,
             prompt: Config::load(None).map(|c| c.prompt).unwrap_or_default(),
-            runtime: runtime.handle().clone(),
+            runtime: kit.runtime.handle().clone(),
         });
-        let target = options.target.clone();
-        let events_app = app2.clone();
-        let ask_app = app2.clone();
         let replayer = Replayer {
             original,
             options,
-            capturer: &capturer,
+            capturer: &kit.capturer,
             pipeline,
             fallback,
             executor,
-            operator: Box::new(WindowOperator {
-                replies,
-                window,
-                target,
-                waiting,
-                ask: Box::new(move |step, q| emit(&ask_app, UiEvent::Question { step, question: q.to_string() })),
-            }),
+            operator: kit.operator,
             recorder: Some(recorder),
             stop,
-            events: Box::new(move |e: &Event| {
-                if let Some(u) = to_ui(e) {
-                    emit(&events_app, u);
-                }
-            }),
+            events: kit.events,
         };
         replayer.run();
-        runtime.shutdown_timeout(Duration::from_millis(100));
+        kit.runtime.shutdown_timeout(Duration::from_millis(100));
     })?;
     Ok(out_text)
 }
@@ -518,30 +521,15 @@ pub fn open_run(dir: &Path) -> CmdResult<RunDetail> {
     let steps = run
         .steps
         .iter()
-        .map(|s| {
-            let t = &s.timings_ms;
-            StepView {
-                step: s.step,
-                thought: s.decision.as_ref().map(|d| d.thought.clone()),
-                action: s.decision.as_ref().map(|d| d.action.to_string()),
-                status: s.outcome.status.clone(),
-                detail: s.outcome.detail.clone(),
-                timings: [
-                    ("capture", t.capture),
-                    ("detect", t.detect),
-                    ("mark", t.mark),
-                    ("refind", t.refind),
-                    ("model", t.model),
-                    ("act", t.act),
-                    ("settle", t.settle),
-                ]
-                .into_iter()
-                .filter(|(_, v)| *v > 0.0)
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-                input_tokens: s.usage.input_tokens,
-                output_tokens: s.usage.output_tokens,
-            }
+        .map(|s| StepView {
+            step: s.step,
+            thought: s.decision.as_ref().map(|d| d.thought.clone()),
+            action: s.decision.as_ref().map(|d| d.action.to_string()),
+            status: s.outcome.status.clone(),
+            detail: s.outcome.detail.clone(),
+            timings: crate::events::stage_times(&s.timings_ms),
+            input_tokens: s.usage.input_tokens,
+            output_tokens: s.usage.output_tokens,
         })
         .collect();
     Ok(RunDetail {

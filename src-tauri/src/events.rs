@@ -94,6 +94,24 @@ pub enum UiEvent {
     },
 }
 
+/// A step's stages that took time, in the order they happen (ms).
+pub fn stage_times(t: &markpilot::record::StepTimings) -> Vec<(String, f64)> {
+    [
+        ("capture", t.capture),
+        ("detect", t.detect),
+        ("mark", t.mark),
+        ("refind", t.refind),
+        ("encode", t.encode),
+        ("model", t.model),
+        ("act", t.act),
+        ("settle", t.settle),
+    ]
+    .into_iter()
+    .filter(|(_, v)| *v > 0.0)
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
 fn action_text(a: &Action) -> String {
     a.to_string()
 }
@@ -169,22 +187,9 @@ pub fn to_ui(e: &Event) -> Option<UiEvent> {
             output_tokens: usage.output_tokens,
             run_dir: run_dir.clone(),
         },
-        Event::StepRecorded { step, timings_ms: t, usage } => UiEvent::StepDone {
+        Event::StepRecorded { step, timings_ms, usage } => UiEvent::StepDone {
             step: *step,
-            timings: [
-                ("capture", t.capture),
-                ("detect", t.detect),
-                ("mark", t.mark),
-                ("refind", t.refind),
-                ("encode", t.encode),
-                ("model", t.model),
-                ("act", t.act),
-                ("settle", t.settle),
-            ]
-            .into_iter()
-            .filter(|(_, v)| *v > 0.0)
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
+            timings: stage_times(timings_ms),
             input_tokens: usage.input_tokens,
             output_tokens: usage.output_tokens,
         },

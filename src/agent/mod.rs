@@ -22,7 +22,7 @@ pub use stop::StopSignal;
 use crate::act::{self, Executor};
 use crate::action::{Action, Pointer};
 use crate::annotate::{AnnotateOptions, annotate_frame};
-use crate::capture::{self, Capturer, Frame, Target, WindowBox};
+use crate::capture::{self, Capturer, Frame, Target};
 use crate::decide::{
     self, AnswerContext, Decision, EncodedImage, Part, PromptConfig, Role, StepPrompt, Turn, Usage, VlmClient,
     VlmError, VlmRequest, parse_answer,
@@ -147,42 +147,12 @@ impl Agent<'_> {
                 result = Some(r);
             }
         }
-        let mut result = result.unwrap_or_else(|| RunResult::new(RunStatus::Error, "no result"));
-        result.message = secrets.redact(&result.message);
-        let run_dir = self.recorder.as_ref().map(|r| r.dir().display().to_string());
-        if let Some(rec) = self.recorder.as_mut()
-            && let Err(e) = rec.finish(result.clone())
-        {
-            // The run's own result stands; the recording problem is reported beside it.
-            tracing::error!("{e}");
-            if result.status == RunStatus::Done {
-                result = RunResult {
-                    status: RunStatus::Error,
-                    message: format!("the run finished but {e}"),
-                    answer: result.answer,
-                };
-            }
-        }
-        (self.events)(&Event::Finished {
-            status: result.status,
-            message: result.message.clone(),
-            answer: result.answer.clone(),
-            steps,
-            usage,
-            run_dir,
-        });
-        result
+        let result = result.unwrap_or_else(|| RunResult::new(RunStatus::Error, "no result"));
+        end_run(result, &secrets, self.recorder.as_mut(), steps, usage, &mut *self.events)
     }
 
     fn emit(&mut self, e: Event) {
         (self.events)(&e);
-    }
-
-    fn windows_on(&self, mapping: Option<&crate::coords::FrameMapping>, width: u32, height: u32) -> Vec<WindowBox> {
-        match (mapping, self.capturer.windows()) {
-            (Some(m), Ok(ws)) => capture::windows_on_frame(&ws, m, width, height),
-            _ => Vec::new(),
-        }
     }
 
     fn capture(&self) -> Result<(Frame, f64), String> {
@@ -286,34 +256,16 @@ impl Agent<'_> {
             }
         }
 
-        let mut rec = StepRecord {
-            step: n,
-            started_at,
-            screen: format!("step-{n:03}-screen.png"),
-            marked: format!("step-{n:03}-marked.png"),
-            width: ann.scene.width,
-            height: ann.scene.height,
-            mapping: mapping.clone(),
-            sent: Some(SentImage {
-                width: marked_img.width,
-                height: marked_img.height,
-                mime: marked_img.mime.into(),
-                bytes: marked_img.bytes,
-            }),
-            elements: ann.scene.elements.iter().map(|e| crate::perceive::Element { mask: None, ..e.clone() }).collect(),
-            request_text: user_text,
-            answers: Vec::new(),
-            invalid: Vec::new(),
-            decision: None,
-            confirmation: None,
-            outcome: Outcome { status: "error".into(), detail: None, screen_changed: None, input: Vec::new() },
-            // Filled in by write_step.
-            timings_ms: StepTimings::default(),
-            usage,
-            // Replay finds targets relative to their windows.
-            windows: self.windows_on(mapping.as_ref(), ann.scene.width, ann.scene.height),
-            replay: None,
-        };
+        // Replay finds targets relative to their windows.
+        let windows = capture::windows_of(self.capturer, mapping.as_ref(), ann.scene.width, ann.scene.height);
+        let mut rec = StepRecord::on_screen(n, started_at, &ann.scene, mapping.clone(), windows);
+        rec.sent = Some(SentImage {
+            width: marked_img.width,
+            height: marked_img.height,
+            mime: marked_img.mime.into(),
+            bytes: marked_img.bytes,
+        });
+        rec.request_text = user_text;
 
         // decide, with one repair turn
         let ctx = AnswerContext { scene: &ann.scene, resize, coordinates: profile.coordinates };
@@ -377,7 +329,7 @@ impl Agent<'_> {
         };
         self.emit(Event::Decision { step: n, thought: decision.thought.clone(), action: decision.action.clone() });
         rec.decision = Some(decision.clone());
-        let mut action = decision.action.clone();
+        let action = decision.action.clone();
 
         // terminal actions
         let end = match &action {
@@ -416,39 +368,33 @@ impl Agent<'_> {
         }
 
         // guard
-        let mut guard_ms = 0.0;
         let t = Instant::now();
-        if let Some(reason) = guard::needs_confirmation(self.options.confirm, &action, &ann.scene) {
-            self.emit(Event::AwaitingConfirmation { step: n, action: action.clone(), reason: reason.clone() });
-            let waited = Instant::now();
-            let verdict = self.operator.confirm(n, &action, &reason, &self.stop);
-            guard_ms -= ms(waited);
-            let approved = !matches!(verdict, Verdict::Refuse);
-            rec.confirmation = Some(Confirmation { reason: reason.clone(), approved });
-            match verdict {
-                Verdict::Approve => {}
-                Verdict::Edit(a) => action = a,
-                Verdict::Refuse => {
-                    let stopped = self.stop.is_stopped();
-                    rec.outcome = Outcome {
-                        status: if stopped { "stopped" } else { "refused" }.into(),
-                        detail: Some(format!("not confirmed: {reason}")),
-                        screen_changed: Some(false),
-                        input: vec![],
-                    };
-                    st.history.push(format!(
-                        "{n}. {} — the person refused this action ({reason}); do not repeat it",
-                        describe(&action, &ann.scene)
-                    ));
-                    self.emit(Event::Outcome { step: n, outcome: rec.outcome.clone() });
-                    self.write_step(rec, timings, usage, &ann.frame.image, &ann.marked);
-                    let end =
-                        if stopped { finish(RunStatus::Stopped, "stopped by the person") } else { StepEnd::Continue };
-                    return (end, usage);
-                }
+        let described_action = describe(&action, &ann.scene);
+        let (confirmed, waited_ms) = confirm(
+            self.options.confirm,
+            n,
+            action,
+            &ann.scene,
+            self.operator.as_mut(),
+            &self.stop,
+            &mut *self.events,
+            &mut rec,
+        );
+        let guard_ms = ms(t) - waited_ms;
+        let action = match confirmed {
+            Confirmed::Go(a) => a,
+            Confirmed::Refused { reason, outcome } => {
+                let stopped = outcome.status == "stopped";
+                rec.outcome = outcome;
+                st.history.push(format!(
+                    "{n}. {described_action} — the person refused this action ({reason}); do not repeat it"
+                ));
+                self.emit(Event::Outcome { step: n, outcome: rec.outcome.clone() });
+                self.write_step(rec, timings, usage, &ann.frame.image, &ann.marked);
+                let end = if stopped { finish(RunStatus::Stopped, "stopped by the person") } else { StepEnd::Continue };
+                return (end, usage);
             }
-        }
-        guard_ms += ms(t);
+        };
 
         // act
         if self.stop.is_stopped() {
@@ -459,33 +405,17 @@ impl Agent<'_> {
         // Latency from the decision to the first input event, not counting a person's
         // thinking time: the guard's own checks, resolving, and the executor's first call.
         let t = Instant::now();
-        let expand = |s: &str| secrets.expand(s);
-        let ops = act::resolve(&action, &ann.scene, mapping.as_ref(), &expand);
-        let mut act_error = None;
-        let mut described = Vec::new();
-        match ops {
-            Ok(ops) => {
-                for (i, op) in ops.iter().enumerate() {
-                    if i == 0 {
-                        timings.act_latency = guard_ms + ms(t);
-                    }
-                    described.push(format!("{op:?}"));
-                    if let Err(e) = self.executor.perform(op) {
-                        act_error = Some(e.to_string());
-                        break;
-                    }
-                }
-            }
-            Err(e) => act_error = Some(e.to_string()),
-        }
+        let done = perform(&action, &ann.scene, mapping.as_ref(), secrets, self.executor.as_mut());
+        timings.act_latency = guard_ms + done.latency_ms;
         timings.act = ms(t);
+        let described = done.input;
         self.emit(Event::Action {
             step: n,
             action: action.clone(),
             input: described.clone(),
             dry_run: self.executor.is_dry_run(),
         });
-        if let Some(e) = act_error {
+        if let Some(e) = done.error {
             rec.outcome =
                 Outcome { status: "error".into(), detail: Some(e.clone()), screen_changed: None, input: described };
             self.emit(Event::Outcome { step: n, outcome: rec.outcome.clone() });
@@ -588,6 +518,124 @@ impl Agent<'_> {
 enum AskError {
     Stopped,
     Vlm(VlmError),
+}
+
+/// Close a run (the agent's or a replay's): secrets out of the message, the result into
+/// `run.json` (a recording that cannot be finished turns a success into an error, said
+/// beside it), and the `finished` event.
+pub fn end_run(
+    mut result: RunResult,
+    secrets: &Secrets,
+    recorder: Option<&mut Recorder>,
+    steps: u32,
+    usage: Usage,
+    events: &mut dyn FnMut(&Event),
+) -> RunResult {
+    result.message = secrets.redact(&result.message);
+    let run_dir = recorder.as_ref().map(|r| r.dir().display().to_string());
+    if let Some(rec) = recorder
+        && let Err(e) = rec.finish(result.clone())
+    {
+        tracing::error!("{e}");
+        if result.status == RunStatus::Done {
+            result = RunResult {
+                status: RunStatus::Error,
+                message: format!("the run finished but {e}"),
+                answer: result.answer,
+            };
+        }
+    }
+    events(&Event::Finished {
+        status: result.status,
+        message: result.message.clone(),
+        answer: result.answer.clone(),
+        steps,
+        usage,
+        run_dir,
+    });
+    result
+}
+
+/// The person's say on an action, when the policy asks for it.
+pub enum Confirmed {
+    /// Perform this (the action, or the person's edit of it).
+    Go(Action),
+    /// Refused (or the run was stopped while asking): the outcome to record.
+    Refused { reason: String, outcome: Outcome },
+}
+
+/// Ask the operator when `policy` wants confirmation for `action` (the agent and replay share
+/// this). Records the confirmation in `record`; returns how long the person took, in ms.
+#[allow(clippy::too_many_arguments)]
+pub fn confirm(
+    policy: ConfirmPolicy,
+    step: u32,
+    action: Action,
+    scene: &Scene,
+    operator: &mut dyn Operator,
+    stop: &StopSignal,
+    events: &mut dyn FnMut(&Event),
+    record: &mut StepRecord,
+) -> (Confirmed, f64) {
+    let Some(reason) = guard::needs_confirmation(policy, &action, scene) else { return (Confirmed::Go(action), 0.0) };
+    events(&Event::AwaitingConfirmation { step, action: action.clone(), reason: reason.clone() });
+    let waited = Instant::now();
+    let verdict = operator.confirm(step, &action, &reason, stop);
+    let waited = ms(waited);
+    record.confirmation = Some(Confirmation { reason: reason.clone(), approved: !matches!(verdict, Verdict::Refuse) });
+    let confirmed = match verdict {
+        Verdict::Approve => Confirmed::Go(action),
+        Verdict::Edit(a) => Confirmed::Go(a),
+        Verdict::Refuse => Confirmed::Refused {
+            outcome: Outcome {
+                status: if stop.is_stopped() { "stopped" } else { "refused" }.into(),
+                detail: Some(format!("not confirmed: {reason}")),
+                screen_changed: Some(false),
+                input: vec![],
+            },
+            reason,
+        },
+    };
+    (confirmed, waited)
+}
+
+/// What sending an action's input events did.
+pub struct Performed {
+    /// The events sent, described (typed text only by its length).
+    pub input: Vec<String>,
+    /// From the call to the first event, in ms (0 when none was sent).
+    pub latency_ms: f64,
+    pub error: Option<String>,
+}
+
+/// Resolve an action on its scene and send its input events, secrets expanded at this moment
+/// (the agent and replay share this).
+pub fn perform(
+    action: &Action,
+    scene: &Scene,
+    mapping: Option<&crate::coords::FrameMapping>,
+    secrets: &Secrets,
+    executor: &mut dyn Executor,
+) -> Performed {
+    let t = Instant::now();
+    let expand = |s: &str| secrets.expand(s);
+    let mut done = Performed { input: Vec::new(), latency_ms: 0.0, error: None };
+    match act::resolve(action, scene, mapping, &expand) {
+        Ok(ops) => {
+            for (i, op) in ops.iter().enumerate() {
+                if i == 0 {
+                    done.latency_ms = ms(t);
+                }
+                done.input.push(format!("{op:?}"));
+                if let Err(e) = executor.perform(op) {
+                    done.error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        Err(e) => done.error = Some(e.to_string()),
+    }
+    done
 }
 
 /// `click mark 7 (button "OK")`: the action, with what its marks are.

@@ -80,6 +80,14 @@ pub fn windows_on_frame(windows: &[WindowInfo], mapping: &FrameMapping, width: u
         .collect()
 }
 
+/// The windows on a captured frame, when they can be listed (else none).
+pub fn windows_of(capturer: &dyn Capturer, mapping: Option<&FrameMapping>, width: u32, height: u32) -> Vec<WindowBox> {
+    match (mapping, capturer.windows()) {
+        (Some(m), Ok(ws)) => windows_on_frame(&ws, m, width, height),
+        _ => Vec::new(),
+    }
+}
+
 /// What to capture.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {

@@ -272,36 +272,16 @@ impl Demonstration<'_> {
             mark_ms: ann.timings.mark,
         });
         (self.events)(&Event::Decision { step: n, thought: thought.clone(), action: action.clone() });
-        let windows = match (mapping.as_ref(), self.capturer.windows()) {
-            (Some(m), Ok(ws)) => capture::windows_on_frame(&ws, m, ann.scene.width, ann.scene.height),
-            _ => Vec::new(),
-        };
-        let rec = StepRecord {
-            step: n,
-            started_at,
-            screen: format!("step-{n:03}-screen.png"),
-            marked: format!("step-{n:03}-marked.png"),
-            width: ann.scene.width,
-            height: ann.scene.height,
-            mapping: mapping.clone(),
-            sent: None,
-            elements: ann.scene.elements.iter().map(|e| Element { mask: None, ..e.clone() }).collect(),
-            request_text: String::new(),
-            answers: Vec::new(),
-            invalid: Vec::new(),
-            decision: Some(Decision { thought, action }),
-            confirmation: None,
-            outcome: Outcome { status: "performed".into(), detail: None, screen_changed: None, input: Vec::new() },
-            timings_ms: StepTimings {
-                capture: capture_ms,
-                detect: ann.timings.detect,
-                fusion: ann.timings.fusion,
-                mark: ann.timings.mark,
-                ..Default::default()
-            },
-            usage: Usage::default(),
-            windows,
-            replay: None,
+        let windows = capture::windows_of(self.capturer, mapping.as_ref(), ann.scene.width, ann.scene.height);
+        let mut rec = StepRecord::on_screen(n, started_at, &ann.scene, mapping.clone(), windows);
+        rec.decision = Some(Decision { thought, action });
+        rec.outcome = Outcome { status: "performed".into(), detail: None, screen_changed: None, input: Vec::new() };
+        rec.timings_ms = StepTimings {
+            capture: capture_ms,
+            detect: ann.timings.detect,
+            fusion: ann.timings.fusion,
+            mark: ann.timings.mark,
+            ..Default::default()
         };
         (self.events)(&Event::Outcome { step: n, outcome: rec.outcome.clone() });
         if let Err(e) = self.recorder.step(rec, ann.frame.image.clone(), ann.marked.clone()) {

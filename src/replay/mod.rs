@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use image::RgbaImage;
 use serde_json::json;
 
-use crate::act::{self, Executor};
+use crate::act::Executor;
 use crate::action::{Action, Pointer};
-use crate::agent::{ElementSummary, Event, Operator, StopSignal, Verdict, settle};
+use crate::agent::{self, Confirmed, ElementSummary, Event, Operator, StopSignal, settle};
 use crate::annotate::{AnnotateOptions, Annotation, annotate_frame, encode_png};
 use crate::capture::{self, Capturer, Frame, Target, WindowBox};
 use crate::decide::{
@@ -27,11 +27,11 @@ use crate::decide::{
     parse_answer,
 };
 use crate::files::write_atomically;
-use crate::guard::{self, ConfirmPolicy, Secrets};
+use crate::guard::{ConfirmPolicy, Secrets};
 use crate::mark::MarkOptions;
 use crate::perceive::{Element, Pipeline, ms};
 use crate::record::{
-    self, Confirmation, Outcome, Recorder, ReplayStep, Run, RunResult, RunStatus, StepRecord, StepTimings, TargetMatch,
+    self, Outcome, Recorder, ReplayStep, Run, RunResult, RunStatus, StepRecord, StepTimings, TargetMatch,
 };
 use refind::{ScreenView, refind};
 
@@ -198,25 +198,7 @@ impl Replayer<'_> {
                 self.original.steps.last().map_or(0, |s| s.step)
             ));
         }
-        result.message = secrets.redact(&result.message);
-        let run_dir = self.recorder.as_ref().map(|r| r.dir().display().to_string());
-        if let Some(rec) = self.recorder.as_mut()
-            && let Err(e) = rec.finish(result.clone())
-        {
-            tracing::error!("{e}");
-            if result.status == RunStatus::Done {
-                result = RunResult::new(RunStatus::Error, format!("the replay finished but {e}"));
-            }
-        }
-        (self.events)(&Event::Finished {
-            status: result.status,
-            message: result.message.clone(),
-            answer: result.answer.clone(),
-            steps: n,
-            usage,
-            run_dir,
-        });
-        result
+        agent::end_run(result, &secrets, self.recorder.as_mut(), n, usage, &mut *self.events)
     }
 
     fn capture(&self) -> Result<(Frame, f64), String> {
@@ -240,10 +222,7 @@ impl Replayer<'_> {
         let opts = AnnotateOptions { marks: self.options.marks, scale: None };
         let ann = annotate_frame(frame, Some(capture_ms), &mut self.pipeline, &opts).map_err(|e| e.to_string())?;
         let t = Instant::now();
-        let windows = match (ann.frame.mapping.as_ref(), self.capturer.windows()) {
-            (Some(m), Ok(ws)) => capture::windows_on_frame(&ws, m, ann.scene.width, ann.scene.height),
-            _ => Vec::new(),
-        };
+        let windows = capture::windows_of(self.capturer, ann.frame.mapping.as_ref(), ann.scene.width, ann.scene.height);
         Ok((ann, windows, ms(t)))
     }
 
@@ -336,27 +315,8 @@ impl Replayer<'_> {
         } else {
             "not_found"
         };
-        let mut rec = StepRecord {
-            step: n,
-            started_at,
-            screen: format!("step-{n:03}-screen.png"),
-            marked: format!("step-{n:03}-marked.png"),
-            width: ann.scene.width,
-            height: ann.scene.height,
-            mapping: mapping.clone(),
-            sent: None,
-            elements: ann.scene.elements.iter().map(|e| Element { mask: None, ..e.clone() }).collect(),
-            request_text: String::new(),
-            answers: Vec::new(),
-            invalid: Vec::new(),
-            decision: None,
-            confirmation: None,
-            outcome: Outcome { status: "error".into(), detail: None, screen_changed: None, input: Vec::new() },
-            timings_ms: StepTimings::default(),
-            usage,
-            windows,
-            replay: Some(ReplayStep { original_step: orig.step, via: via.into(), targets: located.matches.clone() }),
-        };
+        let mut rec = StepRecord::on_screen(n, started_at, &ann.scene, mapping.clone(), windows);
+        rec.replay = Some(ReplayStep { original_step: orig.step, via: via.into(), targets: located.matches.clone() });
         (self.events)(&Event::Replayed {
             step: n,
             original_step: orig.step,
@@ -364,7 +324,7 @@ impl Replayer<'_> {
             targets: located.matches.clone(),
         });
 
-        let mut action = match located.action {
+        let action = match located.action {
             Some(a) => {
                 rec.decision = Some(Decision {
                     thought: format!("replaying step {}: {}", orig.step, decision.thought),
@@ -450,55 +410,37 @@ impl Replayer<'_> {
         }
 
         // guard
-        if let Some(reason) = guard::needs_confirmation(self.options.confirm, &action, &ann.scene) {
-            (self.events)(&Event::AwaitingConfirmation { step: n, action: action.clone(), reason: reason.clone() });
-            let verdict = self.operator.confirm(n, &action, &reason, &self.stop);
-            rec.confirmation =
-                Some(Confirmation { reason: reason.clone(), approved: !matches!(verdict, Verdict::Refuse) });
-            match verdict {
-                Verdict::Approve => {}
-                Verdict::Edit(a) => action = a,
-                Verdict::Refuse => {
-                    let stopped = self.stop.is_stopped();
-                    rec.outcome = Outcome {
-                        status: if stopped { "stopped" } else { "refused" }.into(),
-                        detail: Some(format!("not confirmed: {reason}")),
-                        screen_changed: Some(false),
-                        input: vec![],
-                    };
-                    (self.events)(&Event::Outcome { step: n, outcome: rec.outcome.clone() });
-                    self.write_step(rec, timings, &ann);
-                    // A replay cannot go on without the step it was refused.
-                    let status = if stopped { RunStatus::Stopped } else { RunStatus::Fail };
-                    return (
-                        StepEnd::Finish(RunResult::new(status, format!("step {n} was not confirmed: {reason}"))),
-                        usage,
-                    );
-                }
+        let (confirmed, _) = agent::confirm(
+            self.options.confirm,
+            n,
+            action,
+            &ann.scene,
+            self.operator.as_mut(),
+            &self.stop,
+            &mut *self.events,
+            &mut rec,
+        );
+        let action = match confirmed {
+            Confirmed::Go(a) => a,
+            Confirmed::Refused { reason, outcome } => {
+                let status = if outcome.status == "stopped" { RunStatus::Stopped } else { RunStatus::Fail };
+                rec.outcome = outcome;
+                (self.events)(&Event::Outcome { step: n, outcome: rec.outcome.clone() });
+                self.write_step(rec, timings, &ann);
+                // A replay cannot go on without the step it was refused.
+                return (
+                    StepEnd::Finish(RunResult::new(status, format!("step {n} was not confirmed: {reason}"))),
+                    usage,
+                );
             }
-        }
+        };
 
         // act
         let t = Instant::now();
-        let expand = |s: &str| secrets.expand(s);
-        let mut described = Vec::new();
-        let mut act_error = None;
-        match act::resolve(&action, &ann.scene, mapping.as_ref(), &expand) {
-            Ok(ops) => {
-                for (i, op) in ops.iter().enumerate() {
-                    if i == 0 {
-                        timings.act_latency = ms(t);
-                    }
-                    described.push(format!("{op:?}"));
-                    if let Err(e) = self.executor.perform(op) {
-                        act_error = Some(e.to_string());
-                        break;
-                    }
-                }
-            }
-            Err(e) => act_error = Some(e.to_string()),
-        }
+        let done = agent::perform(&action, &ann.scene, mapping.as_ref(), secrets, self.executor.as_mut());
+        timings.act_latency = done.latency_ms;
         timings.act = ms(t);
+        let (described, act_error) = (done.input, done.error);
         (self.events)(&Event::Action {
             step: n,
             action: action.clone(),

@@ -503,3 +503,18 @@ pub fn try_centre(tree: &Value, window: &str, role: &str, name: Option<&str>) ->
     let f = |k: &str| n[k].as_f64().unwrap();
     Some((f("x") + f("w") / 2.0, f("y") + f("h") / 2.0))
 }
+
+/// A JSON file (run.json), or a panic naming it.
+pub fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A run folder's steps.jsonl, one value per line.
+pub fn steps(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("steps.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each step line is JSON"))
+        .collect()
+}
