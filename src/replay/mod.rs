@@ -288,6 +288,9 @@ impl Replayer<'_> {
                 None => break (ann, windows, located),
             }
         };
+        if self.stop.is_stopped() {
+            return (StepEnd::Finish(RunResult::new(RunStatus::Stopped, "stopped by the person")), usage);
+        }
         let mapping = ann.frame.mapping.clone();
         (self.events)(&Event::Perception {
             step: n,
