@@ -437,13 +437,7 @@ impl Agent<'_> {
             }
             Err(e) => (false, finish(RunStatus::Error, format!("capture failed after acting: {e}"))),
         };
-        let status = if self.executor.is_dry_run() {
-            "dry_run"
-        } else if matches!(action, Action::Wait { .. }) {
-            "waited"
-        } else {
-            "performed"
-        };
+        let status = acted_status(&action, self.executor.is_dry_run());
         rec.outcome = Outcome { status: status.into(), detail: None, screen_changed: Some(changed), input: described };
         self.emit(Event::Outcome { step: n, outcome: rec.outcome.clone() });
         st.history.push(format!(
@@ -597,6 +591,17 @@ pub fn confirm(
         },
     };
     (confirmed, waited)
+}
+
+/// The outcome of an action that went through: `dry_run`, `waited` or `performed`.
+pub fn acted_status(action: &Action, dry_run: bool) -> &'static str {
+    if dry_run {
+        "dry_run"
+    } else if matches!(action, Action::Wait { .. }) {
+        "waited"
+    } else {
+        "performed"
+    }
 }
 
 /// What sending an action's input events did.

@@ -487,13 +487,7 @@ impl Replayer<'_> {
             }
         };
         timings.settle = ms(t);
-        let status = if self.executor.is_dry_run() {
-            "dry_run"
-        } else if matches!(action, Action::Wait { .. }) {
-            "waited"
-        } else {
-            "performed"
-        };
+        let status = agent::acted_status(&action, self.executor.is_dry_run());
         // The recorded step changed the screen and this one did not: worth saying.
         let detail = (orig.outcome.screen_changed == Some(true) && !changed && status == "performed")
             .then(|| "the recorded step changed the screen; this time nothing visible changed".to_string());
