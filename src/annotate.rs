@@ -45,6 +45,9 @@ pub enum AnnotateError {
     EmptyImage { path: PathBuf, width: u32, height: u32 },
     #[error("cannot encode the marked image: {0}")]
     Encode(String),
+    /// A ground-truth set (`bench --set`) that cannot be read.
+    #[error(transparent)]
+    Truth(#[from] crate::score::ScoreError),
 }
 
 /// Milliseconds per stage.
@@ -118,7 +121,7 @@ pub fn acquire(source: &Source, capturer: &dyn Capturer) -> Result<(Frame, Optio
 pub struct AnnotateOptions {
     pub marks: MarkOptions,
     /// The screen scale the image was drawn at (HiDPI). Default: the captured monitor's
-    /// scale, or 1 for image files.
+    /// scale; for image files, estimated from the size of the text (1 or 2).
     pub scale: Option<f64>,
 }
 
@@ -130,7 +133,11 @@ pub fn annotate_frame(
     opts: &AnnotateOptions,
 ) -> Result<Annotation, AnnotateError> {
     let marks = &opts.marks;
-    let info = ImageInfo { scale: opts.scale.unwrap_or_else(|| frame.monitor().map_or(1.0, |m| m.ratio().0)) };
+    let scale = opts.scale.unwrap_or_else(|| match frame.monitor() {
+        Some(m) => m.ratio().0,
+        None => crate::perceive::builtin::estimate_scale(&frame.image, &Default::default()),
+    });
+    let info = ImageInfo { scale };
     let (scene, pt) = pipeline.perceive(&frame.image, &info)?;
     let t = Instant::now();
     let (marked, placed) = mark::render(&frame.image, &scene, marks);
@@ -186,13 +193,18 @@ fn window_json(w: &WindowInfo) -> Value {
 /// `{"image":{"width","height"},"monitor":{…}|null,"elements":[{"id","bbox":{"x","y","w","h"},
 /// "kind","text","score","source"}],"timings_ms":{"capture","detect","mark",…}}`.
 /// Boxes are in image pixels; ids start at 1. `origin` (the input point of image pixel
-/// (0, 0)) and `window` are extra, additive keys.
+/// (0, 0)), `window` and each element's `badge` (where its number is drawn) are extra,
+/// additive keys.
 pub fn report_json(a: &Annotation) -> Value {
     let elements: Vec<Value> = a
         .scene
         .elements
         .iter()
         .map(|e| {
+            let badge = a.marks.iter().find(|m| m.id == e.id).map(|m| {
+                let b = m.badge;
+                json!({"x": b.x, "y": b.y, "w": b.w, "h": b.h})
+            });
             json!({
                 "id": e.id,
                 "bbox": {"x": e.bbox.x, "y": e.bbox.y, "w": e.bbox.w, "h": e.bbox.h},
@@ -201,6 +213,7 @@ pub fn report_json(a: &Annotation) -> Value {
                 "score": round2(e.score as f64),
                 "source": e.source,
                 "mask": e.mask.is_some(),
+                "badge": badge,
             })
         })
         .collect();

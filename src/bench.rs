@@ -261,9 +261,129 @@ pub fn builtin_screens() -> Vec<BenchInput> {
         .collect()
 }
 
+/// How the pipeline did on a ground-truth set: each image perceived once, cold, as
+/// `annotate --image` does (no scale given: it is estimated), timed and scored.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetReport {
+    pub images: usize,
+    pub overall: crate::score::Figures,
+    pub per_source: std::collections::BTreeMap<String, crate::score::Figures>,
+    pub per_app: std::collections::BTreeMap<String, crate::score::Figures>,
+    pub per_role: std::collections::BTreeMap<String, crate::score::RoleFigures>,
+    /// Median and p95 over the images of each stage: per detector, fusion, mark, and
+    /// detect + fusion + mark as the wall clock saw it.
+    pub stages: Vec<StageStats>,
+    /// The share of text-region pixels hidden under number badges (the data a model reads).
+    pub badge_text_cover: f64,
+    #[serde(skip)]
+    pub scores: Vec<crate::score::ImageScore>,
+    /// Per image: the elements' boxes, as `annotate --json` gives them.
+    #[serde(skip)]
+    pub predictions: std::collections::BTreeMap<String, Vec<crate::geometry::Rect>>,
+}
+
+/// Run `pipeline` over every image of the set at `truth_path` (images beside it).
+pub fn bench_set(
+    truth_path: &std::path::Path,
+    pipeline: &mut Pipeline,
+    marks: &MarkOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<SetReport, AnnotateError> {
+    use crate::score;
+    let truth = score::Truth::load(truth_path)?;
+    let dir = truth_path.parent().unwrap_or(std::path::Path::new("."));
+    let mut per_stage: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut predictions = std::collections::BTreeMap::new();
+    let (mut covered, mut text_px) = (0u64, 0u64);
+    for (i, im) in truth.images.iter().enumerate() {
+        progress(i, truth.images.len());
+        let image = crate::annotate::load_image(&dir.join(&im.file))?;
+        pipeline.forget();
+        let t0 = Instant::now();
+        let t = Instant::now();
+        let info = ImageInfo { scale: crate::perceive::builtin::estimate_scale(&image, &Default::default()) };
+        push("scale estimate", ms(t), &mut per_stage);
+        let (scene, timings) = pipeline.perceive(&image, &info)?;
+        for (name, t) in &timings.detectors {
+            push(&format!("detect:{name}"), *t, &mut per_stage);
+        }
+        push("fusion+numbering", timings.fusion, &mut per_stage);
+        let t = Instant::now();
+        let (_, placed) = mark::render(&image, &scene, marks);
+        push("mark", ms(t), &mut per_stage);
+        push("perceive+mark", ms(t0), &mut per_stage);
+        let texts: Vec<crate::geometry::Rect> = truth.texts_of(im.id).map(|t| rect_of(&t.bbox)).collect();
+        let (c, n) = cover(&texts, placed.iter().map(|p| p.badge), image.width(), image.height());
+        covered += c;
+        text_px += n;
+        predictions.insert(im.file.clone(), scene.elements.iter().map(|e| e.bbox).collect::<Vec<_>>());
+    }
+    let scores = score::score_set(&truth, |im| {
+        predictions.get(&im.file).map(|v: &Vec<crate::geometry::Rect>| {
+            v.iter().map(|r| [r.x as f64, r.y as f64, r.w as f64, r.h as f64]).collect()
+        })
+    });
+    Ok(SetReport {
+        images: truth.images.len(),
+        overall: score::aggregate(&scores),
+        per_source: score::grouped(&scores, |r| &r.source),
+        per_app: score::grouped(&scores, |r| &r.app),
+        per_role: score::per_role(&scores),
+        stages: per_stage.into_iter().map(|(name, samples)| StageStats::from_samples(&name, samples)).collect(),
+        badge_text_cover: if text_px > 0 { covered as f64 / text_px as f64 } else { 0.0 },
+        scores,
+        predictions,
+    })
+}
+
+fn rect_of(b: &[f64; 4]) -> crate::geometry::Rect {
+    crate::geometry::Rect::new(
+        b[0].round() as i32,
+        b[1].round() as i32,
+        b[2].max(0.0).round() as u32,
+        b[3].max(0.0).round() as u32,
+    )
+}
+
+/// Pixels of the text regions (their union) that badges cover, and the union's size.
+pub fn cover(
+    texts: &[crate::geometry::Rect],
+    badges: impl Iterator<Item = crate::geometry::Rect>,
+    width: u32,
+    height: u32,
+) -> (u64, u64) {
+    let (w, h) = (width as usize, height as usize);
+    let mut mask = vec![0u8; w * h];
+    let paint = |mask: &mut [u8], r: &crate::geometry::Rect, bit: u8| {
+        let r = r.clamp_to(width, height);
+        for y in r.y.max(0) as usize..(r.bottom().max(0) as usize).min(h) {
+            for v in &mut mask[y * w + r.x.max(0) as usize..y * w + (r.right().max(0) as usize).min(w)] {
+                *v |= bit;
+            }
+        }
+    };
+    for t in texts {
+        paint(&mut mask, t, 1);
+    }
+    for b in badges {
+        paint(&mut mask, &b, 2);
+    }
+    let text = mask.iter().filter(|&&v| v & 1 != 0).count() as u64;
+    let both = mask.iter().filter(|&&v| v == 3).count() as u64;
+    (both, text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn badges_cover_the_text_pixels_they_overlap_once() {
+        use crate::geometry::Rect;
+        let texts = [Rect::new(0, 0, 10, 10), Rect::new(5, 0, 10, 10)];
+        let badges = [Rect::new(0, 0, 4, 4), Rect::new(2, 2, 4, 4), Rect::new(50, 50, 5, 5)];
+        assert_eq!(cover(&texts, badges.into_iter(), 100, 100), (16 + 12, 150));
+    }
 
     #[test]
     fn median_and_p95_come_from_the_sorted_samples() {

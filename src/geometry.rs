@@ -123,6 +123,11 @@ impl Rect {
         (other.y - self.bottom()).max(self.y - other.bottom()).max(0)
     }
 
+    /// Length of the overlap of the two x ranges.
+    pub fn overlap_x(&self, other: &Rect) -> i32 {
+        (self.right().min(other.right()) - self.x.max(other.x)).max(0)
+    }
+
     /// Length of the overlap of the two y ranges.
     pub fn overlap_y(&self, other: &Rect) -> i32 {
         (self.bottom().min(other.bottom()) - self.y.max(other.y)).max(0)

@@ -24,5 +24,6 @@ pub mod perceive;
 pub mod record;
 pub mod replay;
 pub mod report;
+pub mod score;
 
 pub use geometry::Rect;

@@ -189,7 +189,8 @@ struct AnnotateArgs {
     #[arg(long, value_name = "PATH|-")]
     json: Option<String>,
     /// Screen scale the image was drawn at (2 for a 200 % HiDPI screenshot). Default: the
-    /// captured monitor's scale; 1 for image files.
+    /// captured monitor's scale; for image files, 1 or 2 as the height of the text's letters
+    /// says.
     #[arg(long, value_name = "F", value_parser = parse_scale)]
     scale: Option<f64>,
     /// Mark style: box (default), number, mask.
@@ -259,6 +260,18 @@ struct BenchArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// A ground-truth set (`annotations.json` with its screens beside it, e.g.
+    /// tests/devset/annotations.json): perceive each screen once, cold, as `annotate
+    /// --image` does, and report the perception figures beside the stage times.
+    #[arg(long, value_name = "ANNOTATIONS", conflicts_with_all = ["images", "capture"])]
+    set: Option<PathBuf>,
+    /// With --set: write each screen's element boxes here (the reference scorer's input).
+    #[arg(long, value_name = "PATH", requires = "set")]
+    predictions: Option<PathBuf>,
+    /// With --set: list, per screen, the elements no mark lands on and those holding two or
+    /// more marks (screens whose file name contains the text; "" for all).
+    #[arg(long, value_name = "TEXT", requires = "set")]
+    explain: Option<String>,
     #[command(flatten)]
     perception: PerceptionArgs,
 }
@@ -541,7 +554,108 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     Ok(markpilot::files::write_atomically(path, bytes)?)
 }
 
+fn bench_set_cmd(a: &BenchArgs, set: &std::path::Path) -> Result<()> {
+    let mut pipeline = build_pipeline(&a.perception.config()?, a.json)?;
+    let show_progress = !a.json && std::io::stderr().is_terminal();
+    let report = bench::bench_set(set, &mut pipeline, &MarkOptions::default(), |i, n| {
+        if show_progress {
+            eprint!("\rbench: {}/{n} screens", i + 1);
+        }
+    })?;
+    if show_progress {
+        eprintln!();
+    }
+    if let Some(path) = &a.predictions {
+        let preds: serde_json::Map<String, serde_json::Value> = report
+            .predictions
+            .iter()
+            .map(|(file, boxes)| {
+                let v = boxes.iter().map(|b| serde_json::json!({"bbox": [b.x, b.y, b.w, b.h]})).collect();
+                (file.clone(), serde_json::Value::Array(v))
+            })
+            .collect();
+        write_atomically(path, serde_json::to_string(&preds)?.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Some(filter) = &a.explain {
+        explain(&mut out, set, &report, filter)?;
+    }
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(());
+    }
+    let rows = |m: &std::collections::BTreeMap<String, markpilot::score::Figures>| {
+        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()
+    };
+    let mut groups = vec![("all".to_string(), report.overall.clone())];
+    groups.extend(rows(&report.per_source));
+    write!(out, "{}", markpilot::score::table(&groups))?;
+    writeln!(out)?;
+    write!(out, "{}", markpilot::score::table(&rows(&report.per_app)))?;
+    writeln!(out, "\n{:<26}{:>7}{:>8}{:>8}", "role", "n", "recall", "ambig")?;
+    for (role, f) in &report.per_role {
+        writeln!(out, "{:<26}{:>7}{:>8.3}{:>8.3}", role, f.n, f.click_recall, f.ambiguity)?;
+    }
+    writeln!(
+        out,
+        "\nmarks per element or text region: {:.2}; badges cover {:.2}% of the text regions' pixels",
+        report.overall.marks_per_thing,
+        report.badge_text_cover * 100.0
+    )?;
+    writeln!(out, "\n{:<36} {:>10} {:>10}", "stage (per screen)", "median ms", "p95 ms")?;
+    for s in &report.stages {
+        writeln!(out, "{:<36} {:>10.2} {:>10.2}", s.stage, s.median_ms, s.p95_ms)?;
+    }
+    Ok(())
+}
+
+/// Per screen: the ground-truth elements missed and doubled, with the marks on them.
+fn explain(out: &mut impl Write, set: &std::path::Path, report: &bench::SetReport, filter: &str) -> Result<()> {
+    let truth = markpilot::score::Truth::load(set)?;
+    for (im, s) in truth.images.iter().zip(&report.scores) {
+        if !im.file.contains(filter) {
+            continue;
+        }
+        let marks = &report.predictions[&im.file];
+        let gt: Vec<&markpilot::score::TruthElement> = truth.elements_of(im.id).collect();
+        writeln!(out, "{} ({} elements, {} marks)", im.file, gt.len(), marks.len())?;
+        let centre = |m: &markpilot::Rect| (m.x as f64 + m.w as f64 / 2.0, m.y as f64 + m.h as f64 / 2.0);
+        let inside = |b: &[f64; 4], p: (f64, f64)| p.0 >= b[0] && p.0 < b[0] + b[2] && p.1 >= b[1] && p.1 < b[1] + b[3];
+        for (i, e) in gt.iter().enumerate() {
+            let b = e.bbox;
+            let on: Vec<String> = marks.iter().filter(|m| inside(&b, centre(m))).map(|m| m.to_string()).collect();
+            if !s.hit[i] {
+                writeln!(out, "  missed  {} {:?} at {},{} {}x{}", e.role, e.name, b[0], b[1], b[2], b[3])?;
+            } else if s.amb_leaf[i] {
+                writeln!(
+                    out,
+                    "  doubled {} {:?} at {},{} {}x{}: {}",
+                    e.role,
+                    e.name,
+                    b[0],
+                    b[1],
+                    b[2],
+                    b[3],
+                    on.join(" ")
+                )?;
+            }
+        }
+        let texts: Vec<[f64; 4]> = truth.texts_of(im.id).map(|t| t.bbox).collect();
+        for m in marks {
+            let c = centre(m);
+            if !gt.iter().any(|e| inside(&e.bbox, c)) && !texts.iter().any(|t| inside(t, c)) {
+                writeln!(out, "  stray   mark {m}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn bench_cmd(a: BenchArgs) -> Result<()> {
+    if let Some(set) = &a.set {
+        return bench_set_cmd(&a, set);
+    }
     let inputs: Vec<BenchInput> = if a.images.is_empty() {
         bench::builtin_screens()
     } else {

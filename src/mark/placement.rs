@@ -119,7 +119,15 @@ pub fn place(elements: &[Rect], sizes: &[(u32, u32)], image: &RgbaImage) -> Vec<
     for (i, r) in elements.iter().enumerate() {
         let (bw, bh) = sizes[i];
         let mut best: Option<(u64, Rect)> = None;
-        for (k, spot) in candidates(r, bw, bh).into_iter().enumerate() {
+        let fixed = candidates(r, bw, bh);
+        // Then, in a long element (a row of a table), empty stretches along its middle:
+        // the badge sits in the row without hiding its cells.
+        let step = (bw as i32 / 2).max(4);
+        let along = (r.w > 3 * bw && r.h >= bh).then(|| {
+            let y = r.y + (r.h as i32 - bh as i32) / 2;
+            (r.x + 2..=r.right() - bw as i32 - 2).step_by(step as usize).map(move |x| Rect::new(x, y, bw, bh))
+        });
+        for (k, spot) in fixed.into_iter().chain(along.into_iter().flatten()).enumerate() {
             if !bounds.contains(&spot) {
                 continue;
             }
@@ -137,7 +145,8 @@ pub fn place(elements: &[Rect], sizes: &[(u32, u32)], image: &RgbaImage) -> Vec<
                 on_badges += spot.intersection(&placed[j]).area();
             }
             let hidden = if inner || others > 0 { content(image, &spot) } else { 0 };
-            if on_badges == 0 && others == 0 && (!inner || hidden * 50 <= spot.area()) {
+            let clear = if k >= fixed.len() { hidden == 0 } else { !inner || hidden * 50 <= spot.area() };
+            if on_badges == 0 && others == 0 && clear {
                 best = Some((0, spot));
                 break;
             }

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Proposal;
+use super::{ElementKind, Proposal};
 use crate::geometry::Rect;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -31,7 +31,7 @@ pub struct FusionConfig {
 
 impl Default for FusionConfig {
     fn default() -> Self {
-        Self { control_overlap: 0.8, content_inside: 0.7, content_overlap: 0.6, min_side: 3, max_area_frac: 0.6 }
+        Self { control_overlap: 0.8, content_inside: 0.7, content_overlap: 0.6, min_side: 3, max_area_frac: 0.95 }
     }
 }
 
@@ -42,6 +42,14 @@ fn sort_key(p: &Proposal) -> (i32, i32, u32, u32) {
 fn join_label(a: &Option<String>, b: &Option<String>) -> Option<String> {
     match (a, b) {
         (Some(a), Some(b)) if !b.is_empty() && !a.contains(b.as_str()) => Some(format!("{a} {b}")),
+        (Some(a), _) => Some(a.clone()),
+        (None, b) => b.clone(),
+    }
+}
+
+fn join_cells(a: &Option<String>, b: &Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) if !b.is_empty() => Some(format!("{a} | {b}")),
         (Some(a), _) => Some(a.clone()),
         (None, b) => b.clone(),
     }
@@ -74,7 +82,14 @@ pub fn fuse(proposals: Vec<Proposal>, width: u32, height: u32, cfg: &FusionConfi
     controls.sort_by(|a, b| a.bbox.area().cmp(&b.bbox.area()).then_with(|| sort_key(a).cmp(&sort_key(b))));
     let mut kept: Vec<Proposal> = Vec::with_capacity(controls.len());
     for p in controls {
-        if let Some(k) = kept.iter_mut().find(|k| k.bbox.overlap(&p.bbox) >= cfg.control_overlap) {
+        // A row of a list and a control in one of its cells (a check box, a button) are
+        // two elements.
+        let same = |k: &Proposal| {
+            k.bbox.overlap(&p.bbox) >= cfg.control_overlap
+                && !((k.kind == ElementKind::ListRow) != (p.kind == ElementKind::ListRow)
+                    && k.bbox.area() * 3 <= p.bbox.area())
+        };
+        if let Some(k) = kept.iter_mut().find(|k| same(k)) {
             // `k` is the tighter (sorted by area). It inherits what it lacks.
             if k.text.is_none() {
                 k.text = p.text.clone();
@@ -104,21 +119,61 @@ pub fn fuse(proposals: Vec<Proposal>, width: u32, height: u32, cfg: &FusionConfi
             if u.text.is_none() {
                 u.text = p.text.clone();
             }
+            // Text another detector saw drawn as a link is a link.
+            if u.kind == ElementKind::Text && p.kind == ElementKind::Link {
+                u.kind = ElementKind::Link;
+            }
             continue;
         }
         unique.push(p);
     }
 
+    // A line of text inside a paragraph another detector found (several lines tall) is
+    // part of it: the paragraph is one element, read as its lines joined. Links stay.
+    unique.sort_by_key(sort_key);
+    let mut i = 0;
+    while i < unique.len() {
+        let p = &unique[i];
+        // Words of a link another detector read apart (monospace text has wide spaces) are
+        // the link's.
+        let inside = |u: &Proposal| {
+            let holds =
+                u.source != p.source && u.bbox.intersection(&p.bbox).area() as f64 >= 0.9 * p.bbox.area() as f64;
+            holds
+                && ((u.kind == ElementKind::Text && u.bbox.h as f64 >= 1.8 * p.bbox.h as f64)
+                    || (u.kind == ElementKind::Link && u.bbox.area() > p.bbox.area()))
+        };
+        match (p.kind == ElementKind::Text).then(|| unique.iter().position(inside)).flatten() {
+            Some(j) => {
+                let p = unique.remove(i);
+                let j = if j > i { j - 1 } else { j };
+                let u = &mut unique[j];
+                u.text = join_label(&u.text, &p.text);
+                if p.text.is_some() && !u.source.split('+').any(|s| s == p.source) {
+                    u.source = format!("{}+{}", u.source, p.source);
+                }
+            }
+            None => i += 1,
+        }
+    }
+
     // Content inside a control becomes part of it (the tightest control holding it).
     unique.sort_by_key(sort_key);
     let mut free = Vec::with_capacity(unique.len());
+    // A row's cells, by their left edge: they are joined in reading order at the end.
+    let mut cells: Vec<Vec<(i32, Option<String>)>> = vec![Vec::new(); kept.len()];
     for p in unique {
         let inside =
             |k: &Proposal| k.bbox.intersection(&p.bbox).area() as f64 >= cfg.content_inside * p.bbox.area() as f64;
-        let host = kept.iter_mut().filter(|k| inside(k)).min_by_key(|k| k.bbox.area());
+        let host = (0..kept.len()).filter(|&i| inside(&kept[i])).min_by_key(|&i| kept[i].bbox.area());
         match host {
-            Some(k) => {
-                k.text = join_label(&k.text, &p.text);
+            Some(i) => {
+                let k = &mut kept[i];
+                if k.kind == ElementKind::ListRow {
+                    cells[i].push((p.bbox.x, p.text.clone()));
+                } else {
+                    k.text = join_label(&k.text, &p.text);
+                }
                 // Say where the label came from when another detector read it.
                 if p.text.is_some() && p.source != k.source && !k.source.split('+').any(|s| s == p.source) {
                     k.source = format!("{}+{}", k.source, p.source);
@@ -127,14 +182,41 @@ pub fn fuse(proposals: Vec<Proposal>, width: u32, height: u32, cfg: &FusionConfi
             None => free.push(p),
         }
     }
+    // A row's cells read as a row, left to right: "Xvfb | 22371 | 95.8 MiB".
+    for (k, mut row) in kept.iter_mut().zip(cells) {
+        row.sort_by_key(|(x, _)| *x);
+        for (_, text) in row {
+            k.text = join_cells(&k.text, &text);
+        }
+    }
     kept.extend(free);
+    // Text whose middle is another, smaller element (a paragraph centred on one of its
+    // links) would be clicked there: it is read, not marked.
+    let centre_taken: Vec<bool> = kept
+        .iter()
+        .map(|p| {
+            let (cx, cy) = p.bbox.center();
+            let smaller = |o: &&Proposal| !std::ptr::eq(*o, p) && o.bbox.area() < p.bbox.area();
+            // A block no detector read whose lines are marked already (a list of links) adds
+            // nothing but a mark.
+            let held = kept
+                .iter()
+                .filter(smaller)
+                .filter(|o| o.bbox.intersection(&p.bbox).area() * 10 >= o.bbox.area() * 9)
+                .count();
+            p.kind == ElementKind::Text
+                && (kept.iter().filter(smaller).any(|o| o.bbox.contains_point(cx, cy))
+                    || (p.text.is_none() && held >= 2))
+        })
+        .collect();
+    let mut taken = centre_taken.into_iter();
+    kept.retain(|_| !taken.next().unwrap_or(false));
     kept
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::perceive::ElementKind;
 
     fn p(x: i32, y: i32, w: u32, h: u32, kind: ElementKind, text: Option<&str>, source: &str) -> Proposal {
         Proposal {
@@ -206,6 +288,93 @@ mod tests {
         );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].text.as_deref(), Some("File"));
+    }
+
+    #[test]
+    fn a_paragraph_centred_on_one_of_its_links_gives_way_to_it() {
+        let out = fuse(
+            vec![
+                p(10, 10, 300, 40, ElementKind::Text, Some("See the manual for details"), "ocr"),
+                p(140, 22, 60, 14, ElementKind::Link, None, "builtin"),
+                p(10, 60, 300, 40, ElementKind::Text, None, "builtin"),
+                p(20, 62, 40, 14, ElementKind::Link, None, "builtin"),
+            ],
+            400,
+            300,
+            &FusionConfig::default(),
+        );
+        let kinds: Vec<ElementKind> = out.iter().map(|p| p.kind).collect();
+        assert_eq!(kinds.iter().filter(|k| **k == ElementKind::Link).count(), 2);
+        assert_eq!(out.len(), 3, "only the paragraph whose middle is a link goes: {out:?}");
+    }
+
+    #[test]
+    fn a_line_read_by_one_detector_and_seen_as_a_link_by_another_is_a_link_with_its_text() {
+        let out = fuse(
+            vec![
+                p(10, 10, 120, 14, ElementKind::Link, None, "builtin"),
+                p(11, 10, 118, 15, ElementKind::Text, Some("2.5.8. File names"), "text"),
+            ],
+            400,
+            300,
+            &FusionConfig::default(),
+        );
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].kind, ElementKind::Link);
+        assert_eq!(out[0].text.as_deref(), Some("2.5.8. File names"));
+    }
+
+    #[test]
+    fn a_block_nobody_read_whose_lines_are_marked_already_gets_no_mark() {
+        let out = fuse(
+            vec![
+                p(10, 10, 300, 58, ElementKind::Text, None, "builtin"),
+                p(10, 10, 200, 14, ElementKind::Link, Some("Installing"), "builtin+text"),
+                p(10, 30, 220, 14, ElementKind::Link, Some("Upgrading"), "builtin+text"),
+                p(10, 50, 180, 14, ElementKind::Link, Some("Removing"), "builtin+text"),
+            ],
+            400,
+            300,
+            &FusionConfig::default(),
+        );
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert!(out.iter().all(|p| p.kind == ElementKind::Link));
+    }
+
+    #[test]
+    fn a_row_reads_as_its_cells_left_to_right_whatever_their_heights() {
+        let out = fuse(
+            vec![
+                p(0, 100, 600, 24, ElementKind::ListRow, None, "builtin"),
+                p(500, 102, 40, 14, ElementKind::Text, Some("Normal"), "text"),
+                p(10, 106, 40, 14, ElementKind::Text, Some("Xvfb"), "text"),
+                p(200, 104, 30, 14, ElementKind::Text, Some("0.84"), "text"),
+            ],
+            800,
+            600,
+            &FusionConfig::default(),
+        );
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].text.as_deref(), Some("Xvfb | 0.84 | Normal"));
+    }
+
+    #[test]
+    fn lines_read_inside_a_paragraph_make_it_one_element() {
+        let out = fuse(
+            vec![
+                p(10, 10, 300, 60, ElementKind::Text, None, "builtin"),
+                p(10, 10, 280, 14, ElementKind::Text, Some("Lorem ipsum dolor"), "text"),
+                p(10, 30, 290, 14, ElementKind::Text, Some("sit amet"), "text"),
+                p(40, 50, 50, 14, ElementKind::Link, None, "builtin"),
+            ],
+            400,
+            300,
+            &FusionConfig::default(),
+        );
+        assert_eq!(out.len(), 2, "{out:?}");
+        let para = out.iter().find(|p| p.kind == ElementKind::Text).unwrap();
+        assert_eq!(para.text.as_deref(), Some("Lorem ipsum dolor sit amet"));
+        assert_eq!(para.source, "builtin+text");
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //!   sensitive and on screen;
 //! - **readable** elements: labels and headings with text.
 //!
+//! Convention of the perception metric: a row of a table or tree is one element (its cells,
+//! AT-SPI's "table cell"s, are joined into a "table row"); a cell that is a control of its
+//! own (a check box) stays an element.
+//!
 //! Figures, as the foundation issue defines them:
 //! - recall: interactive elements holding the centre of at least one mark;
 //! - doubles: interactive elements holding the centres of two or more marks, not counting
@@ -154,7 +158,50 @@ pub fn parse(tree: &Value, app: &str) -> Truth {
             readable.push(i);
         }
     }
+    let (nodes, interactive) = rows_of_cells(nodes, interactive);
     Truth { nodes, window, interactive, readable }
+}
+
+/// Replace the table cells among `interactive` by one "table row" per row of each table:
+/// the cells with one parent on one line, their boxes joined and their names too.
+fn rows_of_cells(mut nodes: Vec<Node>, interactive: Vec<usize>) -> (Vec<Node>, Vec<usize>) {
+    let (cells, mut kept): (Vec<usize>, Vec<usize>) =
+        interactive.into_iter().partition(|&i| nodes[i].role == "table cell");
+    let mut rows: Vec<(Option<usize>, i64, Vec<usize>)> = Vec::new();
+    for i in cells {
+        let n = &nodes[i];
+        match rows.iter_mut().find(|(p, y, _)| *p == n.parent && (*y - n.y).abs() <= 1) {
+            Some((_, _, v)) => v.push(i),
+            None => rows.push((n.parent, n.y, vec![i])),
+        }
+    }
+    let first = nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
+    for (next, (parent, _, mut members)) in (first..).zip(rows) {
+        members.sort_by_key(|&i| nodes[i].x);
+        let (x0, y0) = (
+            members.iter().map(|&i| nodes[i].x).min().unwrap_or(0),
+            members.iter().map(|&i| nodes[i].y).min().unwrap_or(0),
+        );
+        let x1 = members.iter().map(|&i| nodes[i].x + nodes[i].w).max().unwrap_or(0);
+        let y1 = members.iter().map(|&i| nodes[i].y + nodes[i].h).max().unwrap_or(0);
+        let name =
+            members.iter().map(|&i| nodes[i].name.trim()).filter(|n| !n.is_empty()).collect::<Vec<_>>().join(" | ");
+        let states = nodes[members[0]].states.clone();
+        nodes.push(Node {
+            id: next,
+            parent,
+            role: "table row".into(),
+            name,
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+            states,
+        });
+        kept.push(nodes.len() - 1);
+    }
+    kept.sort_unstable();
+    (nodes, kept)
 }
 
 impl Truth {

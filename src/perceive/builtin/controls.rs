@@ -25,6 +25,12 @@ impl Candidate {
     fn luma(&self) -> f32 {
         0.299 * self.color[0] + 0.587 * self.color[1] + 0.114 * self.color[2]
     }
+    /// A scroll bar's trough or a slider's groove: at most 22 pixels across, at least three
+    /// times (and 48 pixels) as long.
+    pub fn is_strip(&self) -> bool {
+        let (short, long) = (self.rect.w.min(self.rect.h), self.rect.w.max(self.rect.h));
+        (6..=22).contains(&short) && long >= 48 && long >= 3 * short
+    }
     fn is_small_square(&self) -> bool {
         let (w, h) = (self.rect.w as f32, self.rect.h as f32);
         w <= 30.0 && h <= 30.0 && (0.7..=1.45).contains(&(w / h))
@@ -53,8 +59,10 @@ pub fn candidates(image: &RgbaImage, regions: &Labelling, cfg: &BuiltinConfig) -
         if cw < cfg.min_control || ch < cfg.min_control || cw > max_w || ch > max_h {
             continue;
         }
-        // Touching the image edge: background, or a control cut by the capture.
-        if c.x0 == 0 || c.y0 == 0 || c.x1 >= w || c.y1 >= h {
+        // Touching three or four edges of the image: the background. (A maximised window's
+        // text area, list or scroll bar touches one or two.)
+        let edges = (c.x0 == 0) as u8 + (c.y0 == 0) as u8 + (c.x1 >= w) as u8 + (c.y1 >= h) as u8;
+        if edges >= 3 {
             continue;
         }
         if c.fill() < 0.45 {
@@ -227,7 +235,7 @@ enum Item {
 }
 
 /// Decide which candidates are controls, attach lines, and emit proposals.
-pub fn assemble(image: &RgbaImage, mut cands: Vec<Candidate>, lines: Vec<InkLine>) -> Vec<Proposal> {
+pub fn assemble(image: &RgbaImage, mask: &[u8], mut cands: Vec<Candidate>, mut lines: Vec<InkLine>) -> Vec<Proposal> {
     cands = join_split_faces(cands);
     // A filled part of a symbol (the body of a microphone icon) is a flat region too:
     // drop regions drawn in ink-like contrast to their surroundings that lie inside a
@@ -242,10 +250,24 @@ pub fn assemble(image: &RgbaImage, mut cands: Vec<Candidate>, lines: Vec<InkLine
                     && l.bbox.area() <= 8 * c.rect.area()
             })
     });
+    // The rounded corners of a filled face show as specks of ink in its corners: they are
+    // its outline, not items on it.
+    lines.retain(|l| {
+        let b = l.bbox;
+        !(l.blobs == 1
+            && cands.iter().any(|c| {
+                let r = c.rect;
+                let small = b.w.max(b.h) <= (r.h / 4).max(10) && b.w.max(b.h) * 4 <= r.w;
+                let at_x = (b.x - r.x).abs() <= 2 || (b.right() - r.right()).abs() <= 2;
+                let at_y = (b.y - r.y).abs() <= 2 || (b.bottom() - r.bottom()).abs() <= 2;
+                small && at_x && at_y
+            }))
+    });
     // Deterministic order: by area, then position.
     cands.sort_by_key(|c| (c.rect.area(), c.rect.y, c.rect.x));
     let n = cands.len();
     let mut alive = vec![true; n];
+    let mut text_area = vec![false; n];
 
     // Nesting: each candidate's parent is the smallest larger candidate holding ≥ 90% of it.
     let mut parent: Vec<Option<usize>> = vec![None; n];
@@ -272,6 +294,23 @@ pub fn assemble(image: &RgbaImage, mut cands: Vec<Candidate>, lines: Vec<InkLine
                 continue;
             }
         }
+        // A scroll bar (or a slider's groove): a thin, long strip with no words in it (a
+        // title bar or an entry has). What lies in it (the thumb, the arrows, the ends of
+        // the thumb) is part of it.
+        if cands[i].is_strip() && !texts.iter().any(|l| l.is_word() && l.blobs >= 2) {
+            let strip = cands[i].rect.inflate(1);
+            for j in 0..n {
+                if j != i && alive[j] && strip.contains(&cands[j].rect) {
+                    alive[j] = false;
+                }
+            }
+            continue;
+        }
+        // An editor's or a terminal's page of text is one element, whatever its lines.
+        if controls == 0 && is_text_area(&cands[i], &texts) {
+            text_area[i] = true;
+            continue;
+        }
         if controls >= 1 || is_container(&cands[i], &texts) {
             tracing::trace!(rect = %cands[i].rect, controls, lines = ?texts.iter().map(|l| (l.bbox, l.blobs)).collect::<Vec<_>>(), "candidate gives way to its items");
             alive[i] = false;
@@ -292,6 +331,7 @@ pub fn assemble(image: &RgbaImage, mut cands: Vec<Candidate>, lines: Vec<InkLine
         }
         if empty
             && !c.is_small_square()
+            && !c.is_strip()
             && let Some(ring) = ring_color(image, &c.rect, 3)
             && color_distance(ring, c.color) < 8.0
             && c.rect.h > 12
@@ -311,6 +351,7 @@ pub fn assemble(image: &RgbaImage, mut cands: Vec<Candidate>, lines: Vec<InkLine
     }
 
     let mut controls: Vec<(Rect, ElementKind, f32)> = Vec::new();
+    let mut empty: Vec<bool> = Vec::new();
     let mut used_line = vec![false; lines.len()];
     for i in 0..n {
         if !alive[i] {
@@ -321,9 +362,16 @@ pub fn assemble(image: &RgbaImage, mut cands: Vec<Candidate>, lines: Vec<InkLine
         for &l in inside {
             used_line[l] = true;
         }
-        let kind = classify(c, inside.iter().map(|&l| &lines[l]));
+        let kind = if text_area[i] {
+            ElementKind::TextField
+        } else if c.is_strip() && !inside.iter().any(|&l| lines[l].is_word() && lines[l].blobs >= 2) {
+            ElementKind::Slider
+        } else {
+            classify(c, inside.iter().map(|&l| &lines[l]))
+        };
         let score = (0.45 + 0.35 * c.cover + if inside.is_empty() { 0.0 } else { 0.15 }).min(0.99);
         controls.push((c.rect, kind, score));
+        empty.push(inside.is_empty());
     }
 
     // A check box or radio button takes the label just right of it (or the line that
@@ -353,26 +401,312 @@ pub fn assemble(image: &RgbaImage, mut cands: Vec<Candidate>, lines: Vec<InkLine
         }
     }
 
+    // An icon just left of its label (a list item, a toolbar button without a face) is one
+    // element with it: the label's line grows over the icon.
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    order.sort_by_key(|&l| (lines[l].bbox.y, lines[l].bbox.x));
+    for &t in &order {
+        let text = &lines[t];
+        if used_line[t] || !text.is_word() || text.is_paragraph() {
+            continue;
+        }
+        let h = text.core_h.max(1) as i32;
+        let (_, ty) = text.bbox.center();
+        let icon = (0..lines.len()).find(|&j| {
+            let l = &lines[j];
+            j != t
+                && !used_line[j]
+                && l.looks_like_icon()
+                && !l.is_speck()
+                && l.bbox.right() <= text.bbox.x
+                && text.bbox.x - l.bbox.right() <= (h * 6 / 5).max(4)
+                && (l.bbox.h as i32) <= 2 * h + 4
+                && (l.bbox.center().1 - ty).abs() <= 0.3 * l.bbox.h.max(text.bbox.h) as f64
+        });
+        if let Some(j) = icon {
+            let parts: Vec<(Rect, u8)> = lines[j].parts.iter().map(|&(r, _)| (r, 0)).collect();
+            let ibox = lines[j].bbox;
+            let l = &mut lines[t];
+            l.bbox = l.bbox.union(&ibox);
+            l.parts.extend(parts);
+            l.blobs += 1;
+            used_line[j] = true;
+        }
+    }
+
+    // An icon with its caption centred below it (an icon view's item, a toolbar button
+    // with its text under the icon) is one element. The icon may be in pieces (a drawn
+    // document: lines of ink; a folder: a flat face) and the caption may wrap.
+    let mut gone = vec![false; controls.len()];
+    let mut items = Vec::new();
+    for c in 0..lines.len() {
+        let cap = &lines[c];
+        let h = cap.core_h.max(1) as i32;
+        if used_line[c] || cap.is_speck() || !cap.is_word() || cap.is_paragraph() || cap.bbox.w as i32 > 12 * h {
+            continue;
+        }
+        let (ccx, _) = cap.bbox.center();
+        let half = (cap.bbox.w as i32).max(4 * h) / 2 + 2;
+        let above = Rect::from_edges(ccx as i32 - half, cap.bbox.y - 5 * h, ccx as i32 + half, cap.bbox.y + 1);
+        let frags: Vec<usize> = (0..lines.len())
+            .filter(|&j| {
+                let l = &lines[j];
+                // A colourful icon's pieces pass for coloured words, but are narrow or tall.
+                let tall = l.bbox.h * 20 >= cap.bbox.h * 27 && l.bbox.w <= 3 * l.bbox.h;
+                let icon_like = !l.is_word() || tall || (l.is_tinted() && l.bbox.w as i32 <= 2 * h);
+                j != c && !used_line[j] && icon_like && !l.is_speck() && above.contains(&l.bbox)
+            })
+            .collect();
+        let faces: Vec<usize> = (0..controls.len())
+            .filter(|&k| {
+                let (r, kind, _) = &controls[k];
+                // A face with a picture on it (a zip file's zipper) is still an icon.
+                !gone[k]
+                    && (empty[k] || r.w.max(r.h) as i32 <= 5 * h)
+                    && (!matches!(kind, ElementKind::CheckBox | ElementKind::RadioButton) || r.h as i32 > 2 * h)
+                    && above.contains(r)
+            })
+            .collect();
+        let icon =
+            frags.iter().map(|&j| lines[j].bbox).chain(faces.iter().map(|&k| controls[k].0)).reduce(|a, b| a.union(&b));
+        let Some(icon) = icon else { continue };
+        let centred = (icon.center().0 - ccx).abs() <= 0.2 * icon.w.max(cap.bbox.w) as f64 + 3.0;
+        let gap = cap.bbox.y - icon.bottom();
+        if !centred || (icon.h as i32) < h * 6 / 5 || gap > (icon.h as i32 * 3 / 5).max(6) {
+            continue;
+        }
+        let mut item = icon.union(&cap.bbox);
+        used_line[c] = true;
+        for &j in &frags {
+            used_line[j] = true;
+        }
+        for &k in &faces {
+            gone[k] = true;
+        }
+        // More lines of a caption that wraps, centred under the first.
+        let mut last = cap.bbox;
+        for _ in 0..3 {
+            let Some(j) = (0..lines.len()).find(|&j| {
+                let l = &lines[j];
+                !used_line[j]
+                    && !l.is_speck()
+                    && l.bbox.y >= last.bottom() - 2
+                    && l.bbox.y - last.bottom() <= h / 2 + 2
+                    && l.bbox.w <= item.w.max(cap.bbox.w) + 2 * h as u32
+                    && (l.bbox.center().0 - ccx).abs() <= 0.25 * cap.bbox.w.max(l.bbox.w) as f64 + 3.0
+            }) else {
+                break;
+            };
+            item = item.union(&lines[j].bbox);
+            last = lines[j].bbox;
+            used_line[j] = true;
+        }
+        items.push(Proposal::new(item, ElementKind::ListRow, 0.7, SOURCE));
+    }
+    let mut gone = gone.into_iter();
+    controls.retain(|_| !gone.next().unwrap_or(false));
+
     let mut out: Vec<Proposal> = controls.into_iter().map(|(r, k, s)| Proposal::new(r, k, s, SOURCE)).collect();
+    out.extend(items);
+    // Cells of a table or list, free of any control: one element per row.
+    // Cells that are links are each a target of their own (an index, a list of links).
+    let free: Vec<usize> = (0..lines.len())
+        .filter(|&l| !used_line[l] && !lines[l].is_speck() && !lines[l].is_paragraph() && !lines[l].is_tinted())
+        .collect();
+    let boxes: Vec<Rect> = free.iter().map(|&l| lines[l].bbox).collect();
+    let cells: Vec<super::rows::Cell> = free
+        .iter()
+        .map(|&l| super::rows::Cell {
+            rect: lines[l].bbox,
+            bg: super::background(image, &lines[l].bbox),
+            icon: lines[l].looks_like_icon(),
+        })
+        .collect();
+    let mut others: Vec<Rect> = out.iter().map(|p| p.bbox).collect();
+    others.extend(
+        (0..lines.len())
+            .filter(|&l| !used_line[l] && !free.contains(&l) && !lines[l].is_speck())
+            .map(|l| lines[l].bbox),
+    );
+    let first_row = out.len();
+    for table in super::rows::tables(&cells, &others) {
+        // A header row set off by a rule (and the rows below not) is column headers, each
+        // its own element.
+        let ink = |r: &super::rows::Row| r.items.iter().skip(1).fold(boxes[r.items[0]], |a, &i| a.union(&boxes[i]));
+        let ruled = |a: &super::rows::Row, b: &super::rows::Row| {
+            has_rule(mask, image.width(), ink(a).bottom(), ink(b).y, table.bounds.x, table.bounds.right())
+        };
+        // A rule from top to bottom between the columns: two lists side by side (the tab
+        // strips of two notebooks), not one table.
+        if split_by_rule(mask, image.width(), &table, &boxes) {
+            continue;
+        }
+        let rows = &table.rows;
+        let header = rows.len() >= 3 && ruled(&rows[0], &rows[1]) && !ruled(&rows[1], &rows[2]);
+        for row in rows.iter().skip(header as usize) {
+            for &i in &row.items {
+                used_line[free[i]] = true;
+            }
+            out.push(Proposal::new(row.rect, ElementKind::ListRow, 0.7, SOURCE));
+        }
+    }
+    // An icon view's item does not span rows of a table (cells stacked in a column are not
+    // an icon with its caption), and a row's icon with the row's first cell beside it is not
+    // a check box with its label: both are the row's.
+    let rows: Vec<Rect> = out[first_row..].iter().map(|p| p.bbox).collect();
+    let inside = |b: &Rect| rows.iter().any(|r| r.intersection(b).area() * 10 >= b.area() * 9 && b.h <= r.h);
+    out.retain(|p| {
+        let spans = rows.iter().filter(|r| r.overlap_y(&p.bbox) * 3 >= r.h as i32 && r.overlap_x(&p.bbox) > 0).count();
+        let labelled_toggle = matches!(p.kind, ElementKind::CheckBox | ElementKind::RadioButton)
+            && p.bbox.w > 2 * p.bbox.h
+            && inside(&p.bbox);
+        let item_over_rows = p.kind == ElementKind::ListRow && !rows.contains(&p.bbox) && spans >= 2;
+        !(item_over_rows || labelled_toggle)
+    });
+    // What is left inside a row (a cell the table's columns missed, a row's icon) is part
+    // of the row, unless it is a link.
+    let mut links: Vec<(Rect, u8)> = Vec::new();
     for (li, l) in lines.iter().enumerate() {
         if used_line[li] || l.is_speck() {
             continue;
         }
-        let kind = if l.looks_like_icon() {
-            ElementKind::Icon
-        } else if is_link(image, &l.bbox) {
-            ElementKind::Link
-        } else {
-            ElementKind::Text
-        };
+        if !l.is_tinted() && !l.is_paragraph() && inside(&l.bbox) {
+            continue;
+        }
         // Short, faint, lone specks are more likely noise than content.
         if l.blobs == 1 && l.bbox.w.max(l.bbox.h) < 7 {
             continue;
         }
+        // A lone thin bar under or over a line of words (an underline, the mark of the
+        // current page in a menu) belongs to that line.
+        if l.blobs == 1
+            && l.bbox.h <= 6
+            && l.bbox.w >= 2 * l.bbox.h
+            && lines.iter().any(|m| {
+                m.is_word()
+                    && !m.is_speck()
+                    && m.bbox.overlap_x(&l.bbox) * 2 >= l.bbox.w as i32
+                    && m.bbox.gap_y(&l.bbox) <= (m.core_h as i32 / 2).max(2)
+                    && m.bbox.h > l.bbox.h
+            })
+        {
+            continue;
+        }
+        // Links inside running text: runs of words drawn in a colour the rest is not.
+        let runs = if l.looks_like_icon() { Vec::new() } else { link_runs(l, mask, image.width()) };
+        let whole = l.parts.iter().all(|&(_, t)| t != 0) && runs.len() == 1;
+        if whole {
+            links.push((l.bbox, runs[0].1));
+            continue;
+        }
+        let has_runs = !runs.is_empty();
+        links.extend(runs);
+        let kind = if l.looks_like_icon() {
+            ElementKind::Icon
+        } else if !has_runs && is_link(image, &l.bbox) {
+            ElementKind::Link
+        } else {
+            ElementKind::Text
+        };
         let score = (0.4 + 0.05 * l.blobs.min(8) as f32).min(0.9);
         out.push(Proposal::new(l.bbox, kind, score, SOURCE));
     }
+    // Pieces of one link split where a wide space (monospace text) parted the words.
+    links.sort_by_key(|(r, _)| (r.y, r.x));
+    let mut merged: Vec<(Rect, u8)> = Vec::with_capacity(links.len());
+    for (r, t) in links {
+        let h = r.h as f32;
+        let joins = |(m, mt): &(Rect, u8)| {
+            *mt == t
+                && (m.center().1 - r.center().1).abs() as f32 <= 0.35 * h.max(m.h as f32)
+                && (m.h.max(r.h) as f32) <= 1.4 * m.h.min(r.h) as f32
+                && (m.gap_x(&r) as f32) <= 1.4 * h.max(m.h as f32)
+        };
+        match merged.iter_mut().rev().take(8).find(|m| joins(m)) {
+            Some(m) => m.0 = m.0.union(&r),
+            None => merged.push((r, t)),
+        }
+    }
+    out.extend(merged.into_iter().map(|(r, _)| Proposal::new(r, ElementKind::Link, 0.75, SOURCE)));
+    let words: Vec<Rect> = lines.iter().filter(|l| l.is_word() && l.blobs >= 2).map(|l| l.bbox).collect();
+    join_strip_ends(&mut out, &words);
     out
+}
+
+/// A scroll bar's arrow buttons sit at the ends of its trough, on its axis and no thicker
+/// than it: they are parts of the one scroll bar, not marks of their own. A strip with words
+/// in it (a title bar, a one-line entry) is no scroll bar: its buttons stay its neighbours.
+fn join_strip_ends(out: &mut Vec<Proposal>, words: &[Rect]) {
+    loop {
+        let mut joined = false;
+        for s in 0..out.len() {
+            let strip = out[s].bbox;
+            let has_words = words.iter().any(|w| strip.intersection(w).area() * 10 >= w.area() * 9);
+            if out[s].kind != ElementKind::Slider || has_words {
+                continue;
+            }
+            let vertical = strip.h > strip.w;
+            let t = strip.w.min(strip.h) as i32;
+            let end = (0..out.len()).find(|&e| {
+                if e == s {
+                    return false;
+                }
+                let r = out[e].bbox;
+                // Across the axis: no thicker than the trough (and its border), centred on it.
+                let (across, along, gap, off) = if vertical {
+                    (r.w as i32, r.h as i32, r.gap_y(&strip), r.center().0 - strip.center().0)
+                } else {
+                    (r.h as i32, r.w as i32, r.gap_x(&strip), r.center().1 - strip.center().1)
+                };
+                let overlaps = if vertical { r.overlap_x(&strip) > 0 } else { r.overlap_y(&strip) > 0 };
+                let on_axis = overlaps && across <= t * 13 / 10 + 2 && off.abs() <= t as f64 / 2.0;
+                on_axis && along <= 3 * t / 2 + 2 && gap <= (2 * t).max(3)
+            });
+            if let Some(e) = end {
+                let r = out[e].bbox;
+                out[s].bbox = strip.union(&r);
+                out.remove(e);
+                joined = true;
+                break;
+            }
+        }
+        if !joined {
+            break;
+        }
+    }
+}
+
+/// Whether a vertical rule (a column of line pixels over most of the table's height) runs
+/// between the table's cells.
+pub(super) fn split_by_rule(mask: &[u8], width: u32, table: &super::rows::Table, boxes: &[Rect]) -> bool {
+    let b = table.bounds;
+    let w = width as i32;
+    let h = (mask.len() as i32) / w.max(1);
+    let (y0, y1) = (b.y.max(0), b.bottom().min(h));
+    let mut covered = vec![false; b.w as usize];
+    for row in &table.rows {
+        for &i in &row.items {
+            let r = boxes[i];
+            for x in r.x.max(b.x)..r.right().min(b.right()) {
+                covered[(x - b.x) as usize] = true;
+            }
+        }
+    }
+    let need = ((y1 - y0) as f32 * 0.9) as usize;
+    (b.x.max(0)..b.right().min(w))
+        .filter(|&x| !covered[(x - b.x) as usize])
+        .any(|x| (y0..y1).filter(|&y| mask[(y * w + x) as usize] == super::edges::LINE).count() >= need.max(1))
+}
+
+/// Whether a horizontal rule (a row of line pixels over most of `x0..x1`) lies between
+/// rows `y0` and `y1`.
+fn has_rule(mask: &[u8], width: u32, y0: i32, y1: i32, x0: i32, x1: i32) -> bool {
+    let (w, x0, x1) = (width as i32, x0.max(0), x1.min(width as i32));
+    let need = ((x1 - x0) as f32 * 0.6) as usize;
+    (y0.max(0)..y1.min((mask.len() as i32) / w.max(1))).any(|y| {
+        let row = &mask[(y * w + x0) as usize..(y * w + x1) as usize];
+        row.iter().filter(|&&v| v == super::edges::LINE).count() >= need.max(1)
+    })
 }
 
 fn direct_items(
@@ -407,6 +741,70 @@ fn direct_items(
         }
     }
     items
+}
+
+/// Whether a region holding only these lines is a page of text (an editor, a terminal, a
+/// text view): wide, one type size, rows set close (at most about two x-heights apart; a
+/// list's rows are spaced wider) on one grid (blank lines skip rows, but the space between
+/// paragraphs and headings of a page of prose break it), filling much of the region.
+fn is_text_area(c: &Candidate, texts: &[&InkLine]) -> bool {
+    let rows: u32 = texts.iter().map(|l| l.rows).sum();
+    let mut heights: Vec<u32> = texts.iter().filter(|l| l.is_word()).map(|l| l.core_h).collect();
+    if rows < 4 || heights.len() < 3 {
+        return false;
+    }
+    heights.sort_unstable();
+    let em = heights[heights.len() / 2].max(1) as f32;
+    // Pictures (taller than the text) make it a list or a view, not a page of text.
+    let pictures = texts.iter().filter(|l| l.looks_like_icon() && l.bbox.h as f32 >= 1.3 * em).count();
+    if pictures * 10 > texts.len() {
+        return false;
+    }
+    // The x-height: the usual height of the letters themselves (most are lower case).
+    let mut glyphs: Vec<u32> = texts
+        .iter()
+        .flat_map(|l| l.parts.iter().map(|(r, _)| r.h).filter(|&h| h as f32 >= 0.45 * l.core_h as f32))
+        .collect();
+    if glyphs.is_empty() {
+        return false;
+    }
+    glyphs.sort_unstable();
+    let xh = glyphs[glyphs.len() / 2].max(1) as f32;
+    // Row pitch: between the tops of successive rows (a paragraph brings its own).
+    let mut tops: Vec<i32> = texts.iter().filter(|l| l.rows == 1).map(|l| l.bbox.y).collect();
+    tops.sort_unstable();
+    tops.dedup_by(|a, b| (*a - *b) as f32 <= 0.5 * em);
+    let mut steps: Vec<f32> = tops.windows(2).map(|w| (w[1] - w[0]) as f32).collect();
+    steps.extend(texts.iter().filter(|l| l.rows >= 2).map(|l| l.bbox.h as f32 / l.rows as f32));
+    if steps.is_empty() {
+        return false;
+    }
+    steps.sort_by(f32::total_cmp);
+    let step = steps[steps.len() / 2];
+    let ink = texts.iter().skip(1).fold(texts[0].bbox, |a, l| a.union(&l.bbox));
+    // Pages of text are wide; menus and lists set as close are narrow.
+    let close = step <= 1.95 * xh;
+    let big = c.rect.w as f32 >= 40.0 * em && c.rect.h as f32 >= 6.0 * step;
+    if !(close && big && ink.h * 2 >= c.rect.h.min(ink.h * 4)) {
+        return false;
+    }
+    let uniform = heights.iter().filter(|&&h| (h as f32 - em).abs() <= 0.3 * em).count() * 10 >= heights.len() * 9;
+    if !uniform {
+        return false;
+    }
+    if tops.len() < 4 {
+        return true; // a few paragraphs set solid, all of one size
+    }
+    let (first, last) = (tops[0] as f32, tops[tops.len() - 1] as f32);
+    let pitch = (last - first) / ((last - first) / step).round().max(1.0);
+    let on_grid = tops
+        .iter()
+        .filter(|&&t| {
+            let k = ((t as f32 - first) / pitch).round();
+            (t as f32 - first - k * pitch).abs() <= (0.15 * pitch).max(2.0)
+        })
+        .count();
+    on_grid * 20 >= tops.len() * 17
 }
 
 /// Whether a candidate with these lines directly inside is a group rather than a control.
@@ -469,6 +867,140 @@ fn classify<'a>(c: &Candidate, inside: impl Iterator<Item = &'a InkLine>) -> Ele
     ElementKind::Button
 }
 
+/// The links in a line of text (its parts in reading order, row by row): runs of two or
+/// more blobs of one hue with no neutral ink between them (links drawn in a colour), and
+/// runs of words with a rule under them (underlined links, dotted or solid). With the hue,
+/// or [`UNDERLINED`].
+fn link_runs(l: &InkLine, mask: &[u8], width: u32) -> Vec<(Rect, u8)> {
+    use super::text::ANY_TINT;
+    let mut parts = l.parts.clone();
+    let half = (l.core_h as f32 * 0.5).max(2.0);
+    parts.sort_by(|a, b| a.0.center().1.total_cmp(&b.0.center().1));
+    // Rows of the paragraph, then left to right.
+    let mut rows: Vec<Vec<(Rect, u8)>> = Vec::new();
+    for p in parts {
+        match rows.last_mut() {
+            Some(row) if (p.0.center().1 - row[0].0.center().1).abs() as f32 <= half => row.push(p),
+            _ => rows.push(vec![p]),
+        }
+    }
+    let mut runs = Vec::new();
+    for mut row in rows {
+        row.sort_by_key(|p| p.0.x);
+        let mut cur: Option<(u8, Rect, usize)> = None;
+        let mut close = |cur: &mut Option<(u8, Rect, usize)>| {
+            if let Some((t, r, n)) = cur.take()
+                && n >= 2
+            {
+                runs.push((r, t));
+            }
+        };
+        for &(r, t) in &row {
+            match (&mut cur, t) {
+                (Some((c, run, n)), t) if t == *c || t == ANY_TINT => {
+                    *run = run.union(&r);
+                    if t != ANY_TINT {
+                        *n += 1;
+                    }
+                }
+                (_, 0) | (_, ANY_TINT) => close(&mut cur),
+                (_, t) => {
+                    close(&mut cur);
+                    cur = Some((t, r, 1));
+                }
+            }
+        }
+        close(&mut cur);
+        for (x0, x1) in underlines(&row, l.core_h, mask, width) {
+            let under: Vec<&(Rect, u8)> =
+                row.iter().filter(|(r, _)| (x0..x1).contains(&(r.center().0.round() as i32))).collect();
+            if under.len() >= 2 {
+                let r = under.iter().skip(1).fold(under[0].0, |a, (b, _)| a.union(b));
+                if !runs.iter().any(|(q, _): &(Rect, u8)| q.overlap(&r) > 0.5) {
+                    runs.push((r, UNDERLINED));
+                }
+            }
+        }
+    }
+    runs
+}
+
+/// The "hue" of links found by their underline.
+const UNDERLINED: u8 = 7;
+
+/// Horizontal strokes just under the baseline of a row of glyphs that stay within the row
+/// (a table's rule runs past its text): the x ranges of underlined words. A solid stroke
+/// is unbroken; a dotted one is short dots at a steady spacing (glyph bottoms and
+/// descenders are neither).
+fn underlines(row: &[(Rect, u8)], core_h: u32, mask: &[u8], width: u32) -> Vec<(i32, i32)> {
+    let glyphs: Vec<&Rect> = row.iter().map(|(r, _)| r).filter(|r| r.h * 5 >= core_h * 3).collect();
+    if glyphs.len() < 2 {
+        return Vec::new();
+    }
+    let mut bottoms: Vec<i32> = glyphs.iter().map(|r| r.bottom()).collect();
+    bottoms.sort_unstable();
+    let base = bottoms[bottoms.len() / 2];
+    let x0 = row.iter().map(|(r, _)| r.x).min().unwrap_or(0);
+    let x1 = row.iter().map(|(r, _)| r.right()).max().unwrap_or(0);
+    let (w, h) = (width as i32, (mask.len() / width.max(1) as usize) as i32);
+    let min_len = (core_h as i32 * 3 / 2).max(8);
+    let mut best: Vec<(i32, i32)> = Vec::new();
+    for y in base..=base + 3 {
+        if y < 0 || y >= h {
+            continue;
+        }
+        let line = &mask[(y * w) as usize..((y + 1) * w) as usize];
+        let on = |x: i32| x >= 0 && x < w && line[x as usize] != super::edges::FLAT;
+        // Runs of set pixels in and just around the row.
+        let mut runs: Vec<(i32, i32)> = Vec::new();
+        let mut x = x0 - 8;
+        while x < x1 + 40 {
+            if on(x) {
+                let s = x;
+                while on(x) {
+                    x += 1;
+                }
+                runs.push((s, x));
+            } else {
+                x += 1;
+            }
+        }
+        let mut segs = Vec::new();
+        for &(a, b) in &runs {
+            if b - a >= min_len {
+                segs.push((a, b)); // solid
+            }
+        }
+        if y > base {
+            // Dotted: dots of at most 3 pixels, 1 to 3 pixels apart, at a steady pace.
+            let dot = |k: usize| runs[k].1 - runs[k].0 <= 3;
+            let mut i = 0;
+            while i < runs.len() {
+                let mut j = i;
+                if dot(i) && i + 1 < runs.len() {
+                    let pace = runs[i + 1].0 - runs[i].0;
+                    while j + 1 < runs.len()
+                        && dot(j + 1)
+                        && (1..=3).contains(&(runs[j + 1].0 - runs[j].1))
+                        && (runs[j + 1].0 - runs[j].0 - pace).abs() <= 1
+                    {
+                        j += 1;
+                    }
+                }
+                if j >= i + 4 && runs[j].1 - runs[i].0 >= min_len {
+                    segs.push((runs[i].0, runs[j].1));
+                }
+                i = j + 1;
+            }
+        }
+        segs.retain(|&(a, b)| a >= x0 - 6 && b <= x1 + 6);
+        if segs.iter().map(|(a, b)| b - a).sum::<i32>() > best.iter().map(|(a, b)| b - a).sum::<i32>() {
+            best = segs;
+        }
+    }
+    best
+}
+
 /// Link text: its darkest ink is clearly blue.
 fn is_link(image: &RgbaImage, r: &Rect) -> bool {
     let r = r.clamp_to(image.width(), image.height());
@@ -484,4 +1016,33 @@ fn is_link(image: &RgbaImage, r: &Rect) -> bool {
     }
     let [r_, g, b] = best.1;
     b as i32 > r_ as i32 + 60 && b as i32 > g as i32 + 25
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prop(x: i32, y: i32, w: u32, h: u32, kind: ElementKind) -> Proposal {
+        Proposal::new(Rect::new(x, y, w, h), kind, 0.5, SOURCE)
+    }
+
+    #[test]
+    fn a_scroll_bar_s_arrow_buttons_join_its_trough() {
+        let mut out = vec![
+            prop(1000, 30, 11, 12, ElementKind::Button),
+            prop(1001, 42, 13, 600, ElementKind::Slider),
+            prop(1000, 645, 12, 11, ElementKind::Icon),
+            // A button beside the bar and one far beyond its end stay marks of their own.
+            prop(960, 30, 30, 24, ElementKind::Button),
+            prop(1000, 700, 12, 12, ElementKind::Button),
+        ];
+        // A title bar's buttons are not its arrows.
+        out.push(prop(40, 800, 300, 18, ElementKind::Slider));
+        out.push(prop(342, 800, 16, 16, ElementKind::Button));
+        join_strip_ends(&mut out, &[Rect::new(150, 803, 60, 12)]);
+        let boxes: Vec<Rect> = out.iter().map(|p| p.bbox).collect();
+        assert_eq!(out.len(), 5, "{boxes:?}");
+        assert_eq!(out[0].kind, ElementKind::Slider);
+        assert_eq!(out[0].bbox, Rect::from_edges(1000, 30, 1014, 656));
+    }
 }

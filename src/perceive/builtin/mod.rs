@@ -13,6 +13,7 @@
 
 mod controls;
 pub mod edges;
+pub mod rows;
 pub mod text;
 
 use image::RgbaImage;
@@ -37,7 +38,8 @@ pub struct BuiltinConfig {
     pub line_min_v: u32,
     /// Smallest control side, in pixels.
     pub min_control: u32,
-    /// Largest control, as a fraction of the image's width and height.
+    /// Largest control, as a fraction of the image's width and height (a maximised
+    /// editor's page of text is nearly all of it).
     pub max_control_frac: f32,
     /// Largest gap inside a line of text, per unit of line height.
     pub word_gap: f32,
@@ -51,7 +53,7 @@ impl Default for BuiltinConfig {
             line_min_h: 28,
             line_min_v: 22,
             min_control: 8,
-            max_control_frac: 0.7,
+            max_control_frac: 0.99,
             word_gap: 0.75,
         }
     }
@@ -109,6 +111,56 @@ pub fn detect_at_scale(image: &RgbaImage, scale: f64, cfg: &BuiltinConfig) -> Ve
         .collect()
 }
 
+/// The scale a screen was most likely drawn at, 1 or 2, from the size of its letters: for
+/// an image whose screen is unknown (a file). Letters inside words (a close neighbour on
+/// each side) are at most about 14 pixels tall at 100 % (the first quartile of their
+/// heights: mostly lower-case letters, whatever the toolkit or page); a screen at 200 %
+/// draws them twice as tall. Too few letters to tell: 1.
+pub fn estimate_scale(image: &RgbaImage, cfg: &BuiltinConfig) -> f64 {
+    if glyph_height(image, cfg) >= 15.5 { 2.0 } else { 1.0 }
+}
+
+/// The first quartile of the heights of the letters inside an image's words (0 when it
+/// has too few): ink blobs of letter shape with a neighbour of similar height close on
+/// each side on the same baseline (a row of icons is spaced wider).
+pub fn glyph_height(image: &RgbaImage, cfg: &BuiltinConfig) -> f64 {
+    let (w, h) = image.dimensions();
+    let table = edges::thresholds(cfg.edge_threshold, cfg.edge_relative);
+    let mask = edges::classify(image.as_raw(), w, h, &table, cfg.line_min_h * 2, cfg.line_min_v * 2);
+    let ink = label(&mask, w, h, edges::INK, Connectivity::Eight);
+    let mut glyphs: Vec<Rect> = ink
+        .comps
+        .iter()
+        .filter(|c| {
+            let (cw, ch) = (c.width(), c.height());
+            (6..=80).contains(&ch) && cw * 5 >= ch && cw <= ch * 3 / 2 && c.count >= 6
+        })
+        .map(|c| c.rect())
+        .collect();
+    glyphs.sort_by_key(|r| (r.bottom(), r.x));
+    let mut heights = Vec::new();
+    for (i, g) in glyphs.iter().enumerate() {
+        // Neighbours on the same baseline: within a few rows of bottom, so near in the order.
+        let lo = glyphs[..i].partition_point(|r| r.bottom() < g.bottom() - 2);
+        let near = |r: &&Rect| *r != g && r.h * 2 >= g.h && g.h * 2 >= r.h && r.gap_x(g) <= g.h as i32 * 2 / 5 + 1;
+        let mates = glyphs[lo..].iter().take_while(|r| r.bottom() <= g.bottom() + 2).filter(near);
+        // Letters inside a word: a neighbour close on each side (a row of icons is spaced).
+        let (mut left, mut right) = (false, false);
+        for r in mates {
+            left |= r.x < g.x;
+            right |= r.x > g.x;
+        }
+        if left && right {
+            heights.push(g.h);
+        }
+    }
+    if heights.len() < 12 {
+        return 0.0;
+    }
+    heights.sort_unstable();
+    heights[heights.len() / 4] as f64
+}
+
 /// Run the whole detector on one image.
 pub fn detect(image: &RgbaImage, cfg: &BuiltinConfig) -> Vec<Proposal> {
     let (w, h) = image.dimensions();
@@ -120,15 +172,108 @@ pub fn detect(image: &RgbaImage, cfg: &BuiltinConfig) -> Vec<Proposal> {
 
     let ink = label(&mask, w, h, edges::INK, Connectivity::Eight);
     let max_blob_h = (h / 8).clamp(24, 96);
-    let blobs: Vec<Rect> = ink
+    let blobs: Vec<(Rect, u8)> = ink
         .comps
         .iter()
         .filter(|c| c.height() <= max_blob_h && c.width() <= w / 3 && c.count >= 2)
-        .map(|c| c.rect())
+        .map(|c| (c.rect(), tint(image, &c.rect())))
         .collect();
-    let lines = text::paragraphs(text::group(blobs, text::Grouping { gap_per_height: cfg.word_gap, min_gap: 3 }));
+    let lines = text::group(blobs, text::Grouping { gap_per_height: cfg.word_gap, min_gap: 3 });
+    // Cells of a table are never lines of one paragraph, however close the rows.
+    let cells: Vec<usize> = (0..lines.len()).filter(|&i| !lines[i].is_tinted()).collect();
+    let table_cells: Vec<rows::Cell> = cells
+        .iter()
+        .map(|&i| rows::Cell {
+            rect: lines[i].bbox,
+            bg: background(image, &lines[i].bbox),
+            icon: lines[i].looks_like_icon(),
+        })
+        .collect();
+    let others: Vec<Rect> = lines.iter().filter(|l| l.is_tinted()).map(|l| l.bbox).collect();
+    let mut in_table = vec![false; lines.len()];
+    let cell_boxes: Vec<Rect> = table_cells.iter().map(|c| c.rect).collect();
+    for t in rows::tables(&table_cells, &others) {
+        if controls::split_by_rule(&mask, w, &t, &cell_boxes) {
+            continue;
+        }
+        for r in &t.rows {
+            for &i in &r.items {
+                in_table[cells[i]] = true;
+            }
+        }
+    }
+    let mut cells = Vec::new();
+    let mut prose = Vec::new();
+    for (mut l, t) in lines.into_iter().zip(in_table) {
+        if t {
+            l.cell = true;
+            cells.push(l)
+        } else {
+            prose.push(l)
+        }
+    }
+    let mut lines = text::paragraphs(prose);
+    lines.extend(cells);
+    lines.sort_by_key(|l| (l.bbox.y, l.bbox.x, l.bbox.w, l.bbox.h));
 
-    controls::assemble(image, candidates, lines)
+    controls::assemble(image, &mask, candidates, lines)
+}
+
+/// The colour around a box: the median of eight pixels just outside it.
+pub fn background(image: &RgbaImage, r: &Rect) -> [u8; 3] {
+    let (w, h) = (image.width() as i32, image.height() as i32);
+    let px = |x: i32, y: i32| image.get_pixel(x.clamp(0, w - 1) as u32, y.clamp(0, h - 1) as u32).0;
+    let ring = [
+        px(r.x - 1, r.y - 1),
+        px(r.right(), r.y - 1),
+        px(r.x - 1, r.bottom()),
+        px(r.right(), r.bottom()),
+        px(r.x + r.w as i32 / 2, r.y - 1),
+        px(r.x + r.w as i32 / 2, r.bottom()),
+        px(r.x - 1, r.y + r.h as i32 / 2),
+        px(r.right(), r.y + r.h as i32 / 2),
+    ];
+    std::array::from_fn(|k| {
+        let mut v: Vec<u8> = ring.iter().map(|p| p[k]).collect();
+        v.sort_unstable();
+        ((v[3] as u16 + v[4] as u16) / 2) as u8
+    })
+}
+
+/// The tint of a blob's ink: 0 when neutral (black, grey, white: body text), else its hue
+/// in six classes (1..=6: links are drawn in a colour). The ink is the blob's pixel that
+/// stands out most from the colour around the blob.
+pub fn tint(image: &RgbaImage, r: &Rect) -> u8 {
+    if r.area() < 20 || r.h < 5 {
+        return text::ANY_TINT;
+    }
+    let bg = background(image, r).map(|v| v as i32);
+    let mut best = (0, [0i32; 3]);
+    for y in r.y..r.bottom() {
+        for x in r.x..r.right() {
+            let p = image.get_pixel(x as u32, y as u32).0;
+            let c = [p[0] as i32, p[1] as i32, p[2] as i32];
+            let d = (c[0] - bg[0]).abs() + (c[1] - bg[1]).abs() + (c[2] - bg[2]).abs();
+            if d > best.0 {
+                best = (d, c);
+            }
+        }
+    }
+    let c = best.1;
+    let (hi, lo) = (c[0].max(c[1]).max(c[2]), c[0].min(c[1]).min(c[2]));
+    if best.0 < 60 || hi - lo < 64 {
+        return 0;
+    }
+    let chroma = (hi - lo) as f32;
+    let (r_, g, b) = (c[0] as f32, c[1] as f32, c[2] as f32);
+    let hue = if hi == c[0] {
+        ((g - b) / chroma).rem_euclid(6.0)
+    } else if hi == c[1] {
+        (b - r_) / chroma + 2.0
+    } else {
+        (r_ - g) / chroma + 4.0
+    };
+    1 + (hue.floor() as u8).min(5)
 }
 
 /// Shrink by averaging the source area each target pixel covers (a box filter with
@@ -209,6 +354,19 @@ mod tests {
                 b.bbox
             );
             assert!((a.bbox.w as i32 * 2 - b.bbox.w as i32).abs() <= 3, "{} vs {}", a.bbox, b.bbox);
+        }
+    }
+
+    #[test]
+    #[ignore = "prints the glyph height of every screen of the development set"]
+    fn glyph_heights_of_the_development_set() {
+        let dir = format!("{}/tests/devset", env!("CARGO_MANIFEST_DIR"));
+        let truth: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{dir}/annotations.json")).unwrap()).unwrap();
+        for im in truth["images"].as_array().unwrap() {
+            let img = image::open(format!("{dir}/{}", im["file"].as_str().unwrap())).unwrap().into_rgba8();
+            let h = glyph_height(&img, &BuiltinConfig::default());
+            println!("{:<40} scale {} glyph {h}", im["file"].as_str().unwrap(), im["scale"]);
         }
     }
 

@@ -15,7 +15,15 @@ pub struct InkLine {
     pub core_h: u32,
     /// Rows of text merged into this line (a paragraph has several).
     pub rows: u32,
+    /// The blobs, each with its tint: 0 for neutral ink (black, grey, white), 1..=6 for a
+    /// hue (a link's colour), [`ANY_TINT`] for blobs too small to tell.
+    pub parts: Vec<(Rect, u8)>,
+    /// A cell of a table (its columns line up with others'), not prose.
+    pub cell: bool,
 }
+
+/// The tint of a blob too small to have one of its own (a dot, a comma).
+pub const ANY_TINT: u8 = 255;
 
 impl InkLine {
     /// Too small to be content: corners of rounded borders, stray anti-aliasing.
@@ -28,6 +36,11 @@ impl InkLine {
         // Touching glyphs (kerned or bold text) may form one blob: then the shape decides.
         let (w, h) = (self.bbox.w as f32, self.bbox.h as f32);
         !self.looks_like_icon() && (self.blobs >= 2 && w >= 1.2 * h || w >= 2.2 * h)
+    }
+
+    /// Drawn all in a colour (not neutral ink): a link, or a list of them.
+    pub fn is_tinted(&self) -> bool {
+        self.parts.iter().any(|&(_, t)| t != 0 && t != ANY_TINT) && self.parts.iter().all(|&(_, t)| t != 0)
     }
 
     /// Lines of a paragraph merged into this one.
@@ -60,12 +73,12 @@ impl Default for Grouping {
     }
 }
 
-/// Group blob boxes into lines.
-pub fn group(mut blobs: Vec<Rect>, g: Grouping) -> Vec<InkLine> {
-    blobs.sort_by_key(|r| (r.x, r.y, r.w, r.h));
+/// Group blob boxes (with their tints) into lines.
+pub fn group(mut blobs: Vec<(Rect, u8)>, g: Grouping) -> Vec<InkLine> {
+    blobs.sort_by_key(|(r, _)| (r.x, r.y, r.w, r.h));
     let mut open: Vec<InkLine> = Vec::new();
     let mut done: Vec<InkLine> = Vec::new();
-    for b in blobs {
+    for (b, tint) in blobs {
         // Close lines that can no longer reach this blob (blobs come in x order).
         let mut i = 0;
         while i < open.len() {
@@ -90,11 +103,12 @@ pub fn group(mut blobs: Vec<Rect>, g: Grouping) -> Vec<InkLine> {
                 let small = is_punctuation(l, &b);
                 l.bbox = l.bbox.union(&b);
                 l.blobs += 1;
+                l.parts.push((b, tint));
                 if !small {
                     l.core_h = l.core_h.max(b.h);
                 }
             }
-            None => open.push(InkLine { bbox: b, blobs: 1, core_h: b.h, rows: 1 }),
+            None => open.push(InkLine { bbox: b, blobs: 1, core_h: b.h, rows: 1, parts: vec![(b, tint)], cell: false }),
         }
     }
     done.extend(open);
@@ -116,6 +130,7 @@ fn stack(mut lines: Vec<InkLine>, reach: i32, joins: impl Fn(&InkLine, &InkLine)
                 a.bbox = a.bbox.union(&b.bbox);
                 a.blobs += b.blobs;
                 a.core_h = a.core_h.max(b.core_h);
+                a.parts.extend(b.parts);
                 merged = true;
                 continue;
             }
@@ -169,6 +184,23 @@ fn stack_bars(lines: Vec<InkLine>) -> Vec<InkLine> {
 /// are short and ragged).
 pub fn paragraphs(mut lines: Vec<InkLine>) -> Vec<InkLine> {
     lines.sort_by_key(|l| (l.bbox.y, l.bbox.x));
+    // Lines that start an item of a list (a bullet just left of them, or as their first
+    // glyph) are never the continuation of the line above.
+    let bullets: Vec<Rect> = lines.iter().filter(|l| is_bullet(l)).map(|l| l.bbox).collect();
+    let itemised: Vec<bool> = lines
+        .iter()
+        .map(|l| {
+            let h = l.core_h.max(1) as i32;
+            let (_, cy) = l.bbox.center();
+            let beside = |b: &Rect| {
+                b.right() <= l.bbox.x
+                    && l.bbox.x - b.right() <= 2 * h
+                    && b.center().1 >= l.bbox.y as f64
+                    && b.center().1 <= l.bbox.bottom() as f64
+            };
+            bullets.iter().any(beside) || leading_bullet(l, cy)
+        })
+        .collect();
     // The next left-aligned word line below `k` that could continue it, if any.
     let below = |k: usize, x: i32, used: &[bool]| -> Option<usize> {
         let prev = &lines[k];
@@ -176,6 +208,7 @@ pub fn paragraphs(mut lines: Vec<InkLine>) -> Vec<InkLine> {
         (k + 1..lines.len()).find(|&j| {
             let l = &lines[j];
             !used[j]
+                && !itemised[j]
                 && l.is_word()
                 && (l.bbox.x - x).abs() <= 3
                 && l.bbox.y > prev.bbox.y
@@ -218,12 +251,31 @@ pub fn paragraphs(mut lines: Vec<InkLine>) -> Vec<InkLine> {
             para.bbox = para.bbox.union(&l.bbox);
             para.blobs += l.blobs;
             para.rows += 1;
+            para.parts.extend(l.parts.iter().copied());
             last = j;
         }
         out.push(para);
     }
     out.sort_by_key(|l| (l.bbox.y, l.bbox.x, l.bbox.w, l.bbox.h));
     out
+}
+
+/// A lone small dot or square: a list's bullet.
+fn is_bullet(l: &InkLine) -> bool {
+    let (w, h) = (l.bbox.w, l.bbox.h);
+    l.blobs == 1 && (2..=8).contains(&w) && (2..=8).contains(&h) && w * 2 >= h && h * 2 >= w
+}
+
+/// Whether the first glyph of a line is a bullet: small, squarish, about the middle of the
+/// line's height, set apart from the rest.
+fn leading_bullet(l: &InkLine, cy: f64) -> bool {
+    let mut parts: Vec<&Rect> = l.parts.iter().map(|(r, _)| r).collect();
+    parts.sort_by_key(|r| r.x);
+    let (Some(first), Some(next)) = (parts.first(), parts.get(1)) else { return false };
+    let small = first.w * 2 <= l.core_h && first.h * 2 <= l.core_h && first.w * 2 >= first.h && first.h * 2 >= first.w;
+    small
+        && (first.center().1 - cy).abs() <= l.core_h as f64 * 0.3
+        && next.x - first.right() >= (l.core_h as i32 / 3).max(2)
 }
 
 fn max_gap(l: &InkLine, g: Grouping) -> i32 {
@@ -269,8 +321,8 @@ fn fits(l: &InkLine, b: &Rect, g: Grouping) -> Option<f32> {
 mod tests {
     use super::*;
 
-    fn glyphs(x0: i32, y: i32, h: u32, n: usize, advance: i32) -> Vec<Rect> {
-        (0..n).map(|i| Rect::new(x0 + i as i32 * advance, y, (advance - 2) as u32, h)).collect()
+    fn glyphs(x0: i32, y: i32, h: u32, n: usize, advance: i32) -> Vec<(Rect, u8)> {
+        (0..n).map(|i| (Rect::new(x0 + i as i32 * advance, y, (advance - 2) as u32, h), 0)).collect()
     }
 
     #[test]
@@ -291,7 +343,7 @@ mod tests {
     }
 
     fn word(x: i32, y: i32, w: u32, h: u32) -> InkLine {
-        InkLine { bbox: Rect::new(x, y, w, h), blobs: 6, core_h: h, rows: 1 }
+        InkLine { bbox: Rect::new(x, y, w, h), blobs: 6, core_h: h, rows: 1, parts: vec![], cell: false }
     }
 
     #[test]
@@ -316,7 +368,7 @@ mod tests {
     #[test]
     fn a_dot_joins_its_word() {
         let mut b = glyphs(10, 10, 10, 3, 7);
-        b.push(Rect::new(31, 18, 2, 2));
+        b.push((Rect::new(31, 18, 2, 2), ANY_TINT));
         let lines = group(b, Grouping::default());
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].core_h, 10);
