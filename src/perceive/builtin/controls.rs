@@ -492,7 +492,7 @@ pub fn assemble(image: &RgbaImage, mask: &[u8], mut cands: Vec<Candidate>, mut l
                     && !l.is_speck()
                     && l.bbox.y >= last.bottom() - 2
                     && l.bbox.y - last.bottom() <= h / 2 + 2
-                    && l.bbox.w <= item.w.max(cap.bbox.w) + 2 * h as u32
+                    && l.bbox.w <= (4 * item.w.max(cap.bbox.w)).min(12 * h as u32)
                     && (l.bbox.center().0 - ccx).abs() <= 0.25 * cap.bbox.w.max(l.bbox.w) as f64 + 3.0
             }) else {
                 break;
@@ -507,6 +507,7 @@ pub fn assemble(image: &RgbaImage, mask: &[u8], mut cands: Vec<Candidate>, mut l
     controls.retain(|_| !gone.next().unwrap_or(false));
 
     let mut out: Vec<Proposal> = controls.into_iter().map(|(r, k, s)| Proposal::new(r, k, s, SOURCE)).collect();
+    let item_boxes: Vec<Rect> = items.iter().map(|p| p.bbox).collect();
     out.extend(items);
     // Cells of a table or list, free of any control: one element per row.
     // Cells that are links are each a target of their own (an index, a list of links).
@@ -630,7 +631,64 @@ pub fn assemble(image: &RgbaImage, mask: &[u8], mut cands: Vec<Candidate>, mut l
     out.extend(merged.into_iter().map(|(r, _)| Proposal::new(r, ElementKind::Link, 0.75, SOURCE)));
     let words: Vec<Rect> = lines.iter().filter(|l| l.is_word() && l.blobs >= 2).map(|l| l.bbox).collect();
     join_strip_ends(&mut out, &words);
+    join_grid_items(&mut out, &item_boxes);
     out
+}
+
+/// Items of an icon view stand in a grid with one pitch: what is left over inside one
+/// item's cell of the grid, just above or below it (a caption's third line, a piece of its
+/// icon), is part of that item.
+fn join_grid_items(out: &mut Vec<Proposal>, item_boxes: &[Rect]) {
+    let items: Vec<usize> =
+        (0..out.len()).filter(|&i| out[i].kind == ElementKind::ListRow && item_boxes.contains(&out[i].bbox)).collect();
+    if items.len() < 4 {
+        return;
+    }
+    // The pitch: the median distance from an item to its nearest neighbour in its row.
+    let mut gaps: Vec<f64> = items
+        .iter()
+        .filter_map(|&i| {
+            let (cx, cy) = out[i].bbox.center();
+            items
+                .iter()
+                .filter(|&&j| j != i && (out[j].bbox.center().1 - cy).abs() <= out[i].bbox.h as f64 / 2.0)
+                .map(|&j| (out[j].bbox.center().0 - cx).abs())
+                .filter(|&d| d > 0.0)
+                .min_by(|a, b| a.total_cmp(b))
+        })
+        .collect();
+    if gaps.len() < 4 {
+        return;
+    }
+    gaps.sort_by(|a, b| a.total_cmp(b));
+    let pitch = gaps[gaps.len() / 2];
+    let mut gone = vec![false; out.len()];
+    for e in 0..out.len() {
+        let p = &out[e];
+        if !matches!(p.kind, ElementKind::Text | ElementKind::Icon | ElementKind::Link) || p.bbox.w as f64 > 0.9 * pitch
+        {
+            continue;
+        }
+        let (ex, _) = p.bbox.center();
+        let hosts: Vec<usize> = items
+            .iter()
+            .copied()
+            .filter(|&i| {
+                // Only what touches an item joins it, so no item grows into the next row.
+                let r = out[i].bbox;
+                (r.center().0 - ex).abs() <= pitch / 2.0 - 2.0
+                    && r.gap_y(&p.bbox) <= (r.h as i32 / 12).max(3)
+                    && p.bbox.h <= r.h
+            })
+            .collect();
+        if let [i] = hosts[..] {
+            let b = out[e].bbox;
+            out[i].bbox = out[i].bbox.union(&b);
+            gone[e] = true;
+        }
+    }
+    let mut gone = gone.into_iter();
+    out.retain(|_| !gone.next().unwrap_or(false));
 }
 
 /// A scroll bar's arrow buttons sit at the ends of its trough, on its axis and no thicker
@@ -1044,5 +1102,22 @@ mod tests {
         assert_eq!(out.len(), 5, "{boxes:?}");
         assert_eq!(out[0].kind, ElementKind::Slider);
         assert_eq!(out[0].bbox, Rect::from_edges(1000, 30, 1014, 656));
+    }
+
+    #[test]
+    fn what_touches_an_icon_view_item_in_its_grid_cell_joins_it() {
+        // Four items 114 pixels apart; the first one's caption wraps to a third line, and
+        // its neighbour's icon lost a piece. Text further down is another row's, not theirs.
+        let items: Vec<Proposal> = (0..4).map(|i| prop(10 + 114 * i, 20, 100, 80, ElementKind::ListRow)).collect();
+        let boxes: Vec<Rect> = items.iter().map(|p| p.bbox).collect();
+        let mut out = items;
+        out.push(prop(45, 102, 30, 14, ElementKind::Text));
+        out.push(prop(160, 10, 12, 12, ElementKind::Icon));
+        out.push(prop(45, 140, 30, 14, ElementKind::Text));
+        join_grid_items(&mut out, &boxes);
+        let got: Vec<Rect> = out.iter().map(|p| p.bbox).collect();
+        assert_eq!(out.len(), 5, "{got:?}");
+        assert_eq!(out[0].bbox, Rect::from_edges(10, 20, 110, 116));
+        assert_eq!(out[1].bbox, Rect::from_edges(124, 10, 224, 100));
     }
 }
