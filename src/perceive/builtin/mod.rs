@@ -13,6 +13,7 @@
 
 mod controls;
 pub mod edges;
+mod links;
 pub mod rows;
 pub mod text;
 
@@ -358,16 +359,22 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "prints the glyph height of every screen of the development set"]
-    fn glyph_heights_of_the_development_set() {
+    fn the_scale_of_the_development_set_s_screens_is_estimated_from_their_text() {
         let dir = format!("{}/tests/devset", env!("CARGO_MANIFEST_DIR"));
         let truth: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(format!("{dir}/annotations.json")).unwrap()).unwrap();
+        let mut wrong = Vec::new();
         for im in truth["images"].as_array().unwrap() {
-            let img = image::open(format!("{dir}/{}", im["file"].as_str().unwrap())).unwrap().into_rgba8();
-            let h = glyph_height(&img, &BuiltinConfig::default());
-            println!("{:<40} scale {} glyph {h}", im["file"].as_str().unwrap(), im["scale"]);
+            let file = im["file"].as_str().unwrap();
+            let img = image::open(format!("{dir}/{file}")).unwrap().into_rgba8();
+            let scale = estimate_scale(&img, &BuiltinConfig::default());
+            if scale != im["scale"].as_f64().unwrap() {
+                wrong.push(format!("{file}: {scale} (glyphs {})", glyph_height(&img, &BuiltinConfig::default())));
+            }
         }
+        // Today one screen is missed: GTK 4's calculator at 2x, dark, whose keys hold single
+        // glyphs and no words, so nothing says how tall its letters are.
+        assert!(wrong.len() <= 1, "{} screens get the wrong scale: {wrong:?}", wrong.len());
     }
 
     #[test]
