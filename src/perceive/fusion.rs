@@ -112,9 +112,38 @@ pub fn fuse(proposals: Vec<Proposal>, width: u32, height: u32, cfg: &FusionConfi
             .then_with(|| sort_key(a).cmp(&sort_key(b)))
     });
     let mut unique: Vec<Proposal> = Vec::with_capacity(content.len());
-    for p in content {
-        if let Some(u) =
-            unique.iter_mut().find(|u| u.bbox.overlap(&p.bbox) >= cfg.content_overlap && u.bbox.iou(&p.bbox) > 0.3)
+    // A link drawn whole whose words another detector read apart, set as closely as the
+    // words of one line (monospace text has wide spaces), is not the duplicate of one of
+    // them: the words join the link below. Words set wider apart are links side by side
+    // (a navigation bar) that the link's detector ran together.
+    let pieces_of = |l: &Proposal| -> Vec<Rect> {
+        let mut v: Vec<Rect> = content
+            .iter()
+            .filter(|u| {
+                u.kind == ElementKind::Text
+                    && u.source != l.source
+                    && l.bbox.intersection(&u.bbox).area() * 10 >= u.bbox.area() * 9
+            })
+            .map(|u| u.bbox)
+            .collect();
+        v.sort_by_key(|r| r.x);
+        v
+    };
+    let whole_link: Vec<bool> = content
+        .iter()
+        .map(|l| {
+            let v = if l.kind == ElementKind::Link { pieces_of(l) } else { Vec::new() };
+            v.len() >= 2
+                && v.windows(2).all(|w| w[0].overlap_y(&w[1]) > 0 && w[0].gap_x(&w[1]) as u32 <= w[0].h.min(w[1].h))
+        })
+        .collect();
+    for (p, whole) in content.into_iter().zip(whole_link) {
+        let holds_piece = |u: &Proposal| {
+            whole && u.kind == ElementKind::Text && u.source != p.source && p.bbox.area() * 2 >= u.bbox.area() * 3
+        };
+        if let Some(u) = unique
+            .iter_mut()
+            .find(|u| u.bbox.overlap(&p.bbox) >= cfg.content_overlap && u.bbox.iou(&p.bbox) > 0.3 && !holds_piece(u))
         {
             if u.text.is_none() {
                 u.text = p.text.clone();
@@ -156,6 +185,17 @@ pub fn fuse(proposals: Vec<Proposal>, width: u32, height: u32, cfg: &FusionConfi
             None => i += 1,
         }
     }
+
+    // A line read across a control's side ("Style: |Fusion": a label and the combo box
+    // beside it) is two pieces of text: the part outside, and the control's own.
+    let mut split = Vec::with_capacity(unique.len());
+    for p in unique {
+        match straddled(&p, &kept, cfg) {
+            Some(cut) => split.extend(split_at(p, cut)),
+            None => split.push(p),
+        }
+    }
+    let mut unique = split;
 
     // Content inside a control becomes part of it (the tightest control holding it).
     unique.sort_by_key(sort_key);
@@ -212,6 +252,62 @@ pub fn fuse(proposals: Vec<Proposal>, width: u32, height: u32, cfg: &FusionConfi
     let mut taken = centre_taken.into_iter();
     kept.retain(|_| !taken.next().unwrap_or(false));
     kept
+}
+
+/// Where a line of read text crosses the side of a control of its own height that holds a
+/// good part of it but not most of it: the x of that side.
+fn straddled(p: &Proposal, controls: &[Proposal], cfg: &FusionConfig) -> Option<i32> {
+    let text = p.text.as_deref()?;
+    if p.kind != ElementKind::Text || text.chars().count() < 3 {
+        return None;
+    }
+    let b = p.bbox;
+    let held = |k: &Proposal| k.bbox.intersection(&b).area() as f64 >= cfg.content_inside * b.area() as f64;
+    if controls.iter().any(held) {
+        return None;
+    }
+    controls
+        .iter()
+        .filter(|k| k.kind != ElementKind::ListRow && k.bbox.h <= 3 * b.h)
+        .filter(|k| k.bbox.overlap_y(&b) * 10 >= b.h as i32 * 7 && k.bbox.overlap_x(&b) * 4 >= b.w as i32)
+        .find_map(|k| {
+            let r = k.bbox;
+            if b.x < r.x && b.right() <= r.right() + 2 {
+                Some(r.x)
+            } else if b.right() > r.right() && b.x >= r.x - 2 {
+                Some(r.right())
+            } else {
+                None
+            }
+        })
+}
+
+/// Cut a line of read text at `x`: its characters shared out by width, the cut moved to a
+/// space close by, and a border read as a character (`|`) dropped from the ends.
+fn split_at(p: Proposal, x: i32) -> Vec<Proposal> {
+    let text: Vec<char> = p.text.as_deref().unwrap_or_default().chars().collect();
+    let n = text.len();
+    let at = ((x - p.bbox.x) as f64 / p.bbox.w.max(1) as f64 * n as f64).round() as usize;
+    let at = (at.saturating_sub(2)..=(at + 2).min(n))
+        .filter(|&i| i < n && text[i].is_whitespace())
+        .min_by_key(|&i| i.abs_diff(at))
+        .unwrap_or(at.min(n));
+    let clean = |s: &[char]| {
+        let s: String = s.iter().collect();
+        let s = s.trim_matches(|c: char| c.is_whitespace() || matches!(c, '|' | '[' | ']'));
+        (!s.is_empty()).then(|| s.to_string())
+    };
+    let (left, right) = (clean(&text[..at]), clean(&text[at..]));
+    let boxes = [
+        Rect::from_edges(p.bbox.x, p.bbox.y, x, p.bbox.bottom()),
+        Rect::from_edges(x, p.bbox.y, p.bbox.right(), p.bbox.bottom()),
+    ];
+    [left, right]
+        .into_iter()
+        .zip(boxes)
+        .filter(|(t, r)| t.is_some() && r.w >= 3)
+        .map(|(text, bbox)| Proposal { bbox, text, ..p.clone() })
+        .collect()
 }
 
 #[cfg(test)]
@@ -322,6 +418,61 @@ mod tests {
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(out[0].kind, ElementKind::Link);
         assert_eq!(out[0].text.as_deref(), Some("2.5.8. File names"));
+    }
+
+    #[test]
+    fn a_monospace_link_read_in_pieces_is_one_link_with_its_words_in_order() {
+        let out = fuse(
+            vec![
+                p(358, 80, 300, 15, ElementKind::Link, None, "builtin"),
+                p(358, 80, 135, 14, ElementKind::Text, Some("fs.lutimes(path,"), "text"),
+                p(505, 80, 48, 13, ElementKind::Text, Some("atime,"), "text"),
+                p(565, 80, 90, 13, ElementKind::Text, Some("callback)"), "text"),
+            ],
+            1000,
+            300,
+            &FusionConfig::default(),
+        );
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].kind, ElementKind::Link);
+        assert_eq!(out[0].bbox, Rect::new(358, 80, 300, 15));
+        assert_eq!(out[0].text.as_deref(), Some("fs.lutimes(path, atime, callback)"));
+    }
+
+    #[test]
+    fn a_line_read_across_a_combo_box_side_is_the_label_beside_it_and_the_box_s_own_text() {
+        let out = fuse(
+            vec![
+                p(70, 47, 260, 25, ElementKind::ComboBox, None, "builtin"),
+                p(18, 48, 106, 24, ElementKind::Text, Some("Style: |Fusion"), "text"),
+            ],
+            400,
+            300,
+            &FusionConfig::default(),
+        );
+        assert_eq!(out.len(), 2, "{out:?}");
+        let combo = out.iter().find(|e| e.kind == ElementKind::ComboBox).unwrap();
+        assert_eq!(combo.text.as_deref(), Some("Fusion"));
+        assert_eq!(combo.bbox, Rect::new(70, 47, 260, 25));
+        let label = out.iter().find(|e| e.kind == ElementKind::Text).unwrap();
+        assert_eq!(label.text.as_deref(), Some("Style:"));
+        assert_eq!(label.bbox, Rect::new(18, 48, 52, 24), "the label ends where the box begins");
+    }
+
+    #[test]
+    fn links_side_by_side_that_one_detector_ran_together_stay_apart() {
+        let out = fuse(
+            vec![
+                p(187, 20, 186, 16, ElementKind::Link, None, "builtin"),
+                p(187, 20, 40, 15, ElementKind::Text, Some("Home"), "text"),
+                p(260, 20, 113, 15, ElementKind::Text, Some("Getting Started"), "text"),
+            ],
+            1000,
+            300,
+            &FusionConfig::default(),
+        );
+        let texts: Vec<_> = out.iter().map(|e| e.text.as_deref()).collect();
+        assert_eq!(texts, [Some("Home"), Some("Getting Started")], "{out:?}");
     }
 
     #[test]

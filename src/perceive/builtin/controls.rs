@@ -616,8 +616,51 @@ pub fn assemble(image: &RgbaImage, mask: &[u8], mut cands: Vec<Candidate>, mut l
     out.extend(merged.into_iter().map(|r| Proposal::new(r, ElementKind::Link, 0.75, SOURCE)));
     let words: Vec<Rect> = lines.iter().filter(|l| l.is_word() && l.blobs >= 2).map(|l| l.bbox).collect();
     join_strip_ends(&mut out, &words);
+    join_field_steppers(&mut out);
     join_grid_items(&mut out, &item_boxes);
     out
+}
+
+/// A field's own buttons drawn flush against its right end (a spin box's stacked arrows, a
+/// combo box's drop-down arrow): narrow, as tall as the field, touching it. They are one
+/// control with the field.
+fn join_field_steppers(out: &mut Vec<Proposal>) {
+    let mut i = 0;
+    while i < out.len() {
+        let a = out[i].bbox;
+        // An arrow button, or one of a pair of small arrows stacked beside the field.
+        let arrow = a.w <= 16 && a.h <= 12;
+        let stepper = matches!(out[i].kind, ElementKind::Icon | ElementKind::Button | ElementKind::Text)
+            && out[i].text.is_none()
+            && (a.w <= a.h && a.h <= 40 || arrow);
+        let field = stepper
+            .then(|| {
+                (0..out.len()).find(|&f| {
+                    let b = out[f].bbox;
+                    let beside = if arrow {
+                        a.y >= b.y - 1 && a.bottom() <= b.bottom() + 1
+                    } else {
+                        a.overlap_y(&b) * 10 >= a.h as i32 * 8 && a.h * 10 >= b.h * 7 && a.h <= b.h + 4
+                    };
+                    f != i
+                        && matches!(
+                            out[f].kind,
+                            ElementKind::TextField | ElementKind::Slider | ElementKind::ComboBox | ElementKind::Button
+                        )
+                        && b.w >= 3 * b.h
+                        && (-2..=3).contains(&(a.x - b.right()))
+                        && beside
+                })
+            })
+            .flatten();
+        match field {
+            Some(f) => {
+                out[f].bbox = out[f].bbox.union(&a);
+                out.remove(i);
+            }
+            None => i += 1,
+        }
+    }
 }
 
 /// Items of an icon view stand in a grid with one pitch: what is left over inside one

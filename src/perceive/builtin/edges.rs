@@ -8,12 +8,14 @@ pub const INK: u8 = 1;
 pub const LINE: u8 = 2;
 
 /// How different two pixels must be to form an edge, by the brighter one's brightest
-/// channel: `max(min, relative × brightness)`. Dark themes draw borders with small absolute
-/// differences (#1b1b1b on #353535) that a fixed threshold tuned for light themes misses.
-pub fn thresholds(min: u8, relative: f32) -> [u8; 256] {
+/// channel: `relative × brightness`, kept between `min` and `max`. Dark themes draw borders
+/// with small absolute differences (#1b1b1b on #353535) that a fixed threshold tuned for
+/// light themes misses; the cap keeps the light side of a sunken bevel (#e6e6e6 beside a
+/// white field) an edge.
+pub fn thresholds(min: u8, relative: f32, max: u8) -> [u8; 256] {
     let mut t = [0u8; 256];
     for (v, slot) in t.iter_mut().enumerate() {
-        *slot = (relative * v as f32).round().clamp(min as f32, 255.0) as u8;
+        *slot = (relative * v as f32).round().min(max as f32).max(min as f32) as u8;
     }
     t
 }
@@ -122,7 +124,7 @@ mod tests {
     fn a_long_border_is_a_line_and_a_short_stroke_is_ink() {
         // A 40-pixel dark horizontal line and a 5-pixel dark vertical stroke on white.
         let img = rgba(50, 30, |x, y| if (y == 10 && x < 40) || (x == 45 && (20..25).contains(&y)) { 0 } else { 255 });
-        let m = classify(&img, 50, 30, &thresholds(10, 0.1), 28, 22);
+        let m = classify(&img, 50, 30, &thresholds(10, 0.1, 24), 28, 22);
         assert_eq!(m[10 * 50 + 5], LINE);
         assert_eq!(m[9 * 50 + 5], LINE, "the pixel above a dark line differs from it too");
         assert_eq!(m[22 * 50 + 44], INK);
@@ -132,7 +134,7 @@ mod tests {
     #[test]
     fn a_dark_theme_border_is_an_edge_that_a_light_theme_threshold_would_miss() {
         // #1b1b1b border on a #353535 face: 26 apart; anti-aliased corners step by ~13.
-        let t = thresholds(10, 0.1);
+        let t = thresholds(10, 0.1, 24);
         assert!(differs(&[0x1b; 3], &[0x35; 3], &t));
         assert!(differs(&[0x22; 3], &[0x2f; 3], &t));
         // The same step on a light theme is shading, not a border.
@@ -141,8 +143,16 @@ mod tests {
     }
 
     #[test]
+    fn the_light_side_of_a_sunken_white_field_is_an_edge() {
+        // Tk's entry: white, with a #e6e6e6 bevel on its right and bottom on #d9d9d9.
+        let t = thresholds(10, 0.1, 24);
+        assert!(differs(&[0xff; 3], &[0xe6; 3], &t));
+        assert!(!differs(&[0xff; 3], &[0xf2; 3], &t), "alternate row shading stays flat");
+    }
+
+    #[test]
     fn a_gentle_gradient_has_no_edges() {
         let img = rgba(64, 64, |_, y| 180 + (y / 4) as u8);
-        assert!(classify(&img, 64, 64, &thresholds(10, 0.1), 28, 22).iter().all(|&v| v == FLAT));
+        assert!(classify(&img, 64, 64, &thresholds(10, 0.1, 24), 28, 22).iter().all(|&v| v == FLAT));
     }
 }

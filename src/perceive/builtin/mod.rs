@@ -33,6 +33,9 @@ pub struct BuiltinConfig {
     /// Edge threshold as a fraction of the brighter pixel's brightness (so dark themes,
     /// whose borders differ by little, still have edges).
     pub edge_relative: f32,
+    /// Largest edge threshold, however bright the pixels (a white field's light bevel,
+    /// #e6e6e6, differs from it by 25).
+    pub edge_max: u8,
     /// Horizontal edge runs at least this long are lines (borders), not ink.
     pub line_min_h: u32,
     /// Vertical edge runs at least this long are lines.
@@ -51,6 +54,7 @@ impl Default for BuiltinConfig {
         Self {
             edge_threshold: 10,
             edge_relative: 0.1,
+            edge_max: 24,
             line_min_h: 28,
             line_min_v: 22,
             min_control: 8,
@@ -126,7 +130,7 @@ pub fn estimate_scale(image: &RgbaImage, cfg: &BuiltinConfig) -> f64 {
 /// each side on the same baseline (a row of icons is spaced wider).
 pub fn glyph_height(image: &RgbaImage, cfg: &BuiltinConfig) -> f64 {
     let (w, h) = image.dimensions();
-    let table = edges::thresholds(cfg.edge_threshold, cfg.edge_relative);
+    let table = edges::thresholds(cfg.edge_threshold, cfg.edge_relative, cfg.edge_max);
     let mask = edges::classify(image.as_raw(), w, h, &table, cfg.line_min_h * 2, cfg.line_min_v * 2);
     let ink = label(&mask, w, h, edges::INK, Connectivity::Eight);
     let mut glyphs: Vec<Rect> = ink
@@ -165,7 +169,7 @@ pub fn glyph_height(image: &RgbaImage, cfg: &BuiltinConfig) -> f64 {
 /// Run the whole detector on one image.
 pub fn detect(image: &RgbaImage, cfg: &BuiltinConfig) -> Vec<Proposal> {
     let (w, h) = image.dimensions();
-    let table = edges::thresholds(cfg.edge_threshold, cfg.edge_relative);
+    let table = edges::thresholds(cfg.edge_threshold, cfg.edge_relative, cfg.edge_max);
     let mask = edges::classify(image.as_raw(), w, h, &table, cfg.line_min_h, cfg.line_min_v);
 
     let regions = label(&mask, w, h, edges::FLAT, Connectivity::Four);

@@ -43,7 +43,7 @@ impl InkGrid {
         let mut ink = vec![false; (cols * rows) as usize];
         // Borders and separators (long straight edges) are not text: a window's frame would
         // otherwise join everything inside it into one block.
-        let table = edges::thresholds(INK_CONTRAST, 0.1);
+        let table = edges::thresholds(INK_CONTRAST, 0.1, u8::MAX);
         let mask = edges::classify(image.as_raw(), w, h, &table, LINE_H, LINE_V);
         for (y, row) in mask.chunks_exact(w.max(1) as usize).enumerate() {
             let cy = y as u32 / CELL;
