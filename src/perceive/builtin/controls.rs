@@ -467,8 +467,14 @@ pub fn assemble(image: &RgbaImage, mask: &[u8], mut cands: Vec<Candidate>, mut l
                     && above.contains(r)
             })
             .collect();
-        let icon =
-            frags.iter().map(|&j| lines[j].bbox).chain(faces.iter().map(|&k| controls[k].0)).reduce(|a, b| a.union(&b));
+        let pieces: Vec<Rect> =
+            frags.iter().map(|&j| lines[j].bbox).chain(faces.iter().map(|&k| controls[k].0)).collect();
+        // One picture: its pieces touch or nearly (a row of tool buttons above a label does
+        // not make one icon).
+        if !connected(&pieces, (h / 2).max(4)) {
+            continue;
+        }
+        let icon = pieces.iter().copied().reduce(|a, b| a.union(&b));
         let Some(icon) = icon else { continue };
         let centred = (icon.center().0 - ccx).abs() <= 0.2 * icon.w.max(cap.bbox.w) as f64 + 3.0;
         let gap = cap.bbox.y - icon.bottom();
@@ -619,6 +625,23 @@ pub fn assemble(image: &RgbaImage, mask: &[u8], mut cands: Vec<Candidate>, mut l
     join_field_steppers(&mut out);
     join_grid_items(&mut out, &item_boxes);
     out
+}
+
+/// Whether boxes form one cluster when those at most `gap` pixels apart are linked.
+fn connected(boxes: &[Rect], gap: i32) -> bool {
+    let Some(first) = boxes.first() else { return true };
+    let mut reached = vec![false; boxes.len()];
+    reached[0] = true;
+    let mut todo = vec![*first];
+    while let Some(b) = todo.pop() {
+        for (i, r) in boxes.iter().enumerate() {
+            if !reached[i] && b.gap_x(r) <= gap && b.gap_y(r) <= gap {
+                reached[i] = true;
+                todo.push(*r);
+            }
+        }
+    }
+    reached.into_iter().all(|r| r)
 }
 
 /// A field's own buttons drawn flush against its right end (a spin box's stacked arrows, a
@@ -913,7 +936,10 @@ fn is_container(c: &Candidate, texts: &[&InkLine]) -> bool {
 fn classify<'a>(c: &Candidate, inside: impl Iterator<Item = &'a InkLine>) -> ElementKind {
     let inside: Vec<&InkLine> = inside.collect();
     let (w, h) = (c.rect.w as f32, c.rect.h as f32);
-    if c.is_small_square() && inside.iter().all(|l| l.bbox.w as f32 <= w) {
+    // A face of 24 pixels or more with a symbol on it is a tool button: check boxes and
+    // radio buttons are drawn smaller.
+    let tool_button = w.min(h) >= 24.0 && !inside.is_empty();
+    if c.is_small_square() && !tool_button && inside.iter().all(|l| l.bbox.w as f32 <= w) {
         // A round face leaves its corners out of the region.
         return if c.fill < 0.84 && inside.is_empty() || c.fill < 0.7 {
             ElementKind::RadioButton

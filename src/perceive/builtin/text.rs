@@ -113,7 +113,63 @@ pub fn group(mut blobs: Vec<(Rect, u8)>, g: Grouping) -> Vec<InkLine> {
     }
     done.extend(open);
     done.sort_by_key(|l| (l.bbox.y, l.bbox.x, l.bbox.w, l.bbox.h));
-    stack_parts(stack_bars(done))
+    split_icon_rows(stack_parts(stack_bars(done)))
+}
+
+/// A row of icons spaced like words (a toolbar without button faces) is so many icons: a
+/// line whose pieces (blobs touching or a hairline apart) are all icon-sized and squarish,
+/// set wider apart than letters are, splits into one line per piece. Words never split:
+/// their pieces are wider than tall, and the letters of a CJK word touch.
+fn split_icon_rows(lines: Vec<InkLine>) -> Vec<InkLine> {
+    let mut out = Vec::with_capacity(lines.len());
+    for l in lines {
+        if l.rows >= 2 || l.blobs < 2 || l.bbox.h < 12 {
+            out.push(l);
+            continue;
+        }
+        // Specks (a face's rounded corners, a dot) go with the nearest piece afterwards;
+        // hairline bars (a separator between the icons, a face's edge) stand alone.
+        let bar = |r: &Rect| r.w <= 3 && r.h >= 3 * r.w || r.h <= 3 && r.w >= 3 * r.h;
+        let (bars, rest): (Vec<(Rect, u8)>, Vec<(Rect, u8)>) =
+            l.parts.iter().partition(|(r, _)| r.w.max(r.h) >= 5 && bar(r));
+        let (mut parts, specks): (Vec<(Rect, u8)>, Vec<(Rect, u8)>) =
+            rest.into_iter().partition(|(r, _)| r.w.max(r.h) >= 5);
+        parts.sort_by_key(|(r, _)| r.x);
+        let mut pieces: Vec<(Rect, Vec<(Rect, u8)>)> = Vec::new();
+        for p in parts {
+            match pieces.last_mut() {
+                Some((r, v)) if p.0.x <= r.right() + 3 => {
+                    *r = r.union(&p.0);
+                    v.push(p);
+                }
+                _ => pieces.push((p.0, vec![p])),
+            }
+        }
+        let icon = |r: &Rect| r.h >= 12 && r.h * 10 >= l.bbox.h * 7 && r.w * 10 >= r.h * 6 && r.w * 10 <= r.h * 16;
+        let apart = pieces.windows(2).all(|w| {
+            let gap = w[1].0.x - w[0].0.right();
+            gap >= 6 && gap * 20 >= 7 * l.bbox.h as i32
+        });
+        if pieces.len() < 2 || !apart || !pieces.iter().all(|(r, _)| icon(r)) {
+            out.push(l);
+            continue;
+        }
+        for b in bars {
+            out.push(InkLine { bbox: b.0, blobs: 1, core_h: b.0.h, rows: 1, parts: vec![b], cell: l.cell });
+        }
+        for sp in specks {
+            if let Some((r, v)) = pieces.iter_mut().min_by_key(|(r, _)| r.gap_x(&sp.0) + r.gap_y(&sp.0)) {
+                *r = r.union(&sp.0);
+                v.push(sp);
+            }
+        }
+        for (bbox, parts) in pieces {
+            let core_h = parts.iter().map(|(r, _)| r.h).max().unwrap_or(bbox.h);
+            out.push(InkLine { bbox, blobs: parts.len() as u32, core_h, rows: 1, parts, cell: l.cell });
+        }
+    }
+    out.sort_by_key(|l| (l.bbox.y, l.bbox.x, l.bbox.w, l.bbox.h));
+    out
 }
 
 /// Merge lines stacked below one another (within `reach` pixels) while `joins` says so.
@@ -372,5 +428,35 @@ mod tests {
         let lines = group(b, Grouping::default());
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].core_h, 10);
+    }
+
+    #[test]
+    fn a_row_of_toolbar_icons_is_one_line_per_icon() {
+        // Three 19 px symbols 14 px apart (a reload arrow in two strokes, a grid of four
+        // squares, a picture), a separator and a face's corner speck among them.
+        let b = vec![
+            (Rect::new(142, 38, 14, 14), 0),
+            (Rect::new(147, 33, 14, 14), 0),
+            (Rect::new(168, 33, 2, 20), 0),
+            (Rect::new(176, 30, 2, 2), ANY_TINT),
+            (Rect::new(177, 33, 9, 9), 0),
+            (Rect::new(177, 43, 9, 9), 0),
+            (Rect::new(187, 33, 9, 9), 0),
+            (Rect::new(187, 43, 9, 9), 0),
+            (Rect::new(210, 33, 19, 19), 0),
+        ];
+        let lines = group(b, Grouping::default());
+        let mut icons: Vec<Rect> = lines.iter().filter(|l| l.bbox.w > 3).map(|l| l.bbox).collect();
+        icons.sort_by_key(|r| r.x);
+        assert_eq!(icons, [Rect::new(142, 33, 19, 19), Rect::new(176, 30, 20, 22), Rect::new(210, 33, 19, 19)]);
+    }
+
+    #[test]
+    fn words_with_wide_spaces_are_not_split_like_icons() {
+        // "Save  All" in 14 px letters with a wide gap: the pieces are wider than tall.
+        let mut b = glyphs(10, 10, 14, 4, 9);
+        b.extend(glyphs(10 + 36 + 8, 10, 14, 3, 9));
+        let lines = group(b, Grouping::default());
+        assert_eq!(lines.len(), 1, "{lines:?}");
     }
 }
