@@ -325,22 +325,26 @@ impl XSession {
         serde_json::from_slice(&o.stdout).expect("AT-SPI JSON")
     }
 
-    /// The AT-SPI tree once it stops growing: two answers in a row with the same objects.
+    /// The AT-SPI tree once it stops growing: three answers in a row with the same objects.
     pub fn settled_atspi(&self, app: &str) -> Value {
         let count = |t: &Value| {
             t["apps"].as_array().and_then(|a| a.first()).and_then(|a| a["nodes"].as_array()).map_or(0, |n| n.len())
         };
+        // Three answers in a row that agree: a tree still being filled in (an expander's
+        // children, an icon view's items) can pause once between two batches.
         let mut prev = self.atspi(&[app]);
+        let mut agreed = 0;
         let mut settled = None;
         self.wait_until(&format!("{app}'s accessibility tree to settle"), Duration::from_secs(30), |s| {
             std::thread::sleep(Duration::from_millis(200));
             let cur = s.atspi(&[app]);
             let same = count(&cur) == count(&prev) && count(&cur) > 0;
+            agreed = if same { agreed + 1 } else { 0 };
             prev = cur.clone();
-            if same {
+            if agreed >= 2 {
                 settled = Some(cur);
             }
-            same
+            agreed >= 2
         });
         settled.unwrap_or(prev)
     }

@@ -22,6 +22,9 @@ pub struct InkLine {
     pub cell: bool,
 }
 
+/// A blob of a line with its tint.
+type Part = (Rect, u8);
+
 /// The tint of a blob too small to have one of its own (a dot, a comma).
 pub const ANY_TINT: u8 = 255;
 
@@ -130,12 +133,10 @@ fn split_icon_rows(lines: Vec<InkLine>) -> Vec<InkLine> {
         // Specks (a face's rounded corners, a dot) go with the nearest piece afterwards;
         // hairline bars (a separator between the icons, a face's edge) stand alone.
         let bar = |r: &Rect| r.w <= 3 && r.h >= 3 * r.w || r.h <= 3 && r.w >= 3 * r.h;
-        let (bars, rest): (Vec<(Rect, u8)>, Vec<(Rect, u8)>) =
-            l.parts.iter().partition(|(r, _)| r.w.max(r.h) >= 5 && bar(r));
-        let (mut parts, specks): (Vec<(Rect, u8)>, Vec<(Rect, u8)>) =
-            rest.into_iter().partition(|(r, _)| r.w.max(r.h) >= 5);
+        let (bars, rest): (Vec<Part>, Vec<Part>) = l.parts.iter().partition(|(r, _)| r.w.max(r.h) >= 5 && bar(r));
+        let (mut parts, specks): (Vec<Part>, Vec<Part>) = rest.into_iter().partition(|(r, _)| r.w.max(r.h) >= 5);
         parts.sort_by_key(|(r, _)| r.x);
-        let mut pieces: Vec<(Rect, Vec<(Rect, u8)>)> = Vec::new();
+        let mut pieces: Vec<(Rect, Vec<Part>)> = Vec::new();
         for p in parts {
             match pieces.last_mut() {
                 Some((r, v)) if p.0.x <= r.right() + 3 => {
@@ -145,12 +146,15 @@ fn split_icon_rows(lines: Vec<InkLine>) -> Vec<InkLine> {
                 _ => pieces.push((p.0, vec![p])),
             }
         }
-        let icon = |r: &Rect| r.h >= 12 && r.h * 10 >= l.bbox.h * 7 && r.w * 10 >= r.h * 6 && r.w * 10 <= r.h * 16;
-        let apart = pieces.windows(2).all(|w| {
-            let gap = w[1].0.x - w[0].0.right();
-            gap >= 6 && gap * 20 >= 7 * l.bbox.h as i32
+        let icon = |r: &Rect| r.h >= 12 && r.h * 10 >= l.bbox.h * 6 && r.w * 10 >= r.h * 6 && r.w * 10 <= r.h * 16;
+        // Besides the icons only narrow marks (a grip, a separator), never a word.
+        let narrow = |r: &Rect| r.w <= r.h.min(l.bbox.h / 2);
+        let icons: Vec<Rect> = pieces.iter().map(|(r, _)| *r).filter(|r| !narrow(r)).collect();
+        let apart = icons.windows(2).all(|w| {
+            let gap = w[1].x - w[0].right();
+            gap >= 6 && gap * 10 >= 3 * l.bbox.h as i32
         });
-        if pieces.len() < 2 || !apart || !pieces.iter().all(|(r, _)| icon(r)) {
+        if icons.len() < 2 || !apart || !icons.iter().all(icon) {
             out.push(l);
             continue;
         }
