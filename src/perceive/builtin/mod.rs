@@ -13,6 +13,7 @@
 
 mod controls;
 pub mod edges;
+mod joins;
 mod links;
 pub mod rows;
 pub mod text;
