@@ -141,10 +141,20 @@ pub fn fuse(proposals: Vec<Proposal>, width: u32, height: u32, cfg: &FusionConfi
         let holds_piece = |u: &Proposal| {
             whole && u.kind == ElementKind::Text && u.source != p.source && p.bbox.area() * 2 >= u.bbox.area() * 3
         };
-        if let Some(u) = unique
-            .iter_mut()
-            .find(|u| u.bbox.overlap(&p.bbox) >= cfg.content_overlap && u.bbox.iou(&p.bbox) > 0.3 && !holds_piece(u))
-        {
+        // A link inside a longer line another detector read whole is a link in running
+        // text, not the line's duplicate.
+        let link_in_line = |u: &Proposal| {
+            p.kind == ElementKind::Link
+                && u.kind == ElementKind::Text
+                && u.source != p.source
+                && u.bbox.w * 2 >= p.bbox.w * 3
+        };
+        if let Some(u) = unique.iter_mut().find(|u| {
+            u.bbox.overlap(&p.bbox) >= cfg.content_overlap
+                && u.bbox.iou(&p.bbox) > 0.3
+                && !holds_piece(u)
+                && !link_in_line(u)
+        }) {
             if u.text.is_none() {
                 u.text = p.text.clone();
             }
@@ -402,6 +412,24 @@ mod tests {
         let kinds: Vec<ElementKind> = out.iter().map(|p| p.kind).collect();
         assert_eq!(kinds.iter().filter(|k| **k == ElementKind::Link).count(), 2);
         assert_eq!(out.len(), 3, "only the paragraph whose middle is a link goes: {out:?}");
+    }
+
+    #[test]
+    fn a_link_a_third_of_a_line_read_whole_stays_a_link_of_its_own() {
+        // "While The Python Language Reference describes the exact syntax ...": the reader
+        // took the line whole, the link finder the link; a third of the line is no duplicate.
+        let out = fuse(
+            vec![
+                p(264, 146, 700, 18, ElementKind::Text, Some("While The Python Language Reference describes"), "text"),
+                p(313, 146, 262, 16, ElementKind::Link, None, "builtin"),
+            ],
+            1280,
+            800,
+            &FusionConfig::default(),
+        );
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out.iter().any(|p| p.kind == ElementKind::Link && p.bbox == Rect::new(313, 146, 262, 16)), "{out:?}");
+        assert!(out.iter().any(|p| p.kind == ElementKind::Text && p.bbox.w == 700), "{out:?}");
     }
 
     #[test]

@@ -47,33 +47,23 @@ pub(super) fn join_field_steppers(out: &mut Vec<Proposal>) {
     }
 }
 
-/// Items of an icon view stand in a grid with one pitch: what is left over inside one
-/// item's cell of the grid, just above or below it (a caption's third line, a piece of its
-/// icon), is part of that item.
+/// Items of an icon view stand in a grid with one pitch. When the items found show the grid
+/// in both directions, everything small inside one of its cells (an icon drawn in pieces, a
+/// caption wrapped to three lines, an item whose icon and caption were found apart) is that
+/// cell's item. Otherwise only what is left over just above or below an item, inside its
+/// column (a caption's third line, a piece of its icon), joins it.
 pub(super) fn join_grid_items(out: &mut Vec<Proposal>, item_boxes: &[Rect]) {
     let items: Vec<usize> =
         (0..out.len()).filter(|&i| out[i].kind == ElementKind::ListRow && item_boxes.contains(&out[i].bbox)).collect();
     if items.len() < 4 {
         return;
     }
-    // The pitch: the median distance from an item to its nearest neighbour in its row.
-    let mut gaps: Vec<f64> = items
-        .iter()
-        .filter_map(|&i| {
-            let (cx, cy) = out[i].bbox.center();
-            items
-                .iter()
-                .filter(|&&j| j != i && (out[j].bbox.center().1 - cy).abs() <= out[i].bbox.h as f64 / 2.0)
-                .map(|&j| (out[j].bbox.center().0 - cx).abs())
-                .filter(|&d| d > 0.0)
-                .min_by(|a, b| a.total_cmp(b))
-        })
-        .collect();
-    if gaps.len() < 4 {
+    let boxes: Vec<Rect> = items.iter().map(|&i| out[i].bbox).collect();
+    let Some(pitch) = grid_pitch(&boxes) else { return };
+    if let Some(pitch_y) = row_pitch(&boxes, pitch) {
+        join_grid_cells(out, &items, pitch, pitch_y);
         return;
     }
-    gaps.sort_by(|a, b| a.total_cmp(b));
-    let pitch = gaps[gaps.len() / 2];
     let mut gone = vec![false; out.len()];
     for e in 0..out.len() {
         let p = &out[e];
@@ -101,6 +91,161 @@ pub(super) fn join_grid_items(out: &mut Vec<Proposal>, item_boxes: &[Rect]) {
     }
     let mut gone = gone.into_iter();
     out.retain(|_| !gone.next().unwrap_or(false));
+}
+
+/// The grid's pitch across: the median distance from an item's centre to its nearest
+/// neighbour's in the same row. None with fewer than four.
+fn grid_pitch(boxes: &[Rect]) -> Option<f64> {
+    let mut gaps: Vec<f64> = boxes
+        .iter()
+        .filter_map(|a| {
+            let (cx, cy) = a.center();
+            boxes
+                .iter()
+                .filter(|b| (b.center().1 - cy).abs() <= a.h as f64 / 2.0)
+                .map(|b| (b.center().0 - cx).abs())
+                .filter(|&d| d > 0.0)
+                .min_by(|x, y| x.total_cmp(y))
+        })
+        .collect();
+    if gaps.len() < 4 {
+        return None;
+    }
+    gaps.sort_by(|a, b| a.total_cmp(b));
+    Some(gaps[gaps.len() / 2])
+}
+
+/// The grid's pitch down, from items in the same column (their centres move with the
+/// caption's length and the icon's size, so no one distance is exact): the pitch whose
+/// multiples best fit every vertical distance between two items of a column, no smaller than
+/// the tallest item. None when no two rows hold items in one column.
+fn row_pitch(boxes: &[Rect], pitch_x: f64) -> Option<f64> {
+    let tall = boxes.iter().map(|b| b.h).max()? as f64;
+    let mut dys = Vec::new();
+    for (i, a) in boxes.iter().enumerate() {
+        for b in &boxes[i + 1..] {
+            let dy = (b.center().1 - a.center().1).abs();
+            if (b.center().0 - a.center().0).abs() <= pitch_x / 2.0 && dy >= tall / 2.0 {
+                dys.push(dy);
+            }
+        }
+    }
+    if dys.len() < 2 {
+        return None;
+    }
+    let nearest = dys.iter().copied().fold(f64::MAX, f64::min);
+    let (lo, hi) = ((0.8 * tall).max(nearest * 0.6), nearest * 1.4);
+    let err = |p: f64| -> f64 {
+        dys.iter().map(|&d| (d - (d / p).round().max(1.0) * p).abs().min(p / 4.0)).sum::<f64>() / p.sqrt()
+    };
+    let mut best: Option<(f64, f64)> = None;
+    let mut p = lo;
+    while p <= hi {
+        let e = err(p);
+        if best.is_none_or(|(_, be)| e < be) {
+            best = Some((p, e));
+        }
+        p += 0.5;
+    }
+    best.map(|(p, _)| p)
+}
+
+/// Where a grid of `pitch` puts its lines along one axis: the offset whose lines cut
+/// through the fewest of the spans (each item's extent), in the middle of the best offsets.
+fn grid_phase(spans: &[(i32, i32)], pitch: f64) -> f64 {
+    let p = pitch.round().max(1.0) as i32;
+    let cuts = |phase: i32| {
+        spans
+            .iter()
+            .filter(|&&(a, b)| {
+                // The first grid line after a+1; it cuts when it is before b-1.
+                let k = ((a + 1 - phase) as f64 / pitch).ceil();
+                phase as f64 + k * pitch < (b - 1) as f64
+            })
+            .count()
+    };
+    let counts: Vec<usize> = (0..p).map(cuts).collect();
+    let best = counts.iter().copied().min().unwrap_or(0);
+    // The longest run of best offsets, going round.
+    let (mut run_start, mut run_len, mut cur_start, mut cur_len) = (0, 0, 0, 0);
+    for k in 0..2 * p {
+        if counts[(k % p) as usize] == best {
+            if cur_len == 0 {
+                cur_start = k;
+            }
+            cur_len += 1;
+            if cur_len > run_len && cur_len <= p {
+                (run_start, run_len) = (cur_start, cur_len);
+            }
+        } else {
+            cur_len = 0;
+        }
+    }
+    ((run_start + run_len / 2) % p) as f64
+}
+
+/// Everything small inside a cell of the grid the items stand in is the cell's item; a cell
+/// holding pieces but no item becomes one.
+fn join_grid_cells(out: &mut Vec<Proposal>, items: &[usize], pitch_x: f64, pitch_y: f64) {
+    let spans_x: Vec<(i32, i32)> = items.iter().map(|&i| (out[i].bbox.x, out[i].bbox.right())).collect();
+    let spans_y: Vec<(i32, i32)> = items.iter().map(|&i| (out[i].bbox.y, out[i].bbox.bottom())).collect();
+    let (phase_x, phase_y) = (grid_phase(&spans_x, pitch_x), grid_phase(&spans_y, pitch_y));
+    let cell_of = |r: &Rect| -> (i64, i64) {
+        let (cx, cy) = r.center();
+        (((cx - phase_x) / pitch_x).floor() as i64, ((cy - phase_y) / pitch_y).floor() as i64)
+    };
+    let cell_rect = |(c, r): (i64, i64)| {
+        let x0 = (phase_x + c as f64 * pitch_x).round() as i32;
+        let y0 = (phase_y + r as f64 * pitch_y).round() as i32;
+        Rect::from_edges(x0, y0, x0 + pitch_x.round() as i32, y0 + pitch_y.round() as i32)
+    };
+    let item_cells: Vec<(i64, i64)> = items.iter().map(|&i| cell_of(&out[i].bbox)).collect();
+    let (c0, c1) =
+        (item_cells.iter().map(|c| c.0).min().unwrap_or(0), item_cells.iter().map(|c| c.0).max().unwrap_or(0));
+    let (r0, r1) =
+        (item_cells.iter().map(|c| c.1).min().unwrap_or(0), item_cells.iter().map(|c| c.1).max().unwrap_or(0));
+    // The cell each piece or item lies in (nearly all of it inside), within the grid's extent.
+    let mut cells: Vec<((i64, i64), Vec<usize>)> = Vec::new();
+    for (e, p) in out.iter().enumerate() {
+        let piece = matches!(p.kind, ElementKind::Text | ElementKind::Icon | ElementKind::Link)
+            || p.kind == ElementKind::Button && p.text.is_none() && p.bbox.w as f64 <= 0.6 * pitch_x;
+        if !piece && !items.contains(&e) {
+            continue;
+        }
+        let cell = cell_of(&p.bbox);
+        let inside = cell_rect(cell).intersection(&p.bbox).area() * 5 >= p.bbox.area() * 4;
+        if !inside || !(c0..=c1).contains(&cell.0) || !(r0..=r1).contains(&cell.1) {
+            continue;
+        }
+        match cells.iter_mut().find(|(c, _)| *c == cell) {
+            Some((_, v)) => v.push(e),
+            None => cells.push((cell, vec![e])),
+        }
+    }
+    let mut gone = vec![false; out.len()];
+    let mut new_items = Vec::new();
+    for (_, members) in cells {
+        let hosts: Vec<usize> = members.iter().copied().filter(|e| items.contains(e)).collect();
+        let bbox = members.iter().skip(1).fold(out[members[0]].bbox, |a, &e| a.union(&out[e].bbox));
+        match hosts[..] {
+            [h] => {
+                out[h].bbox = bbox;
+                for &e in &members {
+                    gone[e] = e != h;
+                }
+            }
+            [] if members.len() >= 2 => {
+                for &e in &members {
+                    gone[e] = true;
+                }
+                new_items.push(Proposal::new(bbox, ElementKind::ListRow, 0.6, super::SOURCE));
+            }
+            _ => {}
+        }
+    }
+    let mut gone = gone.into_iter();
+    out.retain(|_| !gone.next().unwrap_or(false));
+    out.extend(new_items);
 }
 
 /// A scroll bar's arrow buttons sit at the ends of its trough, on its axis and no thicker
@@ -190,5 +335,36 @@ mod tests {
         assert_eq!(out.len(), 5, "{got:?}");
         assert_eq!(out[0].bbox, Rect::from_edges(10, 20, 110, 116));
         assert_eq!(out[1].bbox, Rect::from_edges(124, 10, 224, 100));
+    }
+
+    #[test]
+    fn pieces_in_a_cell_of_an_icon_grid_are_that_cell_s_item() {
+        // Items 114 across and 115 down, their boxes moving with icon and caption. One item's
+        // icon came apart from its three-line caption; a cell the first pass found only in
+        // pieces becomes an item; a list beside the grid is not in it.
+        let at =
+            |c: i32, r: i32, dy: i32, h: u32| prop(160 + 114 * c, 105 + 115 * r + dy, 100, h, ElementKind::ListRow);
+        let mut items =
+            vec![at(0, 0, 4, 80), at(1, 0, 0, 95), at(2, 0, 8, 78), at(3, 0, 2, 90), at(0, 1, 6, 88), at(2, 1, 0, 100)];
+        items.push(at(3, 2, 5, 70));
+        let boxes: Vec<Rect> = items.iter().map(|p| p.bbox).collect();
+        let mut out = items;
+        // Cell (1, 1): an icon made of two pieces and a caption of three lines.
+        out.push(prop(310, 228, 20, 5, ElementKind::Icon));
+        out.push(prop(310, 246, 20, 5, ElementKind::Button));
+        out.push(prop(290, 275, 60, 13, ElementKind::Text));
+        out.push(prop(285, 292, 70, 13, ElementKind::Text));
+        out.push(prop(312, 311, 16, 13, ElementKind::Text));
+        // Under the item of cell (2, 1), its caption's last line.
+        out.push(prop(418, 318, 20, 13, ElementKind::Text));
+        // A side list's row, left of the grid.
+        out.push(prop(10, 240, 120, 20, ElementKind::Text));
+        join_grid_items(&mut out, &boxes);
+        let got: Vec<Rect> = out.iter().map(|p| p.bbox).collect();
+        assert_eq!(out.len(), 9, "{got:?}");
+        assert!(got.contains(&Rect::from_edges(285, 228, 355, 324)), "{got:?}");
+        assert!(got.contains(&Rect::new(388, 220, 100, 111)), "{got:?}");
+        assert!(got.contains(&Rect::new(10, 240, 120, 20)));
+        assert_eq!(out.iter().filter(|p| p.kind == ElementKind::ListRow).count(), 8);
     }
 }
