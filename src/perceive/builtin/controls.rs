@@ -324,7 +324,16 @@ pub fn assemble(image: &RgbaImage, mask: &[u8], mut cands: Vec<Candidate>, mut l
             continue;
         }
         let c = &cands[i];
-        let empty = !lines.iter().any(|l| !l.is_speck() && c.rect.contains_point(l.bbox.center().0, l.bbox.center().1));
+        // A speck in the middle of a face is its symbol (a minus, a point), not the rounded
+        // corners' ink.
+        let (cx, cy) = c.rect.center();
+        let central = |l: &InkLine| {
+            let (lx, ly) = l.bbox.center();
+            (lx - cx).abs() <= c.rect.w as f64 / 4.0 && (ly - cy).abs() <= c.rect.h as f64 / 4.0
+        };
+        let empty = !lines
+            .iter()
+            .any(|l| (!l.is_speck() || central(l)) && c.rect.contains_point(l.bbox.center().0, l.bbox.center().1));
         if empty && c.rect.w > 40 && c.rect.h > 40 {
             alive[i] = false;
             continue;

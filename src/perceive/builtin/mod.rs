@@ -413,4 +413,32 @@ mod tests {
         assert_eq!(found[0].kind, crate::perceive::ElementKind::Button);
         assert_eq!(found[0].bbox, Rect::new(91, 41, 118, 32));
     }
+
+    #[test]
+    fn a_key_whose_symbol_is_a_short_bar_is_a_button() {
+        // Keypad keys of 54x38 on a light window: a minus (a bar 8x2 in the middle) and a
+        // point (a 2x2 dot).
+        // The faces are barely lighter than the window, inside a faint border.
+        let mut img = RgbaImage::from_pixel(300, 120, image::Rgba([243, 242, 241, 255]));
+        for x0 in [40u32, 120] {
+            for y in 40..78 {
+                for x in x0..x0 + 54 {
+                    let border = y == 40 || y == 77 || x == x0 || x == x0 + 53;
+                    let c = if border { [200, 198, 196] } else { [250, 249, 248] };
+                    img.put_pixel(x, y, image::Rgba([c[0], c[1], c[2], 255]));
+                }
+            }
+        }
+        for (x, y, w, h) in [(63u32, 58u32, 8u32, 2u32), (146, 58, 2, 2)] {
+            for yy in y..y + h {
+                for xx in x..x + w {
+                    img.put_pixel(xx, yy, image::Rgba([40, 40, 40, 255]));
+                }
+            }
+        }
+        let found = detect(&img, &BuiltinConfig::default());
+        let buttons: Vec<Rect> =
+            found.iter().filter(|p| p.kind == crate::perceive::ElementKind::Button).map(|p| p.bbox).collect();
+        assert_eq!(buttons.len(), 2, "{found:?}");
+    }
 }

@@ -116,7 +116,26 @@ pub fn group(mut blobs: Vec<(Rect, u8)>, g: Grouping) -> Vec<InkLine> {
     }
     done.extend(open);
     done.sort_by_key(|l| (l.bbox.y, l.bbox.x, l.bbox.w, l.bbox.h));
-    split_icon_rows(stack_parts(stack_bars(done)))
+    split_icon_rows(stack_parts(stack_bars(nest(done))))
+}
+
+/// A line inside another's box is part of it: the counters of a large glyph drawn on a
+/// face of another shade (an "8", a "%"), the dot in a ring. Lines of text never nest.
+fn nest(mut lines: Vec<InkLine>) -> Vec<InkLine> {
+    lines.sort_by_key(|l| std::cmp::Reverse(l.bbox.area()));
+    let mut out: Vec<InkLine> = Vec::with_capacity(lines.len());
+    for l in lines {
+        let host = out.iter_mut().find(|o| o.rows == 1 && o.blobs <= 3 && o.bbox.inflate(1).contains(&l.bbox));
+        match host {
+            Some(o) if l.rows == 1 => {
+                o.blobs += l.blobs;
+                o.parts.extend(l.parts);
+            }
+            _ => out.push(l),
+        }
+    }
+    out.sort_by_key(|l| (l.bbox.y, l.bbox.x, l.bbox.w, l.bbox.h));
+    out
 }
 
 /// A row of icons spaced like words (a toolbar without button faces) is so many icons: a
@@ -432,6 +451,18 @@ mod tests {
         let lines = group(b, Grouping::default());
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].core_h, 10);
+    }
+
+    #[test]
+    fn a_blob_inside_another_s_box_is_part_of_its_line() {
+        // A large "8" whose counters read as blobs of their own, and a word beside it.
+        let mut b =
+            vec![(Rect::new(262, 722, 37, 49), 0), (Rect::new(275, 730, 11, 11), 0), (Rect::new(274, 750, 13, 13), 0)];
+        b.extend(glyphs(400, 722, 12, 4, 9));
+        let lines = group(b, Grouping::default());
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let eight = lines.iter().find(|l| l.bbox.x == 262).expect("the 8");
+        assert_eq!((eight.bbox, eight.blobs), (Rect::new(262, 722, 37, 49), 3));
     }
 
     #[test]
