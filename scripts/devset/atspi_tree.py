@@ -93,8 +93,10 @@ def walk(acc, parent, index, table, nodes, depth):
     try:
         action = acc.get_action_iface()
         node["actions"] = action.get_n_actions() if action is not None else 0
+        node["action_names"] = [action.get_action_name(i) for i in range(node["actions"])]
     except Exception:
         node["actions"] = 0
+        node["action_names"] = []
     me = len(nodes)
     nodes.append(node)
     if "showing" not in states and parent is not None and not (WALK_VISIBLE and "visible" in states):

@@ -129,8 +129,18 @@ class Desktop:
         crop = self.capture(s, png, w, h)
         elements, texts = truth.convert(tree, self.atspi, crop, pid=proc.pid,
                                         showing_state="visible" if s.walk_visible else "showing",
-                                        window=None if self.maximize else self.title)
+                                        window=None if self.maximize else self.title,
+                                        drawn=lambda box: drawn(png, box))
         return elements, texts, crop
+
+
+def drawn(png, box):
+    """Whether anything is drawn in the image box (x, y, w, h): its pixels are not all one
+    colour (ImageMagick's standard deviation)."""
+    x, y, w, h = box
+    out = subprocess.run(["convert", png, "-crop", f"{w}x{h}+{x}+{y}", "+repage", "-format",
+                          "%[fx:standard_deviation]", "info:"], check=True, capture_output=True, text=True)
+    return float(out.stdout.strip() or 0) > 0.01
 
 
 def run_step(s, step, win, fixtures):

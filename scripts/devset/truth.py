@@ -54,10 +54,11 @@ def has(n, s):
     return s in n["states"]
 
 
-def convert(tree, app, crop, pid=None, min_side=4, showing_state="showing", window=None):
+def convert(tree, app, crop, pid=None, min_side=4, showing_state="showing", window=None, drawn=None):
     """(elements, text_regions) of application `app` (or process `pid`) in the image that is
     the screen region `crop` (x, y, w, h). Elements: dicts with bbox (image pixels), role,
-    name, enabled."""
+    name, enabled. `drawn(box)`, given, says whether anything is drawn in an image box: a
+    toggle cell with nothing drawn (a parent row's hidden toggle) is no check box."""
     nodes = []
     for a in tree["apps"]:
         if a["name"] == app or (pid is not None and a.get("pid") == pid):
@@ -168,8 +169,13 @@ def convert(tree, app, crop, pid=None, min_side=4, showing_state="showing", wind
                 continue  # the row itself is the element
             else:
                 rows.setdefault((n["parent"], ("y", n["y"], n["h"])), []).append(n)
-            if has(n, "checkable") or any(by_id[k]["role"] in CONTROL_CELL for k in kids.get(n["id"], [])):
-                if has(n, "checkable"):
+            # GTK 3's toggle cells (check boxes and radios in a tree view) are not
+            # "checkable"; their "toggle" action says what they are.
+            toggle = has(n, "checkable") or "toggle" in n.get("action_names", [])
+            if toggle and not has(n, "checkable") and drawn is not None:
+                toggle = drawn((box[0] - crop[0], box[1] - crop[1], box[2], box[3]))
+            if toggle or any(by_id[k]["role"] in CONTROL_CELL for k in kids.get(n["id"], [])):
+                if toggle:
                     emit(n, box, role="check box")
             continue
         if cell_ancestor is not None and role not in CONTROL_CELL:
