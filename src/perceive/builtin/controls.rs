@@ -629,11 +629,78 @@ pub fn assemble(image: &RgbaImage, mask: &[u8], mut cands: Vec<Candidate>, mut l
     }
     let merged = super::links::join_pieces(links);
     out.extend(merged.into_iter().map(|r| Proposal::new(r, ElementKind::Link, 0.75, SOURCE)));
+    // A checked check box or radio drawn as a filled square or disc in a colour with a light
+    // tick or dot on it has no face of its own (its fill is ink): in a row, beside a label,
+    // it is a control of its own. Not inside another control. One found as a face with a
+    // symbol is that toggle, not a button.
+    for p in out.iter_mut().filter(|p| p.kind == ElementKind::Button && p.text.is_none()) {
+        if let Some(kind) = filled_toggle(image, &p.bbox) {
+            p.kind = kind;
+        }
+    }
+    for l in &lines {
+        let b = l.bbox;
+        let inside_control = out.iter().any(|p| {
+            p.kind != ElementKind::ListRow && !p.kind.is_content() && p.bbox.inflate(2).contains(&b) && p.bbox != b
+        });
+        let known = out
+            .iter()
+            .any(|p| matches!(p.kind, ElementKind::CheckBox | ElementKind::RadioButton) && p.bbox.overlap(&b) > 0.5);
+        if l.blobs <= 2
+            && !inside_control
+            && !known
+            && let Some(kind) = filled_toggle(image, &b)
+        {
+            out.push(Proposal::new(b, kind, 0.7, SOURCE));
+        }
+    }
     let words: Vec<Rect> = lines.iter().filter(|l| l.is_word() && l.blobs >= 2).map(|l| l.bbox).collect();
     super::joins::join_strip_ends(&mut out, &words);
     super::joins::join_field_steppers(&mut out);
     super::joins::join_grid_items(&mut out, &item_boxes);
     out
+}
+
+/// A filled toggle: a box of check-box size, square, mostly one saturated colour with a
+/// light mark on it (a tick, a dot). A square filled to its corners is a check box; a disc
+/// (corners not filled) a radio button.
+fn filled_toggle(image: &RgbaImage, b: &Rect) -> Option<ElementKind> {
+    if !(11..=22).contains(&b.w) || !(11..=22).contains(&b.h) || b.w.abs_diff(b.h) > 2 {
+        return None;
+    }
+    let b = b.clamp_to(image.width(), image.height());
+    let px = |x: i32, y: i32| image.get_pixel(x as u32, y as u32).0;
+    let chroma = |p: [u8; 4]| p[0].max(p[1]).max(p[2]) - p[0].min(p[1]).min(p[2]);
+    // The fill: the colour in the middle of the left side, inside the outline.
+    let fill = px(b.x + 2, b.y + b.h as i32 / 2);
+    if chroma(fill) < 60 {
+        return None;
+    }
+    let near = |p: [u8; 4]| (0..3).all(|k| p[k].abs_diff(fill[k]) <= 40);
+    let (mut coloured, mut light, mut n) = (0u32, 0u32, 0u32);
+    for y in b.y..b.bottom() {
+        for x in b.x..b.right() {
+            let p = px(x, y);
+            n += 1;
+            if near(p) {
+                coloured += 1;
+            } else if p[0].min(p[1]).min(p[2]) >= 190 && chroma(p) < 60 {
+                light += 1;
+            }
+        }
+    }
+    if coloured * 100 < n * 50 || light * 100 < n * 4 || light * 100 > n * 35 {
+        return None;
+    }
+    // Two pixels in from each corner (the box holds a pixel of the outline's shading).
+    let corners =
+        [(b.x + 2, b.y + 2), (b.right() - 3, b.y + 2), (b.x + 2, b.bottom() - 3), (b.right() - 3, b.bottom() - 3)];
+    let filled_corners = corners.iter().filter(|&&(x, y)| near(px(x, y))).count();
+    match filled_corners {
+        3..=4 => Some(ElementKind::CheckBox),
+        0..=1 => Some(ElementKind::RadioButton),
+        _ => None,
+    }
 }
 
 /// Whether boxes form one cluster when those at most `gap` pixels apart are linked.

@@ -441,4 +441,30 @@ mod tests {
             found.iter().filter(|p| p.kind == crate::perceive::ElementKind::Button).map(|p| p.bbox).collect();
         assert_eq!(buttons.len(), 2, "{found:?}");
     }
+
+    #[test]
+    fn a_checked_box_drawn_filled_in_a_colour_is_a_check_box() {
+        // A dark window: a filled blue square with a white tick (a checked check box whose
+        // fill reads as ink), and a blue square with no light mark (an icon), far apart.
+        let mut img = RgbaImage::from_pixel(300, 120, image::Rgba([45, 45, 45, 255]));
+        for x0 in [60u32, 200] {
+            for y in 50..66 {
+                for x in x0..x0 + 16 {
+                    img.put_pixel(x, y, image::Rgba([31, 117, 223, 255]));
+                }
+            }
+        }
+        for i in 0..4u32 {
+            for t in 0..2u32 {
+                img.put_pixel(63 + i, 56 + i + t, image::Rgba([255, 255, 255, 255]));
+                img.put_pixel(67 + i, 59 - i + t, image::Rgba([255, 255, 255, 255]));
+                img.put_pixel(70 + i, 56 - i + t, image::Rgba([255, 255, 255, 255]));
+            }
+        }
+        let found = detect(&img, &BuiltinConfig::default());
+        let boxes: Vec<Rect> =
+            found.iter().filter(|p| p.kind == crate::perceive::ElementKind::CheckBox).map(|p| p.bbox).collect();
+        assert_eq!(boxes.len(), 1, "{found:?}");
+        assert!(boxes[0].x < 100, "{found:?}");
+    }
 }
