@@ -583,7 +583,13 @@ pub fn assemble(image: &RgbaImage, mask: &[u8], mut cands: Vec<Candidate>, mut l
     // of the row, unless it is a link.
     let mut links: Vec<(Rect, u8)> = Vec::new();
     for (li, l) in lines.iter().enumerate() {
-        if used_line[li] || l.is_speck() {
+        if used_line[li] {
+            continue;
+        }
+        if l.is_speck() {
+            if let Some(b) = bar_symbol(l, &lines, &used_line) {
+                out.push(Proposal::new(b, ElementKind::Icon, 0.5, SOURCE));
+            }
             continue;
         }
         if !l.is_tinted() && !l.is_paragraph() && inside(&l.bbox) {
@@ -659,6 +665,36 @@ pub fn assemble(image: &RgbaImage, mask: &[u8], mut cands: Vec<Candidate>, mut l
     super::joins::join_field_steppers(&mut out);
     super::joins::join_grid_items(&mut out, &item_boxes);
     out
+}
+
+/// A lone short bar that is a symbol (a window's minimise button, a zoom-out "−"): too thin
+/// to be more than a speck, but set in a row of symbols, its bottom within the height of a
+/// free symbol of icon size beside it, a few of their widths away. Its box takes that
+/// symbol's height, so a click lands on the button.
+fn bar_symbol(l: &InkLine, lines: &[InkLine], used: &[bool]) -> Option<Rect> {
+    let b = l.bbox;
+    if l.blobs != 1 || b.h > 3 || !(6..=16).contains(&b.w) {
+        return None;
+    }
+    lines
+        .iter()
+        .enumerate()
+        .filter(|&(i, m)| {
+            let r = m.bbox;
+            !used[i]
+                && !m.is_speck()
+                && !m.is_word()
+                && m.rows == 1
+                && (6..=24).contains(&r.w)
+                && (6..=24).contains(&r.h)
+                && b.bottom() > r.y
+                && b.bottom() <= r.bottom() + 1
+                && b.y >= r.y
+                && r.gap_x(&b) >= 4
+                && r.gap_x(&b) <= 4 * r.w.max(b.w) as i32
+        })
+        .min_by_key(|(_, m)| m.bbox.gap_x(&b))
+        .map(|(_, m)| Rect::from_edges(b.x, m.bbox.y.min(b.y), b.right(), b.bottom().max(m.bbox.bottom())))
 }
 
 /// A filled toggle: a box of check-box size, square, mostly one saturated colour with a
@@ -912,4 +948,27 @@ fn classify<'a>(c: &Candidate, inside: impl Iterator<Item = &'a InkLine>) -> Ele
         return if c.is_small_square() || w.max(h) < 48.0 { ElementKind::Button } else { ElementKind::Other };
     }
     ElementKind::Button
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(x: i32, y: i32, w: u32, h: u32, blobs: u32) -> InkLine {
+        let bbox = Rect::new(x, y, w, h);
+        InkLine { bbox, blobs, core_h: h, rows: 1, parts: vec![(bbox, 0)], cell: false }
+    }
+
+    #[test]
+    fn a_minimise_bar_beside_window_buttons_is_a_symbol_of_their_height() {
+        // A header bar's minimise (8x2), maximise (8x8) and close (8x8) glyphs, 28 px apart.
+        let lines = vec![line(1164, 28, 8, 2, 1), line(1200, 22, 8, 8, 1), line(1236, 22, 8, 8, 1)];
+        let used = vec![false; 3];
+        assert_eq!(bar_symbol(&lines[0], &lines, &used), Some(Rect::from_edges(1164, 22, 1172, 30)));
+        // An underline under a word, and a dash alone, stay specks.
+        let words = vec![line(100, 30, 8, 2, 1), line(60, 16, 60, 12, 5)];
+        assert_eq!(bar_symbol(&words[0], &words, &[false, false]), None);
+        let alone = vec![line(500, 30, 8, 2, 1)];
+        assert_eq!(bar_symbol(&alone[0], &alone, &[false]), None);
+    }
 }
