@@ -259,6 +259,34 @@ pub fn fuse(proposals: Vec<Proposal>, width: u32, height: u32, cfg: &FusionConfi
                     || (p.text.is_none() && held >= 2))
         })
         .collect();
+    // A read line given way to the unread pieces it holds (links in a bar with separators
+    // between them: "previous | next | index") lends them its words, one item each, when
+    // its separators part it into as many items as there are pieces.
+    let mut lent: Vec<(usize, String, String)> = Vec::new();
+    for (i, p) in kept.iter().enumerate() {
+        let Some(text) = p.text.as_deref().filter(|_| centre_taken[i]) else { continue };
+        let mut pieces: Vec<usize> = (0..kept.len())
+            .filter(|&j| {
+                let o = &kept[j];
+                j != i
+                    && o.kind.is_content()
+                    && o.text.is_none()
+                    && o.bbox.intersection(&p.bbox).area() * 10 >= o.bbox.area() * 7
+            })
+            .collect();
+        pieces.sort_by_key(|&j| kept[j].bbox.x);
+        let items: Vec<&str> = text.split(['|', '»', '›', '·', '•']).map(str::trim).filter(|t| !t.is_empty()).collect();
+        let one_row = pieces.windows(2).all(|w| kept[w[0]].bbox.overlap_y(&kept[w[1]].bbox) > 0);
+        if pieces.len() >= 2 && items.len() == pieces.len() && one_row {
+            lent.extend(pieces.into_iter().zip(items).map(|(j, t)| (j, t.to_string(), p.source.clone())));
+        }
+    }
+    for (j, t, source) in lent {
+        kept[j].text = Some(t);
+        if !kept[j].source.split('+').any(|s| s == source) {
+            kept[j].source = format!("{}+{source}", kept[j].source);
+        }
+    }
     let mut taken = centre_taken.into_iter();
     kept.retain(|_| !taken.next().unwrap_or(false));
     kept
@@ -430,6 +458,25 @@ mod tests {
         assert_eq!(out.len(), 2, "{out:?}");
         assert!(out.iter().any(|p| p.kind == ElementKind::Link && p.bbox == Rect::new(313, 146, 262, 16)), "{out:?}");
         assert!(out.iter().any(|p| p.kind == ElementKind::Text && p.bbox.w == 700), "{out:?}");
+    }
+
+    #[test]
+    fn a_read_bar_of_links_lends_each_piece_its_words() {
+        let out = fuse(
+            vec![
+                p(1018, 23, 235, 15, ElementKind::Text, Some("previous | next | modules | index"), "text"),
+                p(1007, 22, 71, 16, ElementKind::Text, None, "builtin"),
+                p(1083, 22, 41, 16, ElementKind::Text, None, "builtin"),
+                p(1129, 22, 71, 16, ElementKind::Text, None, "builtin"),
+                p(1205, 22, 49, 16, ElementKind::Text, None, "builtin"),
+            ],
+            1280,
+            800,
+            &FusionConfig::default(),
+        );
+        let texts: Vec<Option<&str>> = out.iter().map(|p| p.text.as_deref()).collect();
+        assert_eq!(texts, vec![Some("previous"), Some("next"), Some("modules"), Some("index")], "{out:?}");
+        assert!(out.iter().all(|p| p.source == "builtin+text"));
     }
 
     #[test]

@@ -116,7 +116,69 @@ pub fn group(mut blobs: Vec<(Rect, u8)>, g: Grouping) -> Vec<InkLine> {
     }
     done.extend(open);
     done.sort_by_key(|l| (l.bbox.y, l.bbox.x, l.bbox.w, l.bbox.h));
-    split_icon_rows(stack_parts(stack_bars(nest(done))))
+    split_at_bars(split_icon_rows(stack_parts(stack_bars(nest(done)))))
+}
+
+/// Items set in a row with bars between them ("previous | next | index": a navigation bar,
+/// a status bar's fields) are so many lines. A bar is a part at most three pixels wide (its ink and edges) from
+/// the line's top to below its baseline (an "l" or an "I" stops at the baseline), with a
+/// space on each side.
+fn split_at_bars(lines: Vec<InkLine>) -> Vec<InkLine> {
+    let mut out = Vec::with_capacity(lines.len());
+    for l in lines {
+        if l.rows >= 2 || l.blobs < 3 || l.core_h < 8 {
+            out.push(l);
+            continue;
+        }
+        let mut bottoms: Vec<i32> =
+            l.parts.iter().filter(|(r, _)| r.h * 2 >= l.core_h && r.w >= 4).map(|(r, _)| r.bottom()).collect();
+        if bottoms.len() < 2 {
+            out.push(l);
+            continue;
+        }
+        bottoms.sort_unstable();
+        let baseline = bottoms[bottoms.len() / 2];
+        let space = (l.core_h as i32 / 4).max(3);
+        let mut parts = l.parts.clone();
+        parts.sort_by_key(|(r, _)| r.x);
+        let is_bar = |k: usize| {
+            let r = parts[k].0;
+            let (left, right) = (parts[..k].iter().map(|(p, _)| p.right()).max(), parts.get(k + 1).map(|(p, _)| p.x));
+            r.w <= 3
+                && r.y <= l.bbox.y + 1
+                && r.bottom() >= baseline + (l.core_h as i32 / 6).max(2)
+                && left.is_some_and(|x| r.x - x >= space)
+                && right.is_some_and(|x| x - r.right() >= space)
+        };
+        let bars: Vec<usize> = (0..parts.len()).filter(|&k| is_bar(k)).collect();
+        if bars.is_empty() {
+            out.push(l);
+            continue;
+        }
+        let mut start = 0;
+        for cut in bars.iter().copied().chain([parts.len()]) {
+            let piece = &parts[start..cut];
+            if let Some(first) = piece.first() {
+                let bbox = piece.iter().fold(first.0, |a, (r, _)| a.union(r));
+                let core_h = piece.iter().map(|(r, _)| r.h).max().unwrap_or(bbox.h).min(l.core_h);
+                out.push(InkLine {
+                    bbox,
+                    blobs: piece.len() as u32,
+                    core_h,
+                    rows: 1,
+                    parts: piece.to_vec(),
+                    cell: l.cell,
+                });
+            }
+            if cut < parts.len() {
+                let bar = parts[cut];
+                out.push(InkLine { bbox: bar.0, blobs: 1, core_h: bar.0.h, rows: 1, parts: vec![bar], cell: l.cell });
+            }
+            start = cut + 1;
+        }
+    }
+    out.sort_by_key(|l| (l.bbox.y, l.bbox.x, l.bbox.w, l.bbox.h));
+    out
 }
 
 /// A line inside another's box is part of it: the counters of a large glyph drawn on a
@@ -463,6 +525,29 @@ mod tests {
         assert_eq!(lines.len(), 2, "{lines:?}");
         let eight = lines.iter().find(|l| l.bbox.x == 262).expect("the 8");
         assert_eq!((eight.bbox, eight.blobs), (Rect::new(262, 722, 37, 49), 3));
+    }
+
+    #[test]
+    fn items_with_bars_between_them_are_lines_of_their_own() {
+        // "previous | next | index": words of 11 px on one baseline, bars from the top of
+        // the line to below the baseline, a space each side. An "l" (to the baseline) is a letter.
+        let b = vec![
+            (Rect::new(10, 22, 60, 15), 0),
+            (Rect::new(76, 22, 3, 16), 0),
+            (Rect::new(86, 23, 32, 11), 0),
+            (Rect::new(124, 22, 3, 16), 0),
+            (Rect::new(133, 22, 39, 12), 0),
+            (Rect::new(178, 22, 3, 12), 0),
+            (Rect::new(185, 22, 30, 12), 0),
+        ];
+        let lines = group(b, Grouping::default());
+        let mut words: Vec<Rect> = lines.iter().filter(|l| l.bbox.w > 3).map(|l| l.bbox).collect();
+        words.sort_by_key(|r| r.x);
+        assert_eq!(
+            words,
+            vec![Rect::new(10, 22, 60, 15), Rect::new(86, 23, 32, 11), Rect::from_edges(133, 22, 215, 34)],
+            "{lines:?}"
+        );
     }
 
     #[test]
