@@ -705,6 +705,9 @@ fn filled_toggle(image: &RgbaImage, b: &Rect) -> Option<ElementKind> {
         return None;
     }
     let b = b.clamp_to(image.width(), image.height());
+    if b.w < 11 || b.h < 11 {
+        return None;
+    }
     let px = |x: i32, y: i32| image.get_pixel(x as u32, y as u32).0;
     let chroma = |p: [u8; 4]| p[0].max(p[1]).max(p[2]) - p[0].min(p[1]).min(p[2]);
     // The fill: the colour in the middle of the left side, inside the outline.
