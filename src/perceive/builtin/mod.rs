@@ -16,6 +16,7 @@ pub mod edges;
 mod joins;
 mod links;
 pub mod rows;
+mod symbols;
 pub mod text;
 
 use image::RgbaImage;
