@@ -55,6 +55,28 @@ fn join_cells(a: &Option<String>, b: &Option<String>) -> Option<String> {
     }
 }
 
+/// Pieces of text in reading order: line by line (a piece whose top lies below the middle
+/// of the current line's first piece starts the next), left to right within a line.
+fn reading_order<T>(mut pieces: Vec<(Rect, T)>) -> Vec<(Rect, T)> {
+    pieces.sort_by(|a, b| a.0.center().1.total_cmp(&b.0.center().1));
+    let mut line = 0;
+    let mut first: Option<Rect> = None;
+    let mut keyed: Vec<(usize, i32, usize, (Rect, T))> = Vec::with_capacity(pieces.len());
+    for (n, p) in pieces.into_iter().enumerate() {
+        match first {
+            Some(f) if p.0.y as f64 <= f.center().1 => {}
+            Some(_) => {
+                line += 1;
+                first = Some(p.0);
+            }
+            None => first = Some(p.0),
+        }
+        keyed.push((line, p.0.x, n, p));
+    }
+    keyed.sort_by_key(|&(line, x, n, _)| (line, x, n));
+    keyed.into_iter().map(|(_, _, _, p)| p).collect()
+}
+
 /// Fuse proposals from any number of detectors for a `width`×`height` image.
 pub fn fuse(proposals: Vec<Proposal>, width: u32, height: u32, cfg: &FusionConfig) -> Vec<Proposal> {
     let image_area = width as f64 * height as f64;
@@ -211,7 +233,7 @@ pub fn fuse(proposals: Vec<Proposal>, width: u32, height: u32, cfg: &FusionConfi
     unique.sort_by_key(sort_key);
     let mut free = Vec::with_capacity(unique.len());
     // A row's cells, by their left edge: they are joined in reading order at the end.
-    let mut cells: Vec<Vec<(i32, Option<String>)>> = vec![Vec::new(); kept.len()];
+    let mut cells: Vec<Vec<(Rect, Option<String>)>> = vec![Vec::new(); kept.len()];
     for p in unique {
         let inside =
             |k: &Proposal| k.bbox.intersection(&p.bbox).area() as f64 >= cfg.content_inside * p.bbox.area() as f64;
@@ -220,7 +242,7 @@ pub fn fuse(proposals: Vec<Proposal>, width: u32, height: u32, cfg: &FusionConfi
             Some(i) => {
                 let k = &mut kept[i];
                 if k.kind == ElementKind::ListRow {
-                    cells[i].push((p.bbox.x, p.text.clone()));
+                    cells[i].push((p.bbox, p.text.clone()));
                 } else {
                     k.text = join_label(&k.text, &p.text);
                 }
@@ -232,10 +254,10 @@ pub fn fuse(proposals: Vec<Proposal>, width: u32, height: u32, cfg: &FusionConfi
             None => free.push(p),
         }
     }
-    // A row's cells read as a row, left to right: "Xvfb | 22371 | 95.8 MiB".
-    for (k, mut row) in kept.iter_mut().zip(cells) {
-        row.sort_by_key(|(x, _)| *x);
-        for (_, text) in row {
+    // A row's cells read as a row, left to right: "Xvfb | 22371 | 95.8 MiB"; a row of
+    // several lines (a heading and a date over a line of text) line by line.
+    for (k, row) in kept.iter_mut().zip(cells) {
+        for (_, text) in reading_order(row) {
             k.text = join_cells(&k.text, &text);
         }
     }
@@ -582,6 +604,25 @@ mod tests {
         );
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(out[0].text.as_deref(), Some("Xvfb | 0.84 | Normal"));
+    }
+
+    #[test]
+    fn a_tile_s_lines_read_line_by_line() {
+        // A heading with its date at the right, over a line of text: the date belongs to
+        // the heading's line, though it sits further right than the text below starts.
+        let out = fuse(
+            vec![
+                p(0, 100, 400, 60, ElementKind::ListRow, None, "builtin"),
+                p(16, 128, 300, 14, ElementKind::Text, Some("Some placeholder content"), "text"),
+                p(360, 112, 30, 10, ElementKind::Text, Some("Wed"), "text"),
+                p(16, 108, 200, 16, ElementKind::Text, Some("List group item heading"), "text"),
+            ],
+            800,
+            600,
+            &FusionConfig::default(),
+        );
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].text.as_deref(), Some("List group item heading | Wed | Some placeholder content"));
     }
 
     #[test]

@@ -410,6 +410,16 @@ pub fn assemble(image: &RgbaImage, mask: &[u8], mut cands: Vec<Candidate>, mut l
         }
     }
 
+    // Tiles of a list set between rules: one row each, with every line in it.
+    let faces: Vec<Rect> = controls.iter().map(|(r, _, _)| *r).collect();
+    for (row, taken) in super::tiles::tile_rows(mask, image.width(), &lines, &used_line, &faces) {
+        for l in taken {
+            used_line[l] = true;
+        }
+        controls.push((row, ElementKind::ListRow, 0.7));
+        empty.push(false);
+    }
+
     // An icon just left of its label (a list item, a toolbar button without a face) is one
     // element with it: the label's line grows over the icon.
     let mut order: Vec<usize> = (0..lines.len()).collect();

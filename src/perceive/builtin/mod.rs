@@ -18,6 +18,7 @@ mod links;
 pub mod rows;
 mod symbols;
 pub mod text;
+mod tiles;
 
 use image::RgbaImage;
 use serde::{Deserialize, Serialize};

@@ -182,12 +182,16 @@ fn split_at_bars(lines: Vec<InkLine>) -> Vec<InkLine> {
 }
 
 /// A line inside another's box is part of it: the counters of a large glyph drawn on a
-/// face of another shade (an "8", a "%"), the dot in a ring. Lines of text never nest.
+/// face of another shade (an "8", a "%"), the dot in a ring. Lines of text never nest, but
+/// hairline strokes inside a line of text (bits of its letters the ink mask cut loose; not
+/// an i's dot, which later joins its stem) are its own.
 fn nest(mut lines: Vec<InkLine>) -> Vec<InkLine> {
     lines.sort_by_key(|l| std::cmp::Reverse(l.bbox.area()));
     let mut out: Vec<InkLine> = Vec::with_capacity(lines.len());
     for l in lines {
-        let host = out.iter_mut().find(|o| o.rows == 1 && o.blobs <= 3 && o.bbox.inflate(1).contains(&l.bbox));
+        let bits = l.parts.iter().all(|(r, _)| r.w.min(r.h) <= 2) && l.parts.iter().any(|(r, _)| r.w.max(r.h) >= 6);
+        let host =
+            out.iter_mut().find(|o| o.rows == 1 && (o.blobs <= 3 || bits) && o.bbox.inflate(1).contains(&l.bbox));
         match host {
             Some(o) if l.rows == 1 => {
                 o.blobs += l.blobs;
@@ -441,8 +445,15 @@ fn fits(l: &InkLine, b: &Rect, g: Grouping) -> Option<f32> {
         let band = l.bbox.inflate((l.core_h / 4) as i32);
         return (b.y >= band.y && b.bottom() <= band.bottom()).then_some(0.5 - gap as f32 * 0.01);
     }
-    let lh = l.core_h.max(1) as f32;
+    let mut lh = l.core_h.max(1) as f32;
     let bh = b.h.max(1) as f32;
+    // A separator bar at the line's start ("| Other versions") is taller than its letters:
+    // short ones ("sions") are held to the letters' height.
+    if lh > 2.6 * bh {
+        let bar = |r: &Rect| r.w <= 3 && r.h >= 4 * r.w;
+        let glyphs = l.parts.iter().filter(|(r, _)| !bar(r) && !is_punctuation(l, r)).map(|(r, _)| r.h).max();
+        lh = glyphs.map_or(lh, |h| h.max(1) as f32);
+    }
     // Icons in a row (a toolbar, an icon grid) stand apart at gaps where letters of large
     // text would still join.
     if lh >= 16.0 && gap as f32 > (0.45 * lh).max(g.min_gap as f32) {
@@ -504,6 +515,26 @@ mod tests {
         let p = paragraphs(view);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].rows, 5);
+    }
+
+    #[test]
+    fn short_letters_after_a_separator_bar_join_its_line() {
+        // "| Other ver" then "sions": the bar is 17 px tall, the letters 12 and 6.
+        let mut b = vec![(Rect::new(0, 0, 2, 17), 0)];
+        b.extend(glyphs(7, 2, 12, 5, 8));
+        b.push((Rect::new(48, 8, 23, 6), 0));
+        let lines = group(b, Grouping::default());
+        assert_eq!(lines.len(), 1, "{lines:?}");
+    }
+
+    #[test]
+    fn hairline_bits_inside_a_word_are_part_of_it() {
+        // Strokes of letters the edge map cut loose: a line of 1-2 px bits in the word's box.
+        let mut b = glyphs(10, 10, 10, 8, 7);
+        b.extend([(Rect::new(40, 13, 14, 1), ANY_TINT), (Rect::new(44, 15, 14, 2), ANY_TINT)]);
+        let lines = group(b, Grouping::default());
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].blobs, 10);
     }
 
     #[test]
