@@ -378,6 +378,15 @@ pub fn paragraphs(mut lines: Vec<InkLine>) -> Vec<InkLine> {
         while let Some(j) = below(*chain.last().unwrap_or(&i), para.bbox.x, &used) {
             chain.push(j);
         }
+        // Most lines led by an icon: a list of items (a side bar's entries), not prose.
+        let iconic = chain.iter().filter(|&&k| leading_icon(&lines[k])).count();
+        if chain.len() >= 3 && iconic * 2 >= chain.len() {
+            for &k in &chain {
+                used[k] = true;
+                out.push(lines[k].clone());
+            }
+            continue;
+        }
         let em = chain.iter().map(|&k| lines[k].bbox.h).max().unwrap_or(1).max(1) as f32;
         let mut pitches: Vec<i32> = chain.windows(2).map(|w| lines[w[1]].bbox.y - lines[w[0]].bbox.y).collect();
         pitches.sort_unstable();
@@ -403,6 +412,39 @@ pub fn paragraphs(mut lines: Vec<InkLine>) -> Vec<InkLine> {
     }
     out.sort_by_key(|l| (l.bbox.y, l.bbox.x, l.bbox.w, l.bbox.h));
     out
+}
+
+/// Whether a line starts with an icon: its first few blobs (up to the first space) make a
+/// squarish shape about as tall as the line's letters, set apart from the words after it
+/// by more than they are from each other.
+fn leading_icon(l: &InkLine) -> bool {
+    let mut parts: Vec<&Rect> = l.parts.iter().map(|(r, _)| r).collect();
+    parts.sort_by_key(|r| r.x);
+    let space = (l.core_h as i32 / 4).max(3);
+    let Some(&first) = parts.first() else { return false };
+    let mut head = *first;
+    let mut k = 1;
+    while k < parts.len() && parts[k].x - head.right() < space {
+        head = head.union(parts[k]);
+        k += 1;
+    }
+    if k > 3 || parts.len() < k + 2 {
+        return false;
+    }
+    let (w, h) = (head.w as f32, head.h as f32);
+    // Set apart wider than the words after it are ("1. Labels" is prose numbered).
+    let gap = parts[k].x - head.right();
+    let mut ends: Vec<i32> = Vec::new();
+    let mut widest = 0;
+    for r in &parts[k..] {
+        let end = ends.iter().copied().max().unwrap_or(r.x);
+        widest = widest.max(r.x - end);
+        ends.push(r.right());
+    }
+    gap > widest
+        && gap as f32 >= 0.4 * l.core_h as f32
+        && (0.7..=1.4).contains(&(w / h.max(1.0)))
+        && h >= 0.7 * l.core_h as f32
 }
 
 /// A lone small dot or square: a list's bullet.
@@ -515,6 +557,25 @@ mod tests {
         let p = paragraphs(view);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].rows, 5);
+    }
+
+    #[test]
+    fn lines_led_by_icons_are_a_list_however_close() {
+        // A side bar: a 13 px icon, 8 px of space, then two words; rows 17 px apart, as
+        // close as a text view's. Numbered prose ("1. Labels and text", the number one word
+        // space from the rest) still reads as one block.
+        let row = |y: i32, lead: u32, gap: i32| {
+            let mut b = vec![(Rect::new(10, y, lead, 13), 0)];
+            let x = 10 + lead as i32 + gap;
+            b.extend(glyphs(x, y + 1, 12, 5, 7));
+            b.extend(glyphs(x + 35 + 4, y + 1, 12, 4, 7));
+            b
+        };
+        let side: Vec<(Rect, u8)> = (0..5).flat_map(|i| row(100 + 17 * i, 13, 8)).collect();
+        assert_eq!(paragraphs(group(side, Grouping::default())).len(), 5);
+        let prose: Vec<(Rect, u8)> = (0..5).flat_map(|i| row(100 + 17 * i, 11, 4)).collect();
+        let p = paragraphs(group(prose, Grouping::default()));
+        assert_eq!(p.len(), 1, "{p:?}");
     }
 
     #[test]
