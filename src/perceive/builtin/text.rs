@@ -415,8 +415,8 @@ pub fn paragraphs(mut lines: Vec<InkLine>) -> Vec<InkLine> {
 }
 
 /// Whether a line starts with an icon: its first few blobs (up to the first space) make a
-/// squarish shape about as tall as the line's letters, set apart from the words after it
-/// by more than they are from each other.
+/// squarish shape about as tall as the line's letters or taller, set apart from the words
+/// after it by more than they are from each other (as much, for an icon taller than them).
 fn leading_icon(l: &InkLine) -> bool {
     let mut parts: Vec<&Rect> = l.parts.iter().map(|(r, _)| r).collect();
     parts.sort_by_key(|r| r.x);
@@ -428,7 +428,7 @@ fn leading_icon(l: &InkLine) -> bool {
         head = head.union(parts[k]);
         k += 1;
     }
-    if k > 3 || parts.len() < k + 2 {
+    if parts.len() < k + 2 {
         return false;
     }
     let (w, h) = (head.w as f32, head.h as f32);
@@ -441,10 +441,10 @@ fn leading_icon(l: &InkLine) -> bool {
         widest = widest.max(r.x - end);
         ends.push(r.right());
     }
-    gap > widest
-        && gap as f32 >= 0.4 * l.core_h as f32
-        && (0.7..=1.4).contains(&(w / h.max(1.0)))
-        && h >= 0.7 * l.core_h as f32
+    // The letters' height (an icon taller than them would count in the line's own).
+    let text_h = parts[k..].iter().map(|r| r.h).max().unwrap_or(0) as f32;
+    let apart = gap > widest || gap == widest && h >= 1.25 * text_h;
+    apart && gap as f32 >= 0.4 * text_h && (0.7..=1.4).contains(&(w / h.max(1.0))) && h >= 0.7 * text_h
 }
 
 /// A lone small dot or square: a list's bullet.
