@@ -56,7 +56,9 @@ pub fn candidates(image: &RgbaImage, regions: &Labelling, cfg: &BuiltinConfig) -
     let mut picked = Vec::new();
     for (i, c) in regions.comps.iter().enumerate() {
         let (cw, ch) = (c.width(), c.height());
-        if cw < cfg.min_control || ch < cfg.min_control || cw > max_w || ch > max_h {
+        // A thin scroll thumb (an overlay scroll bar's) is narrower than any control.
+        let thin_strip = cw.min(ch) >= 5 && cw.max(ch) >= 48 && cw.max(ch) >= 6 * cw.min(ch);
+        if (cw < cfg.min_control || ch < cfg.min_control) && !thin_strip || cw > max_w || ch > max_h {
             continue;
         }
         // Touching three or four edges of the image: the background. (A maximised window's

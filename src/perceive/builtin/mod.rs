@@ -391,6 +391,26 @@ mod tests {
     }
 
     #[test]
+    fn a_thin_scroll_thumb_with_rounded_ends_is_one_element() {
+        // An overlay scroll bar: an 8 px grey thumb 250 px long on the pane, its ends rounded
+        // (the corners show as specks of ink of their own).
+        let mut img = RgbaImage::from_pixel(300, 400, image::Rgba([206, 206, 206, 255]));
+        for y in 50..300u32 {
+            let inset = match (y - 50).min(299 - y) {
+                0 => 2,
+                1 => 1,
+                _ => 0,
+            };
+            for x in 150 + inset..158 - inset {
+                img.put_pixel(x, y, image::Rgba([126, 129, 130, 255]));
+            }
+        }
+        let found = detect(&img, &BuiltinConfig::default());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].bbox.h >= 240 && found[0].bbox.w <= 10, "{}", found[0].bbox);
+    }
+
+    #[test]
     fn a_bordered_button_with_a_label_is_one_button() {
         // A 120x34 button: 1 px grey border, light face, a dark "label" of five glyphs.
         let mut img = RgbaImage::from_pixel(300, 120, image::Rgba([246, 245, 244, 255]));
