@@ -437,7 +437,7 @@ pub fn assemble(image: &RgbaImage, mask: &[u8], mut cands: Vec<Candidate>, mut l
             let l = &lines[j];
             j != t
                 && !used_line[j]
-                && l.looks_like_icon()
+                && (l.looks_like_icon() || small_symbol(l))
                 && !l.is_speck()
                 && l.bbox.right() <= text.bbox.x
                 && text.bbox.x - l.bbox.right() <= (h * 6 / 5).max(4)
@@ -822,6 +822,12 @@ fn is_text_area(c: &Candidate, texts: &[&InkLine]) -> bool {
         })
         .count();
     on_grid * 20 >= tops.len() * 17
+}
+
+/// A small squarish symbol of one or two blobs, 7 to 9 pixels (a menu item's icon).
+fn small_symbol(l: &InkLine) -> bool {
+    let (w, h) = (l.bbox.w, l.bbox.h);
+    l.blobs <= 2 && (7..=9).contains(&h) && (7..=9).contains(&w)
 }
 
 /// Whether a candidate with these lines directly inside is a group rather than a control.

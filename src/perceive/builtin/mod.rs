@@ -411,6 +411,33 @@ mod tests {
     }
 
     #[test]
+    fn a_small_icon_just_left_of_its_label_is_one_element_with_it() {
+        // A menu item on a white page: an 8x8 icon (a plus), 12 px of space, then a "word" of
+        // six glyphs 10 px tall.
+        let mut img = RgbaImage::from_pixel(300, 120, image::Rgba([255, 255, 255, 255]));
+        let ink = image::Rgba([33, 37, 41, 255]);
+        for y in 53..61 {
+            for x in 100..108 {
+                if (103..=104).contains(&x) || (56..=57).contains(&y) {
+                    img.put_pixel(x, y, ink);
+                }
+            }
+        }
+        for g in 0..6 {
+            for y in 51..61 {
+                for x in 0..5 {
+                    if x == 0 || y == 51 || y == 60 {
+                        img.put_pixel(120 + g * 7 + x, y, ink);
+                    }
+                }
+            }
+        }
+        let found = detect(&img, &BuiltinConfig::default());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].bbox.x <= 100 && found[0].bbox.right() >= 160, "{}", found[0].bbox);
+    }
+
+    #[test]
     fn a_bordered_button_with_a_label_is_one_button() {
         // A 120x34 button: 1 px grey border, light face, a dark "label" of five glyphs.
         let mut img = RgbaImage::from_pixel(300, 120, image::Rgba([246, 245, 244, 255]));
