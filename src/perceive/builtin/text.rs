@@ -434,12 +434,12 @@ fn leading_icon(l: &InkLine) -> bool {
     let (w, h) = (head.w as f32, head.h as f32);
     // Set apart wider than the words after it are ("1. Labels" is prose numbered).
     let gap = parts[k].x - head.right();
-    let mut ends: Vec<i32> = Vec::new();
+    // The widest space between the words after it (from the furthest right ink so far).
     let mut widest = 0;
+    let mut end = parts[k].x;
     for r in &parts[k..] {
-        let end = ends.iter().copied().max().unwrap_or(r.x);
         widest = widest.max(r.x - end);
-        ends.push(r.right());
+        end = end.max(r.right());
     }
     // The letters' height (an icon taller than them would count in the line's own).
     let text_h = parts[k..].iter().map(|r| r.h).max().unwrap_or(0) as f32;
