@@ -13,12 +13,14 @@ APP_PACKAGES=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev)
 DISPLAY_PACKAGES=(xvfb openbox zenity dbus dbus-x11 fonts-dejavu-core adwaita-icon-theme)
 # What the tests add: GTK apps to look at, the accessibility bus and its Python bindings
 # (ground truth), xrdb (HiDPI), xprop, xrandr (monitors), xdotool (moving windows).
+# gnome-calculator (GTK 4), qt5ct and featherpad (Qt 5): the accessibility-tree tests read
+# them beside gtk3-widget-factory and a Chromium page.
 # python3-venv: the tests generate small ONNX models with Python's `onnx` package, installed
 # from PyPI into a private virtual environment (target/test-python). chromium: run reports
 # are opened in a real (headless) browser.
 # webkit2gtk-driver: WebKitWebDriver, which tauri-driver drives the app through; fonts-noto-cjk:
 # Korean in the app's window; gnome-keyring: the keyring the app keeps API keys in.
-TEST_PACKAGES=(gtk-3-examples at-spi2-core python3 python3-gi gir1.2-atspi-2.0 x11-xserver-utils x11-utils xdotool
+TEST_PACKAGES=(gtk-3-examples gnome-calculator qt5ct featherpad at-spi2-core python3 python3-gi gir1.2-atspi-2.0 x11-xserver-utils x11-utils xdotool
   python3-venv chromium webkit2gtk-driver fonts-noto-cjk gnome-keyring)
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }

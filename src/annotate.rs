@@ -137,7 +137,7 @@ pub fn annotate_frame(
         Some(m) => m.ratio().0,
         None => crate::perceive::builtin::estimate_scale(&frame.image, &Default::default()),
     });
-    let info = ImageInfo { scale };
+    let info = ImageInfo { scale, screen: frame.mapping.clone() };
     let (scene, pt) = pipeline.perceive(&frame.image, &info)?;
     let t = Instant::now();
     let (marked, placed) = mark::render(&frame.image, &scene, marks);
@@ -193,8 +193,8 @@ fn window_json(w: &WindowInfo) -> Value {
 /// `{"image":{"width","height"},"monitor":{…}|null,"elements":[{"id","bbox":{"x","y","w","h"},
 /// "kind","text","score","source"}],"timings_ms":{"capture","detect","mark",…}}`.
 /// Boxes are in image pixels; ids start at 1. `origin` (the input point of image pixel
-/// (0, 0)), `window` and each element's `badge` (where its number is drawn) are extra,
-/// additive keys.
+/// (0, 0)), `window`, each element's `badge` (where its number is drawn) and `states` (what
+/// the accessibility tree says of it: "checked", "disabled"…) are extra, additive keys.
 pub fn report_json(a: &Annotation) -> Value {
     let elements: Vec<Value> = a
         .scene
@@ -213,6 +213,7 @@ pub fn report_json(a: &Annotation) -> Value {
                 "score": round2(e.score as f64),
                 "source": e.source,
                 "mask": e.mask.is_some(),
+                "states": e.states,
                 "badge": badge,
             })
         })

@@ -244,6 +244,48 @@ pub fn bench_capture(capturer: &dyn Capturer, target: &Target, runs: usize) -> R
     })
 }
 
+/// The live screen, as the agent perceives it at every step: capture, then perceive with
+/// the frame's place on the desktop known (what the accessibility tree needs).
+pub fn bench_live(
+    capturer: &dyn Capturer,
+    target: &Target,
+    runs: usize,
+    pipeline: &mut Pipeline,
+) -> Result<ImageBench, AnnotateError> {
+    let mut per_stage: Vec<(String, Vec<f64>)> = Vec::new();
+    let (mut w, mut h, mut elements) = (0, 0, 0);
+    for _ in 0..runs.max(1) {
+        let t0 = Instant::now();
+        let frame = capturer.capture(target)?;
+        push("capture", ms(t0), &mut per_stage);
+        let scale = frame.monitor().map_or(1.0, |m| m.ratio().0);
+        let info = ImageInfo { scale, screen: frame.mapping.clone() };
+        pipeline.forget();
+        let t = Instant::now();
+        let (scene, timings) = pipeline.perceive(&frame.image, &info)?;
+        let perceived = ms(t);
+        for (name, t) in &timings.detectors {
+            push(&format!("detect:{name}"), *t, &mut per_stage);
+        }
+        for (name, t) in pipeline.stages() {
+            push(&name, t, &mut per_stage);
+        }
+        push("fusion+numbering", timings.fusion, &mut per_stage);
+        push("perceive", perceived, &mut per_stage);
+        push("capture+perceive", ms(t0), &mut per_stage);
+        (w, h) = frame.image.dimensions();
+        elements = scene.elements.len();
+    }
+    Ok(ImageBench {
+        name: "live".into(),
+        width: w,
+        height: h,
+        elements,
+        stages: per_stage.into_iter().map(|(name, samples)| StageStats::from_samples(&name, samples)).collect(),
+        refind: None,
+    })
+}
+
 /// Screens that ship with markpilot for `bench` without arguments: GTK applications
 /// (gtk3-widget-factory's three pages, a zenity form) captured by markpilot under Xvfb.
 pub fn builtin_screens() -> Vec<BenchInput> {
@@ -301,7 +343,7 @@ pub fn bench_set(
         pipeline.forget();
         let t0 = Instant::now();
         let t = Instant::now();
-        let info = ImageInfo { scale: crate::perceive::builtin::estimate_scale(&image, &Default::default()) };
+        let info = ImageInfo::new(crate::perceive::builtin::estimate_scale(&image, &Default::default()));
         push("scale estimate", ms(t), &mut per_stage);
         let (scene, timings) = pipeline.perceive(&image, &info)?;
         for (name, t) in &timings.detectors {

@@ -16,7 +16,7 @@
 //! # system = "..."           # templates; see decide::prompt for the placeholders
 //!
 //! [perception]
-//! detectors = "builtin,text" # also yolo:MODEL.onnx, sam:ENCODER.onnx,DECODER.onnx
+//! detectors = "builtin,text" # also a11y, yolo:MODEL.onnx, sam:ENCODER.onnx,DECODER.onnx
 //! # models_dir = "/data/markpilot-models"
 //! # onnxruntime = "/opt/onnxruntime/lib/libonnxruntime.so.1.31.1"
 //! # text_rec = "/models/korean_PP-OCRv5_rec.onnx"

@@ -144,10 +144,13 @@ fn describing_text(scene: &Scene, id: u32) -> Vec<String> {
     out
 }
 
-/// Is mark `id` a password field: a text field showing only bullets, or labelled with a
-/// password word?
+/// Is mark `id` a password field: one its application says is (a "password text"), a text
+/// field showing only bullets, or one labelled with a password word?
 pub fn is_password_field(scene: &Scene, id: u32) -> bool {
     let Some(e) = scene.element(id) else { return false };
+    if e.has(crate::perceive::State::Password) {
+        return true;
+    }
     if e.kind != ElementKind::TextField {
         return false;
     }
@@ -313,7 +316,16 @@ mod tests {
     use crate::perceive::Element;
 
     fn el(id: u32, kind: ElementKind, text: Option<&str>, bbox: Rect) -> Element {
-        Element { id, bbox, kind, text: text.map(str::to_string), score: 1.0, source: "t".into(), mask: None }
+        Element {
+            id,
+            bbox,
+            kind,
+            text: text.map(str::to_string),
+            score: 1.0,
+            source: "t".into(),
+            mask: None,
+            states: Vec::new(),
+        }
     }
 
     fn scene() -> Scene {
@@ -408,5 +420,8 @@ mod tests {
         assert!(is_password_field(&s, 4), "the label on its left, not the field above it");
         assert!(is_password_field(&s, 5), "bullets");
         assert!(!is_password_field(&s, 3), "a label is not a field");
+        let mut s = s;
+        s.elements[1].states = vec![crate::perceive::State::Password];
+        assert!(is_password_field(&s, 2), "the application says so, whatever its label");
     }
 }

@@ -203,8 +203,9 @@ struct AnnotateArgs {
 /// Which detectors perceive the screen, and where their models are.
 #[derive(Args, Clone, Default)]
 pub(crate) struct PerceptionArgs {
-    /// Detectors: builtin, text, yolo:MODEL.onnx, sam:ENCODER.onnx,DECODER.onnx (comma
-    /// separated). Default: builtin plus text when its models are present.
+    /// Detectors: builtin, text, a11y (the accessibility tree of the applications on screen),
+    /// yolo:MODEL.onnx, sam:ENCODER.onnx,DECODER.onnx (comma separated). Default: builtin plus
+    /// text when its models are present.
     #[arg(long, value_name = "LIST")]
     detectors: Option<String>,
     /// Folder of fetched models (default: $MARKPILOT_MODELS_DIR, else the data dir).
@@ -257,13 +258,17 @@ struct BenchArgs {
     /// Also time capturing this monitor (needs a display).
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
     capture: Option<usize>,
+    /// Perceive the live screen of this monitor instead of images, as the agent does at every
+    /// step (capture, then every detector; `a11y` reads the tree each run).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0", conflicts_with_all = ["images", "capture"])]
+    live: Option<usize>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
     /// A ground-truth set (`annotations.json` with its screens beside it, e.g.
     /// tests/devset/annotations.json): perceive each screen once, cold, as `annotate
     /// --image` does, and report the perception figures beside the stage times.
-    #[arg(long, value_name = "ANNOTATIONS", conflicts_with_all = ["images", "capture"])]
+    #[arg(long, value_name = "ANNOTATIONS", conflicts_with_all = ["images", "capture", "live"])]
     set: Option<PathBuf>,
     /// With --set: write each screen's element boxes here (the reference scorer's input).
     #[arg(long, value_name = "PATH", requires = "set")]
@@ -656,7 +661,9 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     if let Some(set) = &a.set {
         return bench_set_cmd(&a, set);
     }
-    let inputs: Vec<BenchInput> = if a.images.is_empty() {
+    let inputs: Vec<BenchInput> = if a.live.is_some() {
+        Vec::new()
+    } else if a.images.is_empty() {
         bench::builtin_screens()
     } else {
         a.images
@@ -664,10 +671,15 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
             .map(|p| Ok(BenchInput { name: p.display().to_string(), image: annotate::load_image(p)? }))
             .collect::<Result<_>>()?
     };
-    if inputs.is_empty() {
+    if inputs.is_empty() && a.live.is_none() {
         bail!("no images to benchmark");
     }
     let mut pipeline = build_pipeline(&a.perception.config()?, a.json)?;
+    let mut images = Vec::new();
+    if let Some(idx) = a.live {
+        let capturer = capture::create_capturer();
+        images.push(bench::bench_live(capturer.as_ref(), &Target::Monitor(Some(idx)), a.runs, &mut pipeline)?);
+    }
     let marks = MarkOptions::default();
     // The built-in screens also time an agent's next step: the same screen with a dialog
     // (the zenity form) opened over its middle.
@@ -682,7 +694,6 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     let show_progress = !a.json && std::io::stderr().is_terminal();
     let total = inputs.len() * a.runs.max(1);
     let mut done = 0usize;
-    let mut images = Vec::new();
     for (input, next) in inputs.iter().zip(&next_steps) {
         images.push(bench::bench_image(input, a.runs, &mut pipeline, &marks, next.as_ref(), || {
             done += 1;

@@ -226,6 +226,7 @@ mod tests {
             score: 1.0,
             source: "t".into(),
             mask: None,
+            states: Vec::new(),
         };
         Scene { width: 400, height: 200, elements: vec![e] }
     }

@@ -36,12 +36,14 @@ impl Frame {
     }
 }
 
-/// A top-level window, as plain data.
+/// A top-level window, as plain data. [`Capturer::windows`] lists them topmost first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WindowInfo {
     pub id: u32,
     pub title: String,
     pub app_name: String,
+    /// The process that owns it (0 when it does not say).
+    pub pid: u32,
     /// Physical position and size on the virtual desktop (client area).
     pub x: i32,
     pub y: i32,
@@ -151,6 +153,7 @@ fn list_titles(titles: &[String]) -> String {
 /// Screen capture, behind a trait so the loop can run against any backend.
 pub trait Capturer: Send + Sync {
     fn monitors(&self) -> Result<Vec<MonitorInfo>, CaptureError>;
+    /// The top-level windows, topmost first.
     fn windows(&self) -> Result<Vec<WindowInfo>, CaptureError>;
     fn capture(&self, target: &Target) -> Result<Frame, CaptureError>;
 }
@@ -198,6 +201,7 @@ mod tests {
             id,
             title: title.into(),
             app_name: String::new(),
+            pid: 0,
             x: 0,
             y: 0,
             width: 10,

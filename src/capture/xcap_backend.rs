@@ -162,6 +162,7 @@ impl Capturer for XcapCapturer {
                         id: w.id()?,
                         title: w.title().unwrap_or_default(),
                         app_name: w.app_name().unwrap_or_default(),
+                        pid: w.pid().unwrap_or(0),
                         x: w.x()?,
                         y: w.y()?,
                         width: w.width()?,

@@ -392,6 +392,7 @@ mod tests {
                 score: 1.0,
                 source: "test".into(),
                 mask: None,
+                states: Vec::new(),
             })
             .collect();
         Scene { width: 2000, height: 1000, elements }

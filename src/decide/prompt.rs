@@ -38,7 +38,7 @@ pub struct PromptConfig {
 }
 
 const SYSTEM_EN: &str = r#"You operate a computer's graphical desktop for a person, one action at a time.
-Each turn you receive the person's task, the steps taken so far, a screenshot on which every element you can act on carries a numbered mark (a coloured box with its number on a badge), and a table of those marks: id, kind and any text read from it.
+Each turn you receive the person's task, the steps taken so far, a screenshot on which every element you can act on carries a numbered mark (a coloured box with its number on a badge), and a table of those marks: id, kind, any text read from it and, in brackets, what the application says of it (checked, selected, focused, expanded, disabled, password).
 
 Answer with exactly one JSON object and nothing else:
 {"thought": "<one or two short sentences: what you see and why this action>", "action": {...}}
@@ -61,7 +61,7 @@ Rules:
 - Check the screenshot for the effect of your previous action before repeating it. When the task is complete, answer done. When it cannot be completed, answer fail."#;
 
 const SYSTEM_KO: &str = r#"당신은 사람을 대신해 컴퓨터의 그래픽 데스크톱을 한 번에 한 동작씩 조작합니다.
-매 차례 사람의 작업, 지금까지의 단계, 조작할 수 있는 모든 요소에 번호 표시(색 상자와 번호 배지)가 붙은 스크린샷, 그리고 그 표시들의 표(id, 종류, 읽어 낸 글자)를 받습니다.
+매 차례 사람의 작업, 지금까지의 단계, 조작할 수 있는 모든 요소에 번호 표시(색 상자와 번호 배지)가 붙은 스크린샷, 그리고 그 표시들의 표(id, 종류, 읽어 낸 글자, 그리고 괄호 안에 프로그램이 알려 주는 상태: checked, selected, focused, expanded, disabled, password)를 받습니다.
 
 정확히 JSON 객체 하나로만 답하고 다른 말은 쓰지 마세요:
 {"thought": "<한두 문장: 무엇이 보이고 왜 이 동작인지>", "action": {...}}
@@ -170,8 +170,9 @@ fn fill(template: &str, vars: &[(&str, &str)]) -> String {
     out
 }
 
-/// One short line per mark: `7 button "Save"`. Text is cut to 60 characters and kept on
-/// one line.
+/// One short line per mark: `7 button "Save"`, with what the application says of it when
+/// its tree was read (`5 check_box "Wrap lines" [checked]`). Text is cut to 60 characters and
+/// kept on one line.
 pub fn element_table(scene: &Scene) -> String {
     let mut out = String::with_capacity(scene.elements.len() * 24);
     for e in &scene.elements {
@@ -183,6 +184,10 @@ pub fn element_table(scene: &Scene) -> String {
         {
             out.push(' ');
             out.push_str(&crate::action::short_quote(&t, 60));
+        }
+        if !e.states.is_empty() {
+            let states: Vec<&str> = e.states.iter().map(|s| s.as_str()).collect();
+            out.push_str(&format!(" [{}]", states.join(", ")));
         }
         out.push('\n');
     }
@@ -208,6 +213,7 @@ mod tests {
             score: 1.0,
             source: "t".into(),
             mask: None,
+            states: Vec::new(),
         };
         Scene {
             width: 100,
@@ -219,6 +225,9 @@ mod tests {
     #[test]
     fn the_element_table_is_one_short_line_per_mark() {
         assert_eq!(element_table(&scene()), "1 button \"Save now\"\n2 text_field");
+        let mut s = scene();
+        s.elements[1].states = vec![crate::perceive::State::Focused, crate::perceive::State::Password];
+        assert_eq!(element_table(&s), "1 button \"Save now\"\n2 text_field [focused, password]");
     }
 
     #[test]

@@ -229,7 +229,16 @@ mod tests {
     use crate::perceive::ElementKind;
 
     fn el(id: u32, r: Rect) -> Element {
-        Element { id, bbox: r, kind: ElementKind::Button, text: None, score: 0.9, source: "t".into(), mask: None }
+        Element {
+            id,
+            bbox: r,
+            kind: ElementKind::Button,
+            text: None,
+            score: 0.9,
+            source: "t".into(),
+            mask: None,
+            states: Vec::new(),
+        }
     }
 
     #[test]

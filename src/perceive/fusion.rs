@@ -57,7 +57,7 @@ fn join_cells(a: &Option<String>, b: &Option<String>) -> Option<String> {
 
 /// Pieces of text in reading order: line by line (a piece whose top lies below the middle
 /// of the current line's first piece starts the next), left to right within a line.
-fn reading_order<T>(mut pieces: Vec<(Rect, T)>) -> Vec<(Rect, T)> {
+pub(crate) fn reading_order<T>(mut pieces: Vec<(Rect, T)>) -> Vec<(Rect, T)> {
     pieces.sort_by(|a, b| a.0.center().1.total_cmp(&b.0.center().1));
     let mut line = 0;
     let mut first: Option<Rect> = None;
@@ -382,6 +382,7 @@ mod tests {
             score: 0.8,
             source: source.into(),
             mask: None,
+            states: Vec::new(),
         }
     }
 

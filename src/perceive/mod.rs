@@ -4,6 +4,7 @@
 //! to the controls it sits in; [`numbering`] numbers the result in reading order. The
 //! [`Pipeline`] runs all of it and times each stage.
 
+pub mod a11y;
 pub mod builtin;
 mod components;
 pub mod fusion;
@@ -95,6 +96,33 @@ impl Mask {
     }
 }
 
+/// What an application says of one of its elements (through its accessibility tree): vision
+/// cannot know these, so only the `a11y` detector sets them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Checked,
+    Selected,
+    Focused,
+    Expanded,
+    Disabled,
+    /// A field whose text is hidden (a "password text").
+    Password,
+}
+
+impl State {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            State::Checked => "checked",
+            State::Selected => "selected",
+            State::Focused => "focused",
+            State::Expanded => "expanded",
+            State::Disabled => "disabled",
+            State::Password => "password",
+        }
+    }
+}
+
 /// One detector's guess at an element, before fusion and numbering.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
@@ -104,11 +132,13 @@ pub struct Proposal {
     pub score: f32,
     pub source: String,
     pub mask: Option<Mask>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub states: Vec<State>,
 }
 
 impl Proposal {
     pub fn new(bbox: Rect, kind: ElementKind, score: f32, source: &str) -> Self {
-        Self { bbox, kind, text: None, score, source: source.to_string(), mask: None }
+        Self { bbox, kind, text: None, score, source: source.to_string(), mask: None, states: Vec::new() }
     }
 }
 
@@ -125,6 +155,15 @@ pub struct Element {
     pub source: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mask: Option<Mask>,
+    /// What the application says of it (checked, disabled…), when its tree was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub states: Vec<State>,
+}
+
+impl Element {
+    pub fn has(&self, state: State) -> bool {
+        self.states.contains(&state)
+    }
 }
 
 /// The elements found on one frame.
@@ -150,16 +189,25 @@ pub enum PerceiveError {
 }
 
 /// What a detector knows about the image besides its pixels.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImageInfo {
     /// Physical pixels per logical point of the screen it shows (2 on a HiDPI screen at
     /// 200 %): GUI elements are drawn this many times larger than at 100 %.
     pub scale: f64,
+    /// Where on the desktop the image was captured (`None` for an image from a file):
+    /// what lets the accessibility tree's screen boxes be put on its pixels.
+    pub screen: Option<crate::coords::FrameMapping>,
+}
+
+impl ImageInfo {
+    pub fn new(scale: f64) -> Self {
+        Self { scale, screen: None }
+    }
 }
 
 impl Default for ImageInfo {
     fn default() -> Self {
-        Self { scale: 1.0 }
+        Self::new(1.0)
     }
 }
 
@@ -302,7 +350,11 @@ impl Pipeline {
             return Err(e);
         }
         let t = Instant::now();
-        let fused = fusion::fuse(proposals, width, height, &self.fusion);
+        // Vision's proposals are fused among themselves, then with the accessibility tree's.
+        let (tree, vision): (Vec<Proposal>, Vec<Proposal>) =
+            proposals.into_iter().partition(|p| p.source == a11y::SOURCE);
+        let fused = fusion::fuse(vision, width, height, &self.fusion);
+        let fused = a11y::fuse::merge(tree, fused, width, height, &self.fusion);
         let elements = numbering::number(fused);
         timings.fusion = ms(t);
         Ok((Scene { width, height, elements }, timings))

@@ -54,6 +54,7 @@ pub fn number(mut ps: Vec<Proposal>) -> Vec<Element> {
                 score: p.score,
                 source: p.source,
                 mask: p.mask,
+                states: p.states,
             });
         }
     }

@@ -17,8 +17,15 @@ use crate::onnx::{self, ModelError};
 pub enum DetectorSpec {
     Builtin,
     Text,
-    Yolo { model: PathBuf },
-    Sam { encoder: PathBuf, decoder: PathBuf },
+    /// The accessibility tree of the applications on screen (AT-SPI).
+    A11y,
+    Yolo {
+        model: PathBuf,
+    },
+    Sam {
+        encoder: PathBuf,
+        decoder: PathBuf,
+    },
 }
 
 impl DetectorSpec {
@@ -26,6 +33,7 @@ impl DetectorSpec {
         match self {
             DetectorSpec::Builtin => "builtin".into(),
             DetectorSpec::Text => "text".into(),
+            DetectorSpec::A11y => "a11y".into(),
             DetectorSpec::Yolo { model } => format!("yolo:{}", model.display()),
             DetectorSpec::Sam { encoder, decoder } => format!("sam:{},{}", encoder.display(), decoder.display()),
         }
@@ -34,14 +42,14 @@ impl DetectorSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error(
-    "bad detector list {list:?}: {detail} (expected a comma-separated list of builtin, text, yolo:MODEL.onnx, sam:ENCODER.onnx,DECODER.onnx)"
+    "bad detector list {list:?}: {detail} (expected a comma-separated list of builtin, text, a11y, yolo:MODEL.onnx, sam:ENCODER.onnx,DECODER.onnx)"
 )]
 pub struct SpecError {
     pub list: String,
     pub detail: String,
 }
 
-/// Parse `builtin,text,yolo:PATH,sam:ENC,DEC` (the SAM decoder is the item after `sam:`).
+/// Parse `builtin,text,a11y,yolo:PATH,sam:ENC,DEC` (the SAM decoder is the item after `sam:`).
 pub fn parse_detectors(list: &str) -> Result<Vec<DetectorSpec>, SpecError> {
     let err = |detail: String| SpecError { list: list.into(), detail };
     let mut items = list.split(',').map(str::trim);
@@ -50,9 +58,12 @@ pub fn parse_detectors(list: &str) -> Result<Vec<DetectorSpec>, SpecError> {
         let spec = match item.split_once(':') {
             None if item == "builtin" => DetectorSpec::Builtin,
             None if item == "text" || item == "ocr" => DetectorSpec::Text,
+            None if item == "a11y" || item == "atspi" => DetectorSpec::A11y,
             Some(("yolo", path)) if !path.is_empty() => DetectorSpec::Yolo { model: path.into() },
             Some(("sam", enc)) if !enc.is_empty() => {
-                let dec = items.next().filter(|d| !d.is_empty() && !d.contains(':') && *d != "builtin" && *d != "text");
+                let dec = items
+                    .next()
+                    .filter(|d| !d.is_empty() && !d.contains(':') && !["builtin", "text", "a11y"].contains(d));
                 let dec = dec.ok_or_else(|| err(format!("sam:{enc} needs its decoder as the next item")))?;
                 DetectorSpec::Sam { encoder: enc.into(), decoder: dec.into() }
             }
@@ -86,6 +97,9 @@ pub struct PerceptionConfig {
     pub text_min_confidence: Option<f32>,
     /// Threads per model (default 2).
     pub threads: Option<usize>,
+    /// How long one application may take to give its accessibility tree before it is
+    /// skipped, in milliseconds (default 1500).
+    pub a11y_timeout_ms: Option<u64>,
 }
 
 /// A detector left out, and why.
@@ -154,7 +168,7 @@ impl PerceptionConfig {
         for spec in specs {
             match self.open(&spec) {
                 Ok(d) => detectors.push(d),
-                Err(e) => skipped.push(Skipped { detector: spec.name(), reason: e.to_string() }),
+                Err(reason) => skipped.push(Skipped { detector: spec.name(), reason }),
             }
         }
         if detectors.is_empty() {
@@ -167,7 +181,16 @@ impl PerceptionConfig {
         Ok(onnx::environment(self.onnxruntime.as_deref(), &self.models_dir())?)
     }
 
-    fn open(&self, spec: &DetectorSpec) -> Result<Box<dyn Detector>, ModelError> {
+    /// Start one detector, or say why it cannot.
+    fn open(&self, spec: &DetectorSpec) -> Result<Box<dyn Detector>, String> {
+        match spec {
+            DetectorSpec::Builtin => Ok(Box::new(BuiltinDetector::default())),
+            DetectorSpec::A11y => open_a11y(self.a11y_timeout_ms),
+            model => self.open_model(model).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn open_model(&self, spec: &DetectorSpec) -> Result<Box<dyn Detector>, ModelError> {
         match spec {
             DetectorSpec::Builtin => Ok(Box::new(BuiltinDetector::default())),
             DetectorSpec::Text => {
@@ -179,6 +202,10 @@ impl PerceptionConfig {
                 let env = self.environment()?;
                 Ok(Box::new(TextDetector::open(&env, &cfg)?))
             }
+            DetectorSpec::A11y => open_a11y(self.a11y_timeout_ms).map_err(|detail| ModelError::Other {
+                path: PathBuf::from("a11y"),
+                detail,
+            }),
             DetectorSpec::Yolo { model } => {
                 missing(model, "give the path of a YOLO-format ONNX model")?;
                 let env = self.environment()?;
@@ -192,6 +219,17 @@ impl PerceptionConfig {
             }
         }
     }
+}
+
+#[cfg(all(unix, not(target_os = "macos")))]
+fn open_a11y(timeout_ms: Option<u64>) -> Result<Box<dyn Detector>, String> {
+    let timeout = timeout_ms.map_or(super::a11y::DEFAULT_TIMEOUT, std::time::Duration::from_millis);
+    super::a11y::A11yDetector::open(timeout).map(|d| Box::new(d) as Box<dyn Detector>).map_err(|e| e.to_string())
+}
+
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn open_a11y(_timeout_ms: Option<u64>) -> Result<Box<dyn Detector>, String> {
+    Err("the accessibility tree is read on Linux (AT-SPI) only".into())
 }
 
 fn missing(path: &Path, hint: &str) -> Result<(), ModelError> {

@@ -449,6 +449,7 @@ mod tests {
             score: 1.0,
             source: "builtin".into(),
             mask: None,
+            states: Vec::new(),
         }
     }
 
