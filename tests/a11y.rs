@@ -254,3 +254,240 @@ you order. Questions go to <a href="#help">the help desk</a>.</p>
 <tr><td>Cake</td><td>1</td><td>3.50</td></tr></table>
 </body></html>
 "##;
+
+/// The window titled so, as a box on screen: (x, y, w, h).
+fn window_box(s: &XSession, title: &str) -> (f64, f64, f64, f64) {
+    let w = s.wait_for_window(title);
+    let n = |k: &str| w[k].as_f64().unwrap_or(0.0);
+    (n("x"), n("y"), n("width"), n("height"))
+}
+
+fn centre_in(e: &Value, origin: (f64, f64), r: (f64, f64, f64, f64)) -> bool {
+    let b = &e["bbox"];
+    let n = |k: &str| b[k].as_f64().unwrap_or(0.0);
+    let (cx, cy) = (origin.0 + n("x") + n("w") / 2.0, origin.1 + n("y") + n("h") / 2.0);
+    cx >= r.0 && cy >= r.1 && cx < r.0 + r.2 && cy < r.1 + r.3
+}
+
+fn from_tree(e: &Value) -> bool {
+    e["source"].as_str().is_some_and(|s| s.split('+').any(|p| p == "a11y"))
+}
+
+#[test]
+fn vision_carries_on_where_the_tree_is_empty_covered_or_hung() {
+    let mut s = XSession::start(1280, 800);
+    let factory = start(&mut s, "gtk3-widget-factory", &[], &[]);
+    s.wait_for_window("gtk3-widget-factory");
+    s.wait_for_app("gtk3-widget-factory", 50);
+    // A dialog without a tree (its bridge off), moved over the middle of the factory.
+    let dialog = start(&mut s, "zenity", &["--entry", "--title=No tree", "--text=Name:"], &[("NO_AT_BRIDGE", "1")]);
+    s.wait_for_window("No tree");
+    let moved = s.command("xdotool").args(["search", "--name", "^No tree$", "windowmove", "500", "300"]).status();
+    assert!(moved.unwrap().success());
+    s.wait_until("the dialog over the factory", Duration::from_secs(30), |s| {
+        s.windows().iter().any(|w| w["title"] == "No tree" && (495..=530).contains(&w["x"].as_i64().unwrap_or(0)))
+    });
+    s.wait_for_stable_screen();
+    let over = window_box(&s, "No tree");
+
+    let report = annotate(&s, "builtin,a11y", "covered");
+    let elements = report["elements"].as_array().unwrap();
+    let tree = elements.iter().filter(|e| from_tree(e)).count();
+    assert!(tree >= 30, "the factory's tree is read where it shows: {tree} elements");
+    let hidden: Vec<&Value> = elements.iter().filter(|e| from_tree(e) && centre_in(e, (0.0, 0.0), over)).collect();
+    assert!(hidden.is_empty(), "nodes under the dialog are dropped: {hidden:?}");
+    let seen = elements.iter().filter(|e| !from_tree(e) && centre_in(e, (0.0, 0.0), over)).count();
+    assert!(seen >= 3, "vision marks the dialog the tree knows nothing of: {seen} marks");
+
+    // An application that stops answering is skipped and named; vision still marks it all.
+    let config = s.scratch("config.toml");
+    std::fs::write(&config, "[perception]\na11y_timeout_ms = 400\n").unwrap();
+    assert!(s.command("kill").args(["-STOP", &factory.to_string()]).status().unwrap().success());
+    let o = s.markpilot(&["annotate", "--config", &config, "--detectors", "builtin,a11y", "--json", "-"]);
+    assert!(s.command("kill").args(["-CONT", &factory.to_string()]).status().unwrap().success());
+    assert!(o.status.success(), "annotate failed: {}", common::stderr(&o));
+    let err = common::stderr(&o);
+    assert!(err.contains("a11y:") && err.contains("skipped"), "the hung application is named: {err}");
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let elements = report["elements"].as_array().unwrap();
+    assert!(elements.len() >= 30 && elements.iter().all(|e| !from_tree(e)), "vision alone: {report}");
+    s.kill(dialog);
+}
+
+#[test]
+fn tree_boxes_land_on_the_pixels_at_twice_the_scale_on_a_monitor_away_from_the_origin() {
+    // One 2048-wide X screen whose only RandR monitor is its right half (origin 1024,0), and
+    // a GTK 3 dialog drawn at GDK_SCALE=2 there: the toolkit's boxes are in logical pixels.
+    let mut s = XSession::start(2048, 768);
+    for args in [
+        ["--setmonitor", "LEFT", "1024/270x768/203+0+0", "none"],
+        ["--setmonitor", "RIGHT", "1024/270x768/203+1024+0", "screen"],
+    ] {
+        assert!(s.command("xrandr").args(args).status().unwrap().success());
+    }
+    start(&mut s, "zenity", &["--entry", "--title=Twice", "--text=Name:"], &[("GDK_SCALE", "2")]);
+    s.wait_for_window("Twice");
+    let moved = s.command("xdotool").args(["search", "--name", "^Twice$", "windowmove", "1300", "150"]).status();
+    assert!(moved.unwrap().success());
+    s.wait_until("the dialog on the right monitor", Duration::from_secs(30), |s| {
+        s.windows().iter().any(|w| w["title"] == "Twice" && w["x"].as_i64().unwrap_or(0) >= 1250)
+    });
+    s.wait_for_stable_screen();
+    let tree = s.settled_atspi("zenity");
+    let node = |role: &str, name: &str| {
+        let n = tree["apps"][0]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["role"] == role && (name.is_empty() || n["name"] == name))
+            .unwrap_or_else(|| panic!("no {role} {name:?} in {tree}"))
+            .clone();
+        let v = |k: &str| n[k].as_f64().unwrap() * 2.0;
+        (v("x"), v("y"), v("w"), v("h"))
+    };
+    let report = annotate(&s, "a11y", "twice");
+    let origin = (report["origin"]["x"].as_f64().unwrap(), report["origin"]["y"].as_f64().unwrap());
+    assert_eq!(origin, (1024.0, 0.0), "{report}");
+    let elements = report["elements"].as_array().unwrap();
+    for (role, name, kind) in
+        [("push button", "OK", "button"), ("push button", "Cancel", "button"), ("text", "", "text_field")]
+    {
+        let want = node(role, name);
+        let e = elements
+            .iter()
+            .find(|e| e["kind"] == kind && (name.is_empty() || e["text"] == name))
+            .unwrap_or_else(|| panic!("no {kind} {name:?}: {report}"));
+        let b = &e["bbox"];
+        let n = |k: &str| b[k].as_f64().unwrap();
+        let got = (origin.0 + n("x"), origin.1 + n("y"), n("w"), n("h"));
+        let close = |a: f64, b: f64| (a - b).abs() <= 2.0;
+        assert!(
+            close(got.0, want.0) && close(got.1, want.1) && close(got.2, want.2) && close(got.3, want.3),
+            "{kind} {name:?}: markpilot {got:?}, the tree ×2 {want:?}"
+        );
+    }
+}
+
+#[test]
+fn without_the_accessibility_bus_the_tree_is_skipped_in_one_line() {
+    let dir = common::TempDir::new("nobus");
+    let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/devset/gtk3-galculator.png");
+    let env = [("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus"), ("AT_SPI_BUS_ADDRESS", "")];
+    let args = ["annotate", "--image", image.to_str().unwrap(), "--detectors", "builtin,a11y", "--json", "-"];
+    let o = common::run_markpilot(dir.path(), &env, &args);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let err = common::stderr(&o);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("skipping detector a11y") && lines[0].contains("accessibility bus"), "{err}");
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["elements"].as_array().unwrap().len() >= 10, "vision carries on");
+}
+
+/// A line of the element table the model is shown: `7 radio_button "Custom" [checked]`.
+struct Row {
+    id: u64,
+    kind: String,
+    text: String,
+    states: String,
+}
+
+fn table(text: &str) -> Vec<Row> {
+    text.lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ' ');
+            let id = parts.next()?.parse().ok()?;
+            let kind = parts.next()?.to_string();
+            let rest = parts.next().unwrap_or("");
+            let (text, states) = match rest.rfind(" [") {
+                Some(i) if rest.ends_with(']') => (&rest[..i], &rest[i + 2..rest.len() - 1]),
+                _ if rest.starts_with('[') && rest.ends_with(']') => ("", &rest[1..rest.len() - 1]),
+                _ => (rest, ""),
+            };
+            Some(Row { id, kind, text: text.trim_matches('"').to_string(), states: states.to_string() })
+        })
+        .collect()
+}
+
+/// Whether qt5ct's palette radio button `name` is checked, by the tree (read through libatspi).
+fn radio_checked(s: &XSession, name: &str) -> bool {
+    let tree = s.atspi(&["qt5ct"]);
+    tree["apps"][0]["nodes"].as_array().into_iter().flatten().any(|n| {
+        n["role"] == "radio button"
+            && n["name"] == name
+            && n["states"].as_array().unwrap().iter().any(|s| s == "checked")
+    })
+}
+
+#[test]
+fn an_agent_picks_by_the_tables_names_and_states_on_a_qt_dialog_and_the_run_replays() {
+    use common::vlm::{AgentRun, Events, ScriptedVlm, Seen, answer};
+    use serde_json::json;
+    const KEY_VAR: &str = "MARKPILOT_TEST_API_KEY";
+    const KEY: &str = "sk-test-a11y-5e1d";
+
+    let mut s = XSession::start(1280, 800);
+    let qt = start(&mut s, "qt5ct", &[], &QT_ENV);
+    s.wait_for_window("Qt5 Configuration Tool");
+    s.wait_until("qt5ct's palette in the tree", Duration::from_secs(60), |s| radio_checked(s, "Default"));
+    s.wait_for_stable_screen();
+
+    // The model reads the table only: the radio button named "Custom", and whether it is checked.
+    let vlm = ScriptedVlm::start("scripted-vl", Some(KEY), |r: &Seen| {
+        let rows = table(&r.text);
+        let radio = |name: &str| rows.iter().find(|row| row.kind == "radio_button" && row.text == name);
+        let custom = radio("Custom").expect("a radio button named Custom in the table");
+        match radio("Default") {
+            Some(d) if d.states.contains("checked") && !custom.states.contains("checked") => {
+                answer(json!({"thought": "Custom is not checked yet", "action": {"type": "click", "mark": custom.id}}))
+            }
+            _ if custom.states.contains("checked") => {
+                answer(json!({"thought": "it is", "action": {"type": "done", "answer": "Custom is checked"}}))
+            }
+            _ => answer(json!({"action": {"type": "fail", "reason": "the table does not say what is checked"}})),
+        }
+    });
+    let dir = std::path::PathBuf::from(s.scratch("run"));
+    let mut cmd = s.command(common::markpilot_bin());
+    cmd.env(KEY_VAR, KEY).args([
+        "run",
+        "choose the custom palette",
+        "--json",
+        "--provider",
+        "scripted",
+        "--base-url",
+        &vlm.base_url,
+        "--model",
+        "scripted-vl",
+        "--api-key-env",
+        KEY_VAR,
+        "--record",
+        dir.to_str().unwrap(),
+        "--detectors",
+        "builtin,a11y",
+    ]);
+    let done = AgentRun::start(cmd, Events::default(), "").wait(Duration::from_secs(240));
+    assert_eq!(done.code, Some(0), "{}\n{:?}", done.stderr, done.events);
+    assert!(radio_checked(&s, "Custom"), "the click reached Qt's radio button");
+    let steps = common::steps(&dir);
+    assert_eq!(steps.len(), 2);
+    // The recording keeps what the tree said: replay and reports see it too.
+    let recorded = |text: &str| -> Value {
+        let elements = steps[0]["elements"].as_array().unwrap();
+        let radio = elements.iter().find(|e| e["kind"] == "radio_button" && e["text"] == text);
+        radio.unwrap_or_else(|| panic!("{text}: {elements:?}")).clone()
+    };
+    assert_eq!(recorded("Default")["states"], json!(["checked"]));
+    assert!(recorded("Custom")["source"].as_str().unwrap().starts_with("a11y"));
+
+    // The dialog afresh (Default checked again), and the run replayed without the model.
+    s.kill(qt);
+    start(&mut s, "qt5ct", &[], &QT_ENV);
+    s.wait_for_window("Qt5 Configuration Tool");
+    s.wait_until("qt5ct's palette in the tree", Duration::from_secs(60), |s| radio_checked(s, "Default"));
+    s.wait_for_stable_screen();
+    let out = s.scratch("replayed");
+    let o = s.markpilot(&["replay", dir.to_str().unwrap(), "--json", "--confirm", "never", "--record", &out]);
+    assert!(o.status.success(), "replay failed: {}", common::stderr(&o));
+    s.wait_until("the replayed click to land", Duration::from_secs(30), |s| radio_checked(s, "Custom"));
+}

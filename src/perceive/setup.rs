@@ -145,7 +145,8 @@ impl PerceptionConfig {
         }
     }
 
-    /// The detectors to try: the configured list, else builtin plus text when its models exist.
+    /// The detectors to try: the configured list, else builtin, plus text when its models
+    /// exist, plus the accessibility tree where a session bus could lead to it.
     pub fn specs(&self) -> Result<(Vec<DetectorSpec>, bool), SpecError> {
         match &self.detectors {
             Some(list) => Ok((parse_detectors(list)?, true)),
@@ -155,6 +156,9 @@ impl PerceptionConfig {
                 if t.det.is_file() && t.rec.is_file() {
                     specs.push(DetectorSpec::Text);
                 }
+                if a11y_bus_named() {
+                    specs.push(DetectorSpec::A11y);
+                }
                 Ok((specs, false))
             }
         }
@@ -162,12 +166,17 @@ impl PerceptionConfig {
 
     /// Build the pipeline; detectors that cannot start are skipped and reported.
     pub fn build(&self) -> Result<(Pipeline, Vec<Skipped>), SpecError> {
-        let (specs, _explicit) = self.specs()?;
+        let (specs, explicit) = self.specs()?;
         let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
         let mut skipped = Vec::new();
         for spec in specs {
             match self.open(&spec) {
                 Ok(d) => detectors.push(d),
+                // A desktop without the accessibility bus is common: unasked, the tree is
+                // simply not used.
+                Err(reason) if !explicit && spec == DetectorSpec::A11y => {
+                    tracing::debug!("the accessibility tree is not used: {reason}")
+                }
                 Err(reason) => skipped.push(Skipped { detector: spec.name(), reason }),
             }
         }
@@ -202,10 +211,8 @@ impl PerceptionConfig {
                 let env = self.environment()?;
                 Ok(Box::new(TextDetector::open(&env, &cfg)?))
             }
-            DetectorSpec::A11y => open_a11y(self.a11y_timeout_ms).map_err(|detail| ModelError::Other {
-                path: PathBuf::from("a11y"),
-                detail,
-            }),
+            DetectorSpec::A11y => open_a11y(self.a11y_timeout_ms)
+                .map_err(|detail| ModelError::Other { path: PathBuf::from("a11y"), detail }),
             DetectorSpec::Yolo { model } => {
                 missing(model, "give the path of a YOLO-format ONNX model")?;
                 let env = self.environment()?;
@@ -219,6 +226,12 @@ impl PerceptionConfig {
             }
         }
     }
+}
+
+/// Whether a bus that could lead to the accessibility tree is named in the environment.
+fn a11y_bus_named() -> bool {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    cfg!(all(unix, not(target_os = "macos"))) && (set("AT_SPI_BUS_ADDRESS") || set("DBUS_SESSION_BUS_ADDRESS"))
 }
 
 #[cfg(all(unix, not(target_os = "macos")))]
@@ -270,13 +283,19 @@ mod tests {
     }
 
     #[test]
-    fn without_models_the_default_pipeline_is_the_builtin_detector_alone() {
+    fn without_models_the_default_pipeline_is_the_builtin_detector_and_the_tree_where_a_bus_is() {
         let cfg = PerceptionConfig { models_dir: Some("/nonexistent/models".into()), ..Default::default() };
         let (specs, explicit) = cfg.specs().unwrap();
-        assert_eq!((specs, explicit), (vec![DetectorSpec::Builtin], false));
+        let mut want = vec![DetectorSpec::Builtin];
+        if a11y_bus_named() {
+            want.push(DetectorSpec::A11y);
+        }
+        assert_eq!((specs, explicit), (want, false));
+        // Unasked, a tree that cannot be reached is left out without a word.
         let (pipeline, skipped) = cfg.build().unwrap();
-        assert_eq!(pipeline.detector_names(), vec!["builtin"]);
-        assert!(skipped.is_empty());
+        assert_eq!(pipeline.detector_names()[0], "builtin");
+        assert!(!pipeline.detector_names().contains(&"text".to_string()));
+        assert!(skipped.is_empty(), "{skipped:?}");
     }
 
     #[test]

@@ -20,6 +20,9 @@ use crate::perceive::{Detector, ImageInfo, PerceiveError, Proposal, ms};
 /// How long one application may take to give its tree before it is skipped.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(1500);
 
+/// How long reaching the accessibility bus may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Why the tree cannot be read at all.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum A11yError {
@@ -114,8 +117,16 @@ async fn connect() -> Result<Connection, A11yError> {
         let b = zbus::connection::Builder::address(addr.as_str()).map_err(|e| bus(&e))?;
         return b.build().await.map_err(|e| bus(&e));
     }
-    let c = atspi::AccessibilityConnection::new().await.map_err(|e| bus(&e))?;
-    Ok(c.connection().clone())
+    // Asked directly (the `atspi` crate's connection also sets up proxies that ask the
+    // registry for its properties, a wait a step does not need).
+    let session = zbus::Connection::session().await.map_err(|e| bus(&e))?;
+    let reply = session
+        .call_method(Some("org.a11y.Bus"), "/org/a11y/bus", Some("org.a11y.Bus"), "GetAddress", &())
+        .await
+        .map_err(|e| bus(&e))?;
+    let addr: String = reply.body().deserialize().map_err(|e| bus(&e))?;
+    let b = zbus::connection::Builder::address(addr.as_str()).map_err(|e| bus(&e))?;
+    b.build().await.map_err(|e| bus(&e))
 }
 
 /// What is kept of an application from one reading to the next.
@@ -141,24 +152,24 @@ async fn read_all(conn: &Connection, req: &Request, known: &mut HashMap<String, 
         .filter(|(_, pid)| req.windows.is_empty() || on_frame.contains(pid) || on_frame.contains(&0))
         .collect();
     known.retain(|bus, _| wanted.iter().any(|(b, _)| b == bus));
-    for (bus, _) in &wanted {
-        if !known.contains_key(bus) {
-            let learn = async {
-                let (name, version, address) = tree::about(conn, bus).await;
-                let peer = match address {
-                    Some(a) => tree::connect_peer(&a).await.ok(),
-                    None => None,
-                };
-                // A toolkit that never says "showing" below its windows (GTK 4.8) is walked by
-                // "visible".
-                let gtk4 = name.eq_ignore_ascii_case("gtk") && version.starts_with('4');
-                Known { on_screen: if gtk4 { state::VISIBLE } else { state::SHOWING }, peer }
+    // What is not known yet of each application, learnt for all of them at once.
+    let unknown = wanted.iter().filter(|(bus, _)| !known.contains_key(bus));
+    let learnt = futures_util::future::join_all(unknown.map(|(bus, _)| async move {
+        let learn = async {
+            let (name, version, address) = tree::about(conn, bus).await;
+            let peer = match address {
+                Some(a) => tree::connect_peer(&a).await.ok(),
+                None => None,
             };
-            if let Ok(k) = tokio::time::timeout(req.timeout, learn).await {
-                known.insert(bus.clone(), k);
-            }
-        }
-    }
+            // A toolkit that never says "showing" below its windows (GTK 4.8) is walked by
+            // "visible".
+            let gtk4 = name.eq_ignore_ascii_case("gtk") && version.starts_with('4');
+            Known { on_screen: if gtk4 { state::VISIBLE } else { state::SHOWING }, peer }
+        };
+        (bus.clone(), tokio::time::timeout(req.timeout, learn).await.ok())
+    }))
+    .await;
+    known.extend(learnt.into_iter().filter_map(|(bus, k)| Some((bus, k?))));
     let known = &*known;
     let reads = futures_util::future::join_all(wanted.iter().map(|(bus, pid)| async move {
         let k = known.get(bus);
@@ -176,7 +187,12 @@ async fn read_all(conn: &Connection, req: &Request, known: &mut HashMap<String, 
             Ok(Ok((nodes, tops))) => out.apps.push(AppRead { nodes, tops, on_screen }),
             // An application gone while being read has nothing on screen.
             Ok(Err(_)) => {}
-            Err(_) => out.skipped.push(format!("{bus} (pid {pid})")),
+            Err(_) => {
+                // Named as its windows name it: asking the application itself would hang too.
+                let window = req.windows.iter().find(|w| w.pid == pid && pid != 0);
+                let name = window.map_or(bus.as_str(), |w| if w.app_name.is_empty() { &w.title } else { &w.app_name });
+                out.skipped.push(format!("{name} (pid {pid})"))
+            }
         }
     }
     Ok(out)
@@ -204,27 +220,39 @@ pub struct A11yDetector {
     worker: Worker,
     timeout: Duration,
     stages: Vec<(String, f64)>,
+    /// The last frame read: an unchanged screen is not read again.
+    last: Option<Last>,
+}
+
+/// A frame's pixels, its place, the windows then, and what the tree gave.
+struct Last {
+    pixels: Vec<u8>,
+    frame: Rect,
+    windows: Vec<WindowInfo>,
+    proposals: Vec<Proposal>,
 }
 
 impl A11yDetector {
     /// Connect to the accessibility bus; an error says why there is no tree to read.
     pub fn open(timeout: Duration) -> Result<Self, A11yError> {
-        Ok(Self { worker: Worker::start(timeout.max(Duration::from_millis(500)))?, timeout, stages: Vec::new() })
+        let worker = Worker::start(timeout.max(CONNECT_TIMEOUT))?;
+        Ok(Self { worker, timeout, stages: Vec::new(), last: None })
     }
 
     fn read(&mut self, req: Request) -> Result<Reply, PerceiveError> {
         let err = |detail: String| PerceiveError::Detector { detector: "a11y".into(), detail };
         self.worker.tx.send(req).map_err(|_| err("the accessibility thread has stopped".into()))?;
-        // Every application has its own limit; this one only guards against a stuck bus.
-        match self.worker.rx.recv_timeout(self.timeout * 2 + Duration::from_secs(1)) {
+        // Every application has its own limits (listing, learning, reading: three of them at
+        // most); this one only guards against a stuck bus.
+        match self.worker.rx.recv_timeout(self.timeout * 3 + Duration::from_secs(1)) {
             Ok(r) => r.map_err(|e| err(e.to_string())),
             Err(_) => {
                 // The thread may answer this request later: start afresh next time.
-                match Worker::start(self.timeout.max(Duration::from_millis(500))) {
+                match Worker::start(self.timeout.max(CONNECT_TIMEOUT)) {
                     Ok(w) => self.worker = w,
                     Err(e) => return Err(err(e.to_string())),
                 }
-                Err(err(format!("the accessibility bus did not answer within {:?}", self.timeout * 2)))
+                Err(err(format!("the accessibility bus did not answer within {:?}", self.timeout * 3)))
             }
         }
     }
@@ -245,6 +273,14 @@ impl Detector for A11yDetector {
         let m = &mapping.monitor;
         let frame =
             Rect::new(m.physical_x + mapping.offset_x, m.physical_y + mapping.offset_y, image.width(), image.height());
+        if let Some(Last { pixels, frame: f, windows: w, proposals }) = &self.last
+            && *f == frame
+            && *w == windows
+            && pixels.as_slice() == image.as_raw().as_slice()
+        {
+            self.stages = vec![("a11y windows".into(), windows_ms), ("a11y tree (unchanged screen)".into(), 0.0)];
+            return Ok(proposals.clone());
+        }
         let t = Instant::now();
         let reply =
             self.read(Request { windows: windows.clone(), frame, scale: m.ratio().0, timeout: self.timeout })?;
@@ -260,7 +296,12 @@ impl Detector for A11yDetector {
             ("a11y nodes".into(), reply.apps.iter().map(|a| a.nodes.len()).sum::<usize>() as f64),
             ("a11y elements".into(), ms(t)),
         ];
+        self.last = Some(Last { pixels: image.as_raw().clone(), frame, windows, proposals: out.clone() });
         Ok(out)
+    }
+
+    fn forget(&mut self) {
+        self.last = None;
     }
 
     fn stages(&self) -> Vec<(String, f64)> {

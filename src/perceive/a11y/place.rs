@@ -45,23 +45,33 @@ impl Placement {
 /// Scales toolkits are set to, tried in this order.
 const SCALES: [f64; 6] = [1.0, 2.0, 1.5, 1.25, 3.0, 1.75];
 
-/// How a toplevel of `extents` fits window `w` at scale `s`: the size error and where the
-/// toplevel's corner lies inside the window. Either the sizes agree, or the window is larger
-/// by the same margin on every side (GTK 4's client-side decorations keep an invisible border
-/// for resizing around the frame it publishes); an inset fit counts as a worse one.
-fn fit(extents: &Rect, w: &WindowInfo, s: f64) -> Option<(f64, f64, (f64, f64))> {
+/// How a toplevel of `extents` fits window `w` at scale `s`: the size error and the shift
+/// that puts it there. Either the sizes agree; or the window is larger by the same margin on
+/// every side (GTK 4's client-side decorations keep an invisible border for resizing around
+/// the frame it publishes); or the toplevel, in screen coordinates, holds the window with a
+/// little to spare (GTK 3 gives a dialog's box with the window manager's title bar and
+/// borders around it). The first fits best.
+fn fit(extents: &Rect, w: &WindowInfo, s: f64) -> Option<(f64, f64, f64)> {
     let dw = w.width as f64 - extents.w as f64 * s;
     let dh = w.height as f64 - extents.h as f64 * s;
     let slack = 2.0 + s;
-    if dw.abs() <= slack && dh.abs() <= slack {
-        return Some((s, dw.abs() + dh.abs(), (0.0, 0.0)));
-    }
     let margin = 40.0 * s;
-    (dw > slack && dh > slack && dw <= 2.0 * margin && (dw - dh).abs() <= slack).then_some((
-        s,
-        100.0 + dw + dh,
-        (dw / 2.0, dh / 2.0),
-    ))
+    let shift = |inset_x: f64, inset_y: f64| {
+        (w.x as f64 + inset_x - extents.x as f64 * s, w.y as f64 + inset_y - extents.y as f64 * s)
+    };
+    if dw.abs() <= slack && dh.abs() <= slack {
+        let (dx, dy) = shift(0.0, 0.0);
+        return Some((dw.abs() + dh.abs(), dx, dy));
+    }
+    if dw > slack && dh > slack && dw <= 2.0 * margin && (dw - dh).abs() <= slack {
+        let (dx, dy) = shift(dw / 2.0, dh / 2.0);
+        return Some((100.0 + dw + dh, dx, dy));
+    }
+    let (x0, y0) = (extents.x as f64 * s, extents.y as f64 * s);
+    let (x1, y1) = (x0 + extents.w as f64 * s, y0 + extents.h as f64 * s);
+    let sides =
+        [w.x as f64 - x0, w.y as f64 - y0, x1 - (w.x as f64 + w.width as f64), y1 - (w.y as f64 + w.height as f64)];
+    sides.iter().all(|&m| m >= -slack && m <= margin).then(|| (200.0 + sides.iter().sum::<f64>(), 0.0, 0.0))
 }
 
 /// The window of process `pid` (any process when 0) a toplevel of `extents` and `name` is,
@@ -70,13 +80,12 @@ pub fn place(extents: &Rect, name: &str, pid: u32, windows: &[WindowInfo]) -> Op
     let own = |w: &WindowInfo| pid == 0 || w.pid == 0 || w.pid == pid;
     let mut best: Option<((bool, f64, f64), Placement)> = None;
     for (i, w) in windows.iter().enumerate().filter(|(_, w)| own(w) && !w.minimized) {
-        let Some((s, err, inset)) = SCALES.iter().find_map(|&s| fit(extents, w, s)) else { continue };
-        let p = Placement {
-            scale: s,
-            dx: w.x as f64 + inset.0 - extents.x as f64 * s,
-            dy: w.y as f64 + inset.1 - extents.y as f64 * s,
-            window: Some(i),
+        let Some((s, err, (dx, dy))) =
+            SCALES.iter().find_map(|&s| fit(extents, w, s).map(|(err, dx, dy)| (s, err, (dx, dy))))
+        else {
+            continue;
         };
+        let p = Placement { scale: s, dx, dy, window: Some(i) };
         // A window of the same title first, then the closest size, then the topmost.
         let key = (!name.is_empty() && w.title == name, -err, -(i as f64));
         if best.as_ref().is_none_or(|(k, _)| key > *k) {
@@ -142,6 +151,10 @@ mod tests {
         let ws = [win(9, "Calc", 454, 165, 371, 495)];
         let p = place(&Rect::new(0, 0, 361, 485), "Calc", 9, &ws).unwrap();
         assert_eq!((p.scale, p.dx, p.dy), (1.0, 459.0, 170.0));
+        // GTK 3 at GDK_SCALE=2: a dialog's box holds the window manager's title bar.
+        let ws = [win(9, "Twice", 601, 170, 388, 238)];
+        let p = place(&Rect::new(300, 75, 195, 132), "Twice", 9, &ws).unwrap();
+        assert_eq!((p.scale, p.dx, p.dy), (2.0, 0.0, 0.0));
     }
 
     #[test]
