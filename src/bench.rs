@@ -111,15 +111,7 @@ pub fn bench_image(
         pipeline.forget();
         let t0 = Instant::now();
         let (scene, timings) = pipeline.perceive(&input.image, &info)?;
-        let perceived = ms(t0);
-        for (name, t) in &timings.detectors {
-            push(&format!("detect:{name}"), *t, &mut per_stage);
-        }
-        for (name, t) in pipeline.stages() {
-            push(&name, t, &mut per_stage);
-        }
-        push("fusion+numbering", timings.fusion, &mut per_stage);
-        push("perceive (cold)", perceived, &mut per_stage);
+        push_perception(&timings, pipeline, "perceive (cold)", ms(t0), &mut per_stage);
         let t = Instant::now();
         let (marked, _) = mark::render(&input.image, &scene, marks);
         push("mark", ms(t), &mut per_stage);
@@ -202,6 +194,24 @@ fn shifted(image: &RgbaImage, dx: i32, dy: i32) -> RgbaImage {
     out
 }
 
+/// One perception's stages: each detector, each detector's own stages, fusion, the whole.
+fn push_perception(
+    timings: &crate::perceive::PerceiveTimings,
+    pipeline: &Pipeline,
+    whole: &str,
+    whole_ms: f64,
+    per_stage: &mut Vec<(String, Vec<f64>)>,
+) {
+    for (name, t) in &timings.detectors {
+        push(&format!("detect:{name}"), *t, per_stage);
+    }
+    for (name, t) in pipeline.stages() {
+        push(&name, t, per_stage);
+    }
+    push("fusion+numbering", timings.fusion, per_stage);
+    push(whole, whole_ms, per_stage);
+}
+
 fn push(name: &str, v: f64, per_stage: &mut Vec<(String, Vec<f64>)>) {
     match per_stage.iter_mut().find(|(n, _)| n == name) {
         Some((_, samples)) => samples.push(v),
@@ -263,15 +273,7 @@ pub fn bench_live(
         pipeline.forget();
         let t = Instant::now();
         let (scene, timings) = pipeline.perceive(&frame.image, &info)?;
-        let perceived = ms(t);
-        for (name, t) in &timings.detectors {
-            push(&format!("detect:{name}"), *t, &mut per_stage);
-        }
-        for (name, t) in pipeline.stages() {
-            push(&name, t, &mut per_stage);
-        }
-        push("fusion+numbering", timings.fusion, &mut per_stage);
-        push("perceive", perceived, &mut per_stage);
+        push_perception(&timings, pipeline, "perceive", ms(t), &mut per_stage);
         push("capture+perceive", ms(t0), &mut per_stage);
         (w, h) = frame.image.dimensions();
         elements = scene.elements.len();

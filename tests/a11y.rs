@@ -319,12 +319,7 @@ fn tree_boxes_land_on_the_pixels_at_twice_the_scale_on_a_monitor_away_from_the_o
     // One 2048-wide X screen whose only RandR monitor is its right half (origin 1024,0), and
     // a GTK 3 dialog drawn at GDK_SCALE=2 there: the toolkit's boxes are in logical pixels.
     let mut s = XSession::start(2048, 768);
-    for args in [
-        ["--setmonitor", "LEFT", "1024/270x768/203+0+0", "none"],
-        ["--setmonitor", "RIGHT", "1024/270x768/203+1024+0", "screen"],
-    ] {
-        assert!(s.command("xrandr").args(args).status().unwrap().success());
-    }
+    s.only_the_right_half_as_monitor(2048, 768);
     start(&mut s, "zenity", &["--entry", "--title=Twice", "--text=Name:"], &[("GDK_SCALE", "2")]);
     s.wait_for_window("Twice");
     let moved = s.command("xdotool").args(["search", "--name", "^Twice$", "windowmove", "1300", "150"]).status();

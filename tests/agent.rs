@@ -536,12 +536,7 @@ fn a_multi_step_task_in_the_widget_factory_over_the_anthropic_protocol() {
 fn on_a_monitor_at_a_non_zero_origin_points_from_a_downscaled_image_land_right() {
     // One 2048-wide X screen whose only RandR monitor is its right half (origin 1024,0).
     let mut s = XSession::start(2048, 768);
-    for args in [
-        ["--setmonitor", "LEFT", "1024/270x768/203+0+0", "none"],
-        ["--setmonitor", "RIGHT", "1024/270x768/203+1024+0", "screen"],
-    ] {
-        assert!(s.command("xrandr").args(args).status().unwrap().success());
-    }
+    s.only_the_right_half_as_monitor(2048, 768);
     let pid = s.spawn("zenity", &["--entry", "--title=Right", "--text=Name:"]);
     s.wait_for_window("Right");
     assert!(

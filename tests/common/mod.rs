@@ -169,6 +169,20 @@ impl XSession {
         session
     }
 
+    /// Split the X screen into two RandR monitors side by side and keep only the right one
+    /// (its origin at half the width): markpilot's monitor 0 lies away from the desktop's
+    /// origin.
+    pub fn only_the_right_half_as_monitor(&self, width: u32, height: u32) {
+        let half = width / 2;
+        let left = format!("{half}/270x{height}/203+0+0");
+        let right = format!("{half}/270x{height}/203+{half}+0");
+        for args in
+            [["--setmonitor", "LEFT", left.as_str(), "none"], ["--setmonitor", "RIGHT", right.as_str(), "screen"]]
+        {
+            assert!(self.command("xrandr").args(args).status().unwrap().success());
+        }
+    }
+
     /// A command that runs inside this session (display, buses, theme, locale).
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);
