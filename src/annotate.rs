@@ -193,8 +193,9 @@ fn window_json(w: &WindowInfo) -> Value {
 /// `{"image":{"width","height"},"monitor":{…}|null,"elements":[{"id","bbox":{"x","y","w","h"},
 /// "kind","text","score","source"}],"timings_ms":{"capture","detect","mark",…}}`.
 /// Boxes are in image pixels; ids start at 1. `origin` (the input point of image pixel
-/// (0, 0)), `window`, each element's `badge` (where its number is drawn) and `states` (what
-/// the accessibility tree says of it: "checked", "disabled"…) are extra, additive keys.
+/// (0, 0)), `window`, each element's `badge` (where its number is drawn), `states` (what
+/// the accessibility tree says of it: "checked", "disabled"…) and `path` (where it sits in
+/// that tree) are extra, additive keys.
 pub fn report_json(a: &Annotation) -> Value {
     let elements: Vec<Value> = a
         .scene
@@ -214,6 +215,7 @@ pub fn report_json(a: &Annotation) -> Value {
                 "source": e.source,
                 "mask": e.mask.is_some(),
                 "states": e.states,
+                "path": e.path,
                 "badge": badge,
             })
         })

@@ -325,6 +325,7 @@ mod tests {
             source: "t".into(),
             mask: None,
             states: Vec::new(),
+            path: None,
         }
     }
 

@@ -474,6 +474,8 @@ fn an_agent_picks_by_the_tables_names_and_states_on_a_qt_dialog_and_the_run_repl
     };
     assert_eq!(recorded("Default")["states"], json!(["checked"]));
     assert!(recorded("Custom")["source"].as_str().unwrap().starts_with("a11y"));
+    let path = recorded("Custom")["path"].as_str().unwrap_or_default().to_string();
+    assert!(path.contains("\"Qt5 Configuration Tool\"") && path.ends_with("\"Palette\""), "replay's clue: {path:?}");
 
     // The dialog afresh (Default checked again), and the run replayed without the model.
     s.kill(qt);

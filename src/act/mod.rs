@@ -227,6 +227,7 @@ mod tests {
             source: "t".into(),
             mask: None,
             states: Vec::new(),
+            path: None,
         };
         Scene { width: 400, height: 200, elements: vec![e] }
     }

@@ -393,6 +393,7 @@ mod tests {
                 source: "test".into(),
                 mask: None,
                 states: Vec::new(),
+                path: None,
             })
             .collect();
         Scene { width: 2000, height: 1000, elements }

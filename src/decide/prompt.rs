@@ -214,6 +214,7 @@ mod tests {
             source: "t".into(),
             mask: None,
             states: Vec::new(),
+            path: None,
         };
         Scene {
             width: 100,

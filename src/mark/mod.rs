@@ -238,6 +238,7 @@ mod tests {
             source: "t".into(),
             mask: None,
             states: Vec::new(),
+            path: None,
         }
     }
 

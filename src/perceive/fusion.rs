@@ -383,6 +383,7 @@ mod tests {
             source: source.into(),
             mask: None,
             states: Vec::new(),
+            path: None,
         }
     }
 

@@ -134,11 +134,14 @@ pub struct Proposal {
     pub mask: Option<Mask>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub states: Vec<State>,
+    /// Where it sits in its application's accessibility tree (see [`Element::path`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 impl Proposal {
     pub fn new(bbox: Rect, kind: ElementKind, score: f32, source: &str) -> Self {
-        Self { bbox, kind, text: None, score, source: source.to_string(), mask: None, states: Vec::new() }
+        Self { bbox, kind, text: None, score, source: source.to_string(), mask: None, states: Vec::new(), path: None }
     }
 }
 
@@ -158,6 +161,11 @@ pub struct Element {
     /// What the application says of it (checked, disabled…), when its tree was read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub states: Vec<State>,
+    /// Where it sits in its application's accessibility tree, when that was read: the roles
+    /// and names of the named objects above it, outermost first (`dialog "Settings" > page
+    /// tab "Fonts"`). Replay's strongest clue when both runs read the tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 impl Element {

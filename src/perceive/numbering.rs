@@ -55,6 +55,7 @@ pub fn number(mut ps: Vec<Proposal>) -> Vec<Element> {
                 source: p.source,
                 mask: p.mask,
                 states: p.states,
+                path: p.path,
             });
         }
     }

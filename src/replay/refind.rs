@@ -62,6 +62,9 @@ pub struct Scores {
     pub place: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub appearance: Option<f64>,
+    /// Where both sit in their application's accessibility tree, when both runs read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<f64>,
     /// The candidate reads a different label than the target did: not the same control,
     /// however well the rest fits ("Accept" where "OK" was).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -226,6 +229,7 @@ impl<'a> Context<'a> {
             window: self.window_score(c),
             place,
             appearance: None,
+            path: self.path_score(c),
             conflict,
         }
     }
@@ -289,6 +293,17 @@ impl<'a> Context<'a> {
         Some(best)
     }
 
+    /// The same place in the tree (the window's title may have changed a little: a
+    /// document's name), or not.
+    fn path_score(&self, c: &Element) -> Option<f64> {
+        let (a, b) = (self.target.path.as_deref()?, c.path.as_deref()?);
+        if a == b {
+            return Some(1.0);
+        }
+        let s = similarity(&normalise(a), &normalise(b));
+        Some(if s >= 0.8 { s } else { 0.0 })
+    }
+
     fn confidence(&self, s: &Scores) -> f64 {
         // An entry's text is what it holds, not what it is: it says less.
         let text_weight = match (self.text.is_some(), self.target.kind) {
@@ -305,6 +320,9 @@ impl<'a> Context<'a> {
         }
         if let Some(a) = s.appearance {
             parts.push((a, 2.0));
+        }
+        if let Some(p) = s.path {
+            parts.push((p, 3.0));
         }
         let total: f64 = parts.iter().map(|(_, w)| w).sum();
         let c = parts.iter().map(|(v, w)| v * w).sum::<f64>() / total;
@@ -450,6 +468,7 @@ mod tests {
             source: "builtin".into(),
             mask: None,
             states: Vec::new(),
+            path: None,
         }
     }
 
@@ -502,6 +521,25 @@ mod tests {
             assert_eq!(found.id, want);
             assert!(found.confidence > 0.9, "{found:?}");
         }
+    }
+
+    #[test]
+    fn two_identical_dialogs_are_told_apart_by_where_the_tree_put_the_target() {
+        let path = |title: &str| Some(format!("dialog {title:?} > panel \"Buttons\""));
+        let mut rec = dialog(1, 100, 100);
+        rec[3].path = path("Delete 3 files?");
+        let mut rec_img = RgbaImage::from_pixel(800, 600, Rgba([230, 230, 230, 255]));
+        paint(&mut rec_img, &rec);
+        let mut cur = dialog(1, 300, 50);
+        cur.extend(dialog(5, 300, 350));
+        cur[3].path = path("Save changes?");
+        cur[7].path = path("Delete 3 files?");
+        let mut cur_img = RgbaImage::from_pixel(800, 600, Rgba([230, 230, 230, 255]));
+        paint(&mut cur_img, &dialog(1, 300, 50));
+        paint(&mut cur_img, &dialog(1, 300, 350));
+        let r = refind(&rec[3], &view(&rec, &rec_img, &[]), &view(&cur, &cur_img, &[]));
+        let found = r.found.unwrap_or_else(|| panic!("{:?}", r.reason));
+        assert_eq!((found.id, found.scores.path), (8, Some(1.0)));
     }
 
     #[test]

@@ -124,6 +124,24 @@ impl<'a> Placed<'a> {
         (!b.is_empty()).then(|| p.apply(&b))
     }
 
+    /// The named objects above node `i`, outermost first (`frame "Settings" > page tab
+    /// "Fonts"`): its window and the nearest three, what tells two alike elements apart.
+    fn path(&self, i: usize) -> Option<String> {
+        let mut named: Vec<String> = self
+            .ancestors(i)
+            .filter(|&a| a != 0)
+            .filter_map(|a| {
+                let n = &self.nodes[a];
+                clean(&n.name, 40).map(|name| format!("{} {name:?}", n.role))
+            })
+            .collect();
+        named.reverse();
+        if named.len() > 4 {
+            named.drain(1..named.len() - 3);
+        }
+        (!named.is_empty()).then(|| named.join(" > "))
+    }
+
     /// Boxes (desktop pixels) of the popups that show: toplevels no listed window explains.
     pub fn popups(&self) -> Vec<(usize, Rect)> {
         (1..self.nodes.len())
@@ -248,6 +266,7 @@ pub fn proposals(app: &Placed, above: &Above, frame: &FrameGeom) -> Vec<Proposal
                 let mut c = Proposal::new(bbox, ElementKind::CheckBox, 1.0, SOURCE);
                 c.text = clean(&n.name, 80);
                 c.states = states_of(n, ElementKind::CheckBox);
+                c.path = app.path(i);
                 out.push(c);
             }
             continue;
@@ -279,12 +298,14 @@ pub fn proposals(app: &Placed, above: &Above, frame: &FrameGeom) -> Vec<Proposal
                     .flatten()
             });
             e.states = states_of(n, kind);
+            e.path = app.path(i);
             out.push(e);
         } else if is_textual(role) {
             let text = clean(&n.name, 200).or_else(|| n.text.as_deref().and_then(|t| clean(t, 200)));
             if let Some(text) = text {
                 let mut e = Proposal::new(bbox, ElementKind::Text, 1.0, SOURCE);
                 e.text = Some(text);
+                e.path = app.path(i);
                 out.push(e);
             }
         } else if matches!(role, "image" | "icon" | "animation") {
@@ -312,6 +333,7 @@ pub fn proposals(app: &Placed, above: &Above, frame: &FrameGeom) -> Vec<Proposal
             })
             .collect();
         let mut row = Proposal::new(bbox, ElementKind::ListRow, 1.0, SOURCE);
+        row.path = app.path(cells[0]);
         row.text = (!names.is_empty()).then(|| names.join(" | "));
         if cells.iter().any(|&c| nodes[c].has(state::SELECTED)) {
             row.states.push(State::Selected);
