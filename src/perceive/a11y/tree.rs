@@ -227,7 +227,11 @@ async fn fetch(conn: &Route<'_>, p: &Pending, walk: &Walk<'_>) -> Option<Fetched
     // tab in GTK 3) is judged by its states alone.
     let empty = extents.is_some_and(|(_, _, w, h)| w <= 0 || h <= 0);
     let extents = extents
-        .filter(|&(x, y, w, h)| w > 0 && h > 0 && x > -100_000 && y > -100_000)
+        // A box far beyond any screen (-2^31 is what some toolkits say for "nowhere") is none.
+        .filter(|&(x, y, w, h)| {
+            let sane = |v: i32| (-100_000..=1_000_000).contains(&v);
+            w > 0 && h > 0 && sane(x) && sane(y) && sane(w) && sane(h)
+        })
         .map(|(x, y, w, h)| Rect::new(x, y, w as u32, h as u32));
     let node =
         Node { parent: p.parent, role, name: string(name), states, extents, text: None, toggles: false, acts: false };
