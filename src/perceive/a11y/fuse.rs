@@ -71,8 +71,8 @@ fn fold_tree(tree: Vec<Proposal>) -> Vec<Proposal> {
     }
     // A control whose middle is a smaller control inside it (a combo box around its entry)
     // would be clicked there: the inner one stands for both, with the outer's name if it has
-    // none. A row stays, but for a row of headers (its middle is a header as tall as it):
-    // its middle is its text, not the check box in a cell.
+    // none and its states too. A row stays (its middle is its text, not the check box in a
+    // cell) unless what lies at its middle is as tall as the row (a row of column headers).
     let mut i = 0;
     while i < controls.len() {
         let (cx, cy) = controls[i].bbox.center();
@@ -89,8 +89,14 @@ fn fold_tree(tree: Vec<Proposal>) -> Vec<Proposal> {
             Some(j) => {
                 let outer = controls.remove(i);
                 let j = if j > i { j - 1 } else { j };
-                if controls[j].text.is_none() {
-                    controls[j].text = outer.text;
+                let inner = &mut controls[j];
+                if inner.text.is_none() {
+                    inner.text = outer.text;
+                }
+                for st in outer.states {
+                    if !inner.states.contains(&st) {
+                        inner.states.push(st);
+                    }
                 }
             }
             None => i += 1,
@@ -123,7 +129,7 @@ pub fn merge(tree: Vec<Proposal>, vision: Vec<Proposal>, width: u32, height: u32
     let mut parts: Vec<Vec<(Rect, String)>> = vec![Vec::new(); tree.len()];
     let mut kept: Vec<Proposal> = Vec::with_capacity(vision.len());
     for v in vision {
-        // The same thing: the tightest tree element on (nearly) the same box.
+        // The same thing: the tree element on (nearly) the same box, the closest if several.
         if let Some(t) = tree
             .iter_mut()
             .filter(|t| same(&t.bbox, &v.bbox))
