@@ -269,10 +269,57 @@ async fn fetch(conn: &Route<'_>, p: &Pending, walk: &Walk<'_>) -> Option<Fetched
         node.toggles = first == "toggle";
         node.acts = !first.is_empty();
     }
-    let children =
+    let children: Vec<ObjRef> =
         children.unwrap_or_default().into_iter().filter(|c| c.path.as_str() != "/org/a11y/atspi/null").collect();
-    let children = if on_screen && inside { children } else { Vec::new() };
+    let children = match clip {
+        Some(c)
+            if on_screen
+                && inside
+                && matches!(node.role.as_str(), "table" | "tree table" | "list" | "list box" | "tree") =>
+        {
+            in_view(conn, o, children, c).await
+        }
+        _ if on_screen && inside => children,
+        _ => Vec::new(),
+    };
     Some(Fetched { node, clip, children })
+}
+
+/// Of many children (a table's cells), the column headers and the rows in view. Cells out
+/// of view give no usable box (GTK 3 says -2³¹), so they cannot be searched by position:
+/// the container is asked which cells lie at the bottom corners of `clip`; their indices
+/// and the height of a row bound the cells in view (reading order, rows of equal height).
+/// Where anything does not fit, every child is kept.
+async fn in_view(conn: &Route<'_>, parent: &ObjRef, children: Vec<ObjRef>, clip: Rect) -> Vec<ObjRef> {
+    const MANY: usize = 200;
+    const HEAD: usize = 16;
+    let n = children.len();
+    if n <= MANY || clip.w < 8 || clip.h < 8 {
+        return children;
+    }
+    let bottom = clip.y + clip.h as i32 - 3;
+    let at = |x: i32| async move {
+        let hit: ObjRef = call(conn, parent, COMPONENT, "GetAccessibleAtPoint", &(x, bottom, 0u32)).await.ok()?;
+        let index: i32 = call(conn, &hit, ACCESSIBLE, "GetIndexInParent", &()).await.ok()?;
+        let (_, _, _, h): (i32, i32, i32, i32) = call(conn, &hit, COMPONENT, "GetExtents", &0u32).await.ok()?;
+        (index >= 0 && (index as usize) < n && h > 0).then_some((index as usize, h))
+    };
+    let (left, right) = futures_util::join!(at(clip.x + 3), at(clip.x + clip.w as i32 - 3));
+    let (Some((l, row_h)), Some((r, _))) = (left, right) else { return children };
+    if r < l {
+        return children;
+    }
+    let columns = r - l + 1;
+    let rows = clip.h as usize / row_h as usize + 2;
+    let first = l.saturating_sub(rows * columns).max(HEAD);
+    let last = (r + columns).min(n - 1);
+    if first > last {
+        return children;
+    }
+    let mut kept = children;
+    let rest: Vec<ObjRef> = kept.drain(HEAD..).skip(first - HEAD).take(last + 1 - first).collect();
+    kept.extend(rest);
+    kept
 }
 
 /// The application's objects that can show on the frame, parents before children (the
