@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::XSession;
@@ -16,22 +15,6 @@ use serde_json::Value;
 
 const QT_ENV: [(&str, &str); 3] =
     [("QT_LINUX_ACCESSIBILITY_ALWAYS_ON", "1"), ("QT_ACCESSIBILITY", "1"), ("QT_QPA_PLATFORM", "xcb")];
-
-/// Start an application in the session with extra environment; its pid.
-fn start(s: &mut XSession, program: &str, args: &[&str], env: &[(&str, &str)]) -> u32 {
-    let child = s
-        .command(program)
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {program}: {e}"));
-    let pid = child.id();
-    s.adopt(child);
-    pid
-}
 
 /// Ground truth of an application, once two readings in a row agree (`extra`: the helper's
 /// options, asked afresh for each reading: a window still settling moves).
@@ -161,7 +144,7 @@ fn the_tree_fused_with_vision_marks_every_element_once_on_gtk3_gtk4_qt_and_chrom
     };
 
     // GTK 3.
-    let pid = start(&mut s, "gtk3-widget-factory", &[], &[]);
+    let pid = s.spawn_with("gtk3-widget-factory", &[], &[]);
     s.wait_for_window("gtk3-widget-factory");
     let report = keep(measure(&s, "gtk3-widget-factory", &none));
     let check = element(&report, "check_box", "checkbutton").expect("a check box named by the tree");
@@ -175,14 +158,14 @@ fn the_tree_fused_with_vision_marks_every_element_once_on_gtk3_gtk4_qt_and_chrom
     s.kill(pid);
 
     // GTK 4 (boxes relative to the window, "showing" left off).
-    let pid = start(&mut s, "gnome-calculator", &[], &[("GSK_RENDERER", "cairo")]);
+    let pid = s.spawn_with("gnome-calculator", &[], &[("GSK_RENDERER", "cairo")]);
     s.wait_for_window("Calculator");
     let report = keep(measure(&s, "gnome-calculator", &gtk4_window("Calculator")));
     assert!(element(&report, "button", "Undo").is_some(), "{report}");
     s.kill(pid);
 
     // Qt 5: a settings dialog and an editor.
-    let pid = start(&mut s, "qt5ct", &[], &QT_ENV);
+    let pid = s.spawn_with("qt5ct", &[], &QT_ENV);
     s.wait_for_window("Qt5 Configuration Tool");
     let report = keep(measure(&s, "qt5ct", &none));
     let default = element(&report, "radio_button", "Default").expect("the palette's Default radio button");
@@ -192,7 +175,7 @@ fn the_tree_fused_with_vision_marks_every_element_once_on_gtk3_gtk4_qt_and_chrom
     s.kill(pid);
     let notes = s.scratch("notes.txt");
     std::fs::write(&notes, "first line\nsecond line of the notes\n").unwrap();
-    let pid = start(&mut s, "featherpad", &[&notes], &QT_ENV);
+    let pid = s.spawn_with("featherpad", &[&notes], &QT_ENV);
     s.wait_for_window(&notes);
     keep(measure(&s, "FeatherPad", &none));
     s.kill(pid);
@@ -203,8 +186,7 @@ fn the_tree_fused_with_vision_marks_every_element_once_on_gtk3_gtk4_qt_and_chrom
     std::fs::write(&page, PAGE).unwrap();
     let profile = s.scratch("chromium-profile");
     let url = format!("file://{page}");
-    let pid = start(
-        &mut s,
+    let pid = s.spawn_with(
         "chromium",
         &[
             "--force-renderer-accessibility",
@@ -276,11 +258,11 @@ fn from_tree(e: &Value) -> bool {
 #[test]
 fn vision_carries_on_where_the_tree_is_empty_covered_or_hung() {
     let mut s = XSession::start(1280, 800);
-    let factory = start(&mut s, "gtk3-widget-factory", &[], &[]);
+    let factory = s.spawn_with("gtk3-widget-factory", &[], &[]);
     s.wait_for_window("gtk3-widget-factory");
     s.wait_for_app("gtk3-widget-factory", 50);
     // A dialog without a tree (its bridge off), moved over the middle of the factory.
-    let dialog = start(&mut s, "zenity", &["--entry", "--title=No tree", "--text=Name:"], &[("NO_AT_BRIDGE", "1")]);
+    let dialog = s.spawn_with("zenity", &["--entry", "--title=No tree", "--text=Name:"], &[("NO_AT_BRIDGE", "1")]);
     s.wait_for_window("No tree");
     let moved = s.command("xdotool").args(["search", "--name", "^No tree$", "windowmove", "500", "300"]).status();
     assert!(moved.unwrap().success());
@@ -320,7 +302,7 @@ fn tree_boxes_land_on_the_pixels_at_twice_the_scale_on_a_monitor_away_from_the_o
     // a GTK 3 dialog drawn at GDK_SCALE=2 there: the toolkit's boxes are in logical pixels.
     let mut s = XSession::start(2048, 768);
     s.only_the_right_half_as_monitor(2048, 768);
-    start(&mut s, "zenity", &["--entry", "--title=Twice", "--text=Name:"], &[("GDK_SCALE", "2")]);
+    s.spawn_with("zenity", &["--entry", "--title=Twice", "--text=Name:"], &[("GDK_SCALE", "2")]);
     s.wait_for_window("Twice");
     let moved = s.command("xdotool").args(["search", "--name", "^Twice$", "windowmove", "1300", "150"]).status();
     assert!(moved.unwrap().success());
@@ -422,7 +404,7 @@ fn an_agent_picks_by_the_tables_names_and_states_on_a_qt_dialog_and_the_run_repl
     const KEY: &str = "sk-test-a11y-5e1d";
 
     let mut s = XSession::start(1280, 800);
-    let qt = start(&mut s, "qt5ct", &[], &QT_ENV);
+    let qt = s.spawn_with("qt5ct", &[], &QT_ENV);
     s.wait_for_window("Qt5 Configuration Tool");
     s.wait_until("qt5ct's palette in the tree", Duration::from_secs(60), |s| radio_checked(s, "Default"));
     s.wait_for_stable_screen();
@@ -479,7 +461,7 @@ fn an_agent_picks_by_the_tables_names_and_states_on_a_qt_dialog_and_the_run_repl
 
     // The dialog afresh (Default checked again), and the run replayed without the model.
     s.kill(qt);
-    start(&mut s, "qt5ct", &[], &QT_ENV);
+    s.spawn_with("qt5ct", &[], &QT_ENV);
     s.wait_for_window("Qt5 Configuration Tool");
     s.wait_until("qt5ct's palette in the tree", Duration::from_secs(60), |s| radio_checked(s, "Default"));
     s.wait_for_stable_screen();

@@ -206,9 +206,15 @@ impl XSession {
 
     /// Start an application in the session; it is stopped with the session.
     pub fn spawn(&mut self, program: &str, args: &[&str]) -> u32 {
+        self.spawn_with(program, args, &[])
+    }
+
+    /// [`spawn`](Self::spawn), with more environment (`QT_LINUX_ACCESSIBILITY_ALWAYS_ON=1`…).
+    pub fn spawn_with(&mut self, program: &str, args: &[&str], env: &[(&str, &str)]) -> u32 {
         let child = self
             .command(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
