@@ -38,8 +38,42 @@ ensure_packages() {
     sudo=(sudo)
   fi
   say "installing missing packages: ${missing[*]}"
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_get "${sudo[@]}" -- update -qq
+  apt_get "${sudo[@]}" -- install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# How long package installation waits for another package manager (unattended upgrades on a
+# machine's first boot, a second suite) to release its lock, in seconds.
+APT_LOCK_WAIT="${MARKPILOT_APT_LOCK_WAIT:-600}"
+
+# `apt_get [sudo] -- ARGS…`: apt-get that waits for a held package-manager lock instead of
+# failing. dpkg's lock is waited for by apt itself (DPkg::Lock::Timeout); the package lists'
+# lock (`apt-get update`) is not in every apt, so a lock failure is retried until the same
+# deadline, saying once that it waits.
+apt_get() {
+  local sudo=()
+  while [ "$1" != "--" ]; do sudo+=("$1"); shift; done
+  shift
+  local deadline=$((SECONDS + APT_LOCK_WAIT)) said="" log
+  log="$(mktemp)"
+  while true; do
+    if "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o "DPkg::Lock::Timeout=$APT_LOCK_WAIT" "$@" \
+      >/dev/null 2>"$log"; then
+      grep -v '^debconf: delaying package configuration' "$log" >&2 || true
+      rm -f "$log"
+      return 0
+    fi
+    if grep -qiE 'could not get lock|unable to lock|lock-frontend' "$log" && [ "$SECONDS" -lt "$deadline" ]; then
+      [ -z "$said" ] && say "another package manager holds the lock; waiting for it (up to ${APT_LOCK_WAIT}s)"
+      said=1
+      sleep 5
+      continue
+    fi
+    cat "$log" >&2
+    rm -f "$log"
+    echo "error: apt-get $* failed" >&2
+    return 1
+  done
 }
 
 ensure_rust() {
@@ -96,10 +130,71 @@ stop_virtual_display() {
   VD_PIDS=()
 }
 
-# tauri-driver (crates.io) into target/tools, where tests/app.rs looks for it.
+# tauri-driver (crates.io) into target/tools, where tests/display/app.rs looks for it.
 ensure_tauri_driver() {
   local bin="$MARKPILOT_ROOT/target/tools/bin/tauri-driver"
   [ -x "$bin" ] && return 0
   say "installing tauri-driver 2.1.0 into target/tools"
-  cargo install tauri-driver --locked --version 2.1.0 --root "$MARKPILOT_ROOT/target/tools" --quiet
+  # Not linted as if it were ours.
+  env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS cargo install tauri-driver --locked --version 2.1.0 --root "$MARKPILOT_ROOT/target/tools" --quiet
+}
+
+# `timed LABEL CMD…`: run CMD, saying LABEL, and keep its wall time for print_times.
+PHASE_TIMES=()
+timed() {
+  local label="$1" t0=$SECONDS status=0
+  shift
+  say "$label"
+  "$@" || status=$?
+  PHASE_TIMES+=("$label=$((SECONDS - t0))")
+  return "$status"
+}
+
+# The time table at the end of a suite: each phase's wall time, then the tests' own times
+# per test binary and module (from nextest's JUnit report, when there is one) and the
+# slowest tests, so the next slow test is seen the day it arrives.
+print_times() {
+  python3 "$MARKPILOT_ROOT/scripts/test_times.py" "$1" "${PHASE_TIMES[@]}" >&2 || true
+}
+
+# A build cache outside the clone (what CI systems keep between runs): a fresh clone with no
+# target/ starts from a copy of the last green suite's target/, and cargo rebuilds what has
+# changed. The workspace's own crates are always rebuilt (their fingerprints are dropped from
+# the copy: cargo judges them by file times, and a clone's files can be older than the cache).
+# MARKPILOT_BUILD_CACHE=DIR puts it elsewhere; MARKPILOT_BUILD_CACHE= (empty) turns it off.
+BUILD_CACHE="${MARKPILOT_BUILD_CACHE-${XDG_CACHE_HOME:-$HOME/.cache}/markpilot/target}"
+
+restore_build_cache() {
+  [ -n "$BUILD_CACHE" ] && [ ! -e "$MARKPILOT_ROOT/target" ] && [ -f "$BUILD_CACHE/.markpilot-cache" ] || return 0
+  say "no target/: starting from the build cache $BUILD_CACHE"
+  local tmp="$MARKPILOT_ROOT/target.seeding.$$"
+  # Readers share the lock; a suite replacing the cache takes it alone.
+  if flock -s "$BUILD_CACHE.lock" cp -a --reflink=auto "$BUILD_CACHE" "$tmp"; then
+    rm -rf "$tmp"/*/.fingerprint/markpilot-* "$tmp/.markpilot-cache"
+    mv "$tmp" "$MARKPILOT_ROOT/target"
+  else
+    rm -rf "$tmp"
+    say "could not copy the build cache; building from scratch"
+  fi
+}
+
+save_build_cache() {
+  [ -n "$BUILD_CACHE" ] || return 0
+  mkdir -p "$(dirname "$BUILD_CACHE")"
+  local tmp="$BUILD_CACHE.new.$$" skip
+  say "keeping the dependencies' build as the cache for the next fresh clone ($BUILD_CACHE)"
+  # Left out: what a fresh clone rebuilds anyway (markpilot's own crates, their incremental
+  # state, the test executables) and the runs' reports.
+  skip="$(mktemp)"
+  (cd "$MARKPILOT_ROOT/target" && find . -path '*/deps/*' -type f ! -name '*.*' -perm -u+x >"$skip")
+  if mkdir -p "$tmp" && tar -C "$MARKPILOT_ROOT/target" -cf - --exclude='./*/incremental' \
+    --exclude='*/deps/*markpilot*' --exclude='./*/libmarkpilot*' --exclude='./*/markpilot' --exclude='./*/markpilot-app' --exclude=./nextest \
+    --exclude=./tmp -X "$skip" . | tar -C "$tmp" -xf -; then
+    touch "$tmp/.markpilot-cache"
+    flock "$BUILD_CACHE.lock" sh -c 'rm -rf "$1" && mv "$2" "$1"' sh "$BUILD_CACHE" "$tmp"
+  else
+    rm -rf "$tmp"
+    say "could not write the build cache (disk full?); the suite's result stands"
+  fi
+  rm -f "$skip"
 }

@@ -124,6 +124,25 @@ impl XSession {
         let display = format!(":{n}");
         let mut session = Self { display, dbus_address: String::new(), runtime_dir, children: vec![xvfb], pgid };
 
+        // A test process killed half-way (a harness's timeout, a person's kill -9) runs no
+        // Drop: a watchdog in the session's process group ends the whole group, itself with
+        // it, within a second of the test process ending.
+        let watchdog = session
+            .command("sh")
+            .args([
+                "-c",
+                "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; kill -KILL -- \"-$2\"",
+                "markpilot-test-watchdog",
+                &std::process::id().to_string(),
+                &pgid.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the session's watchdog (sh)");
+        session.children.push(watchdog);
+
         let mut dbus = session
             .command("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])

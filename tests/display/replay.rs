@@ -2,15 +2,15 @@
 //! zenity dialogs and the real text models; the model (where there is one) is the scripted
 //! server of tests/support/vlm.rs, and a person is played by xdotool.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::vlm::{AgentRun, Events, Finished, ScriptedVlm, Seen, answer, mark_at};
-use common::{XSession, centre, markpilot_bin, read_json, stderr, stdout, steps, wait_until_drawn};
+use crate::common::vlm::{AgentRun, Events, Finished, ScriptedVlm, Seen, answer, mark_at};
+use crate::common::{XSession, centre, markpilot_bin, read_json, stderr, stdout, steps, wait_until_drawn};
 use serde_json::{Value, json};
 
 const MODEL: &str = "scripted-vl";
@@ -592,7 +592,7 @@ fn runs_are_listed_and_removed() {
 
 /// A ten-step run made with a model that takes one second per answer, replayed with no model
 /// on a 1920×1080 screen with the form moved: the form gets the same nine values. It also
-/// prints both durations (the README's figure: `cargo test --release --test replay
+/// prints both durations (the README's figure: `cargo test --release --test display
 /// ten_step -- --nocapture`); timing is measured here and asserted nowhere.
 #[test]
 fn a_ten_step_run_replays_on_a_moved_full_hd_form_with_no_model() {

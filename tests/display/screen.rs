@@ -1,9 +1,9 @@
 //! Capturing a real X screen (Xvfb): monitors, regions, windows, scale, and the errors a
 //! person gets for a bad target.
 
-mod common;
+use crate::common;
 
-use common::{XSession, one_error_line, stderr};
+use crate::common::{XSession, one_error_line, stderr};
 use serde_json::Value;
 
 fn json(o: &std::process::Output) -> Value {

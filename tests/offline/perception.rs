@@ -1,22 +1,29 @@
-//! The perception quality gate: `markpilot annotate --image` over the development set —
-//! real screens of GTK 3, GTK 4, Qt and Tk applications and web pages, light and dark, at
-//! scale 1 and 2, with ground truth from AT-SPI, from Tk and from the DOM (made once by
-//! `scripts/make-screens`, kept in tests/devset) — scored with the perception metric
-//! (`markpilot::score`, the reference scorer's measurement). The figures are printed
-//! overall, per toolkit and per application; the floors are what perception reaches today
-//! less a small margin, so a change that loses quality fails here.
+//! The perception quality gate: the development set — real screens of GTK 3, GTK 4, Qt and
+//! Tk applications and web pages, light and dark, at scale 1 and 2, with ground truth from
+//! AT-SPI, from Tk and from the DOM (made once by `scripts/make-screens`, kept in
+//! tests/devset) — annotated as `markpilot annotate --image` annotates them, and scored with
+//! the perception metric (`markpilot::score`, the reference scorer's measurement). The
+//! figures are printed overall, per toolkit and per application; the floors are what
+//! perception reaches today less a small margin, so a change that loses quality fails here.
 //!
-//! Images are annotated exactly as a user would: no scale is given, and nothing about the
-//! set is known to the binary.
-
-mod common;
+//! The screens are annotated in this process, through the library calls `annotate --image`
+//! makes (the pipeline built from the detector list, models loaded once per worker, each
+//! screen perceived cold), and a test here checks on screens of every toolkit that this gives
+//! exactly what the binary prints. No scale is given, and nothing about the set is known to
+//! the pipeline.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use markpilot::annotate::{self, AnnotateOptions};
+use markpilot::capture::Frame;
+use markpilot::perceive::Pipeline;
+use markpilot::perceive::setup::PerceptionConfig;
 use markpilot::score::{self, Figures, ImageScore, Truth};
 use serde_json::Value;
+
+use crate::common;
 
 fn devset() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/devset")
@@ -32,7 +39,38 @@ fn rect(v: &Value) -> Option<[f64; 4]> {
     Some([v["x"].as_f64()?, v["y"].as_f64()?, v["w"].as_f64()?, v["h"].as_f64()?])
 }
 
-fn annotate(dir: &Path, file: &str, detectors: &str) -> Marks {
+fn marks_of(doc: &Value) -> Marks {
+    let elements = doc["elements"].as_array().cloned().unwrap_or_default();
+    Marks {
+        boxes: elements.iter().filter_map(|e| rect(&e["bbox"])).collect(),
+        badges: elements.iter().filter_map(|e| rect(&e["badge"])).collect(),
+    }
+}
+
+/// The pipeline `annotate --detectors LIST` builds (no config file, the checkout's models);
+/// every detector asked for must start.
+fn pipeline(detectors: &str) -> Pipeline {
+    let cfg = PerceptionConfig { detectors: Some(detectors.into()), ..Default::default() };
+    let (pipeline, skipped) = cfg.build().expect("a valid detector list");
+    assert!(skipped.is_empty(), "a detector was skipped (run `markpilot models fetch`): {skipped:?}");
+    pipeline
+}
+
+/// `annotate --image FILE --json -` in this process: the document the binary would print
+/// (less its timings). The pipeline forgets earlier screens first, as a new process would.
+fn annotate_here(pipeline: &mut Pipeline, dir: &Path, file: &str) -> Value {
+    let image = annotate::load_image(&dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    pipeline.forget();
+    let ann = annotate::annotate_frame(Frame::from_image(image), None, pipeline, &AnnotateOptions::default())
+        .unwrap_or_else(|e| panic!("annotate {file}: {e}"));
+    assert!(ann.timings.failures.is_empty(), "{file}: a detector failed: {:?}", ann.timings.failures);
+    let mut doc = annotate::report_json(&ann);
+    doc.as_object_mut().map(|o| o.remove("timings_ms"));
+    doc
+}
+
+/// The binary itself: `markpilot annotate --image FILE --json -`, less its timings.
+fn annotate_binary(dir: &Path, file: &str, detectors: &str) -> Value {
     let image = dir.join(file);
     let image = image.to_str().expect("utf-8 path");
     let out = common::run_markpilot(
@@ -43,12 +81,9 @@ fn annotate(dir: &Path, file: &str, detectors: &str) -> Marks {
     assert!(out.status.success(), "annotate {file} failed: {}", common::stderr(&out));
     let skipped = common::stderr(&out);
     assert!(!skipped.contains("skipping"), "a detector was skipped (run `markpilot models fetch`): {skipped}");
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document on stdout");
-    let elements = doc["elements"].as_array().cloned().unwrap_or_default();
-    Marks {
-        boxes: elements.iter().filter_map(|e| rect(&e["bbox"])).collect(),
-        badges: elements.iter().filter_map(|e| rect(&e["badge"])).collect(),
-    }
+    let mut doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document on stdout");
+    doc.as_object_mut().map(|o| o.remove("timings_ms"));
+    doc
 }
 
 /// The share of text-region pixels (their union) the badges cover.
@@ -63,7 +98,7 @@ struct SetRun {
     badge_cover: f64,
 }
 
-/// Annotate every screen of the set (two at a time) and score the marks.
+/// Annotate every screen of the set (two workers, a pipeline each) and score the marks.
 fn run(detectors: &str) -> SetRun {
     let dir = devset();
     let truth = Truth::load(&dir.join("annotations.json")).expect("the development set's ground truth");
@@ -72,6 +107,7 @@ fn run(detectors: &str) -> SetRun {
     std::thread::scope(|scope| {
         for _ in 0..2 {
             scope.spawn(|| {
+                let mut pipeline = pipeline(detectors);
                 loop {
                     let i = {
                         let mut n = next.lock().unwrap();
@@ -79,13 +115,14 @@ fn run(detectors: &str) -> SetRun {
                         *n - 1
                     };
                     let Some(im) = truth.images.get(i) else { break };
-                    let m = annotate(&dir, &im.file, detectors);
+                    let m = marks_of(&annotate_here(&mut pipeline, &dir, &im.file));
                     marks.lock().unwrap().insert(im.file.clone(), m);
                 }
             });
         }
     });
     let marks = marks.into_inner().unwrap();
+    assert_eq!(marks.len(), truth.images.len(), "every screen was annotated");
     let scores = score::score_set(&truth, |im| marks.get(&im.file).map(|m| m.boxes.clone()));
     let (mut covered, mut text) = (0, 0);
     for im in &truth.images {
@@ -173,4 +210,27 @@ fn default_pipeline_holds_its_floors_on_the_development_set() {
         badge_cover: 0.02,
     };
     check("builtin,text", &r, &floors);
+}
+
+/// The gate's in-process annotation is the binary's: on the first screen of every toolkit,
+/// annotated one after another by one pipeline (so what it keeps between screens is shown
+/// to be forgotten), every element's box, kind, text, states and badge equal what
+/// `markpilot annotate --image --json -` prints.
+#[test]
+fn the_gate_annotates_exactly_as_annotate_image_does() {
+    let dir = devset();
+    let truth = Truth::load(&dir.join("annotations.json")).expect("the development set's ground truth");
+    let mut firsts: BTreeMap<&str, &str> = BTreeMap::new();
+    for im in &truth.images {
+        firsts.entry(im.source.as_str()).or_insert(im.file.as_str());
+    }
+    assert!(firsts.len() >= 4, "screens of several toolkits: {firsts:?}");
+    let detectors = "builtin,text";
+    let mut here = pipeline(detectors);
+    for file in firsts.values() {
+        let ours = annotate_here(&mut here, &dir, file);
+        let theirs = annotate_binary(&dir, file, detectors);
+        assert!(!ours["elements"].as_array().unwrap().is_empty(), "{file}: no elements");
+        assert_eq!(ours, theirs, "{file}: in-process annotation differs from `annotate --image`");
+    }
 }

@@ -1,11 +1,11 @@
 //! Model-backed perception on real GTK screens under Xvfb, with the real PP-OCR models
 //! through ONNX Runtime (fetched by `markpilot models fetch`, which `./scripts/test` runs).
 
-mod common;
+use crate::common;
 
-use common::XSession;
-use common::screens;
-use common::truth::{self, Quality, Reading};
+use crate::common::XSession;
+use crate::common::screens;
+use crate::common::truth::{self, Quality, Reading};
 use serde_json::Value;
 
 fn annotate(s: &XSession, name: &str, detectors: &str) -> Value {

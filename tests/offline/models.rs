@@ -2,12 +2,10 @@
 //! runtime: YOLO-format decoding and SAM plumbing on small models the suite generates
 //! (tests/support/make_models.py, with Python's `onnx`), and every kind of bad input.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{TempDir, one_error_line, run_markpilot, stderr, stdout};
+use crate::common::{TempDir, one_error_line, run_markpilot, stderr, stdout};
 use image::{Rgba, RgbaImage};
 use markpilot::geometry::Rect;
 use markpilot::perceive::sam::SamSegmenter;

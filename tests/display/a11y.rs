@@ -4,12 +4,12 @@
 //! perception metric), on GTK 3, GTK 4, Qt 5 and Chromium; and what happens when the tree is
 //! missing, covered, hung, or drawn at twice the scale on a monitor away from the origin.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::XSession;
+use crate::common::XSession;
 use markpilot::score::{self, ImageScore};
 use serde_json::Value;
 

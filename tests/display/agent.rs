@@ -2,14 +2,12 @@
 //! applications; only the model is scripted (tests/support/vlm.rs), and its policy picks marks
 //! from where AT-SPI says the widgets are.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::vlm::{AgentRun, Events, Finished, Reply, ScriptedVlm, Seen, answer, mark_at};
-use common::{XSession, centre, markpilot_bin, read_json, steps, wait_until_drawn};
+use crate::common::vlm::{AgentRun, Events, Finished, Reply, ScriptedVlm, Seen, answer, mark_at};
+use crate::common::{XSession, centre, markpilot_bin, read_json, steps, wait_until_drawn};
 use serde_json::{Value, json};
 
 const MODEL: &str = "scripted-vl";

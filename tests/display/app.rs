@@ -4,9 +4,7 @@
 //!
 //! Needs `cargo build -p markpilot-app` and tauri-driver (`./scripts/test` does both).
 
-mod common;
-
-#[path = "support/webdriver.rs"]
+#[path = "../support/webdriver.rs"]
 mod webdriver;
 
 use std::net::TcpListener;
@@ -14,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::vlm::{Reply, ScriptedVlm, Seen, answer};
-use common::{XSession, markpilot_bin, wait_until_drawn};
+use crate::common::vlm::{Reply, ScriptedVlm, Seen, answer};
+use crate::common::{XSession, markpilot_bin, wait_until_drawn};
 use serde_json::{Value, json};
 use webdriver::WebDriver;
 

@@ -1,8 +1,6 @@
 //! The `markpilot` binary on image files and bad input: no display needed.
 
-mod common;
-
-use common::{TempDir, one_error_line, run_markpilot, stderr, stdout};
+use crate::common::{TempDir, one_error_line, run_markpilot, stderr, stdout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

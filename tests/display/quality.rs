@@ -1,11 +1,11 @@
 //! The built-in detector against AT-SPI ground truth on real GTK applications under Xvfb:
 //! zenity dialogs and gtk3-widget-factory's three pages.
 
-mod common;
+use crate::common;
 
-use common::XSession;
-use common::screens;
-use common::truth::{self, Quality};
+use crate::common::XSession;
+use crate::common::screens;
+use crate::common::truth::{self, Quality};
 use serde_json::Value;
 
 /// Marked screens go to `$MARKPILOT_TEST_ARTIFACTS/<name>.png` when that is set, so a person
