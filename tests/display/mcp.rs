@@ -1,0 +1,207 @@
+//! `markpilot mcp` end to end: a real MCP client (the official Python SDK, through
+//! tests/support/mcp_bridge.py) drives the real server over stdio on a real X server with a
+//! real zenity form — lists the tools, observes, fills the form by marks, and gets a clear
+//! tool error (never a protocol failure) for every kind of bad call.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::{XSession, centre, markpilot_bin, wait_until_drawn};
+
+/// The Python MCP client, connected to `markpilot mcp ARGS` inside the session.
+struct Client {
+    child: Child,
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
+}
+
+impl Client {
+    fn start(s: &XSession, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let python = std::env::var("MARKPILOT_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let bridge = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/mcp_bridge.py");
+        let mut cmd = s.command(&python);
+        cmd.arg(&bridge).arg(markpilot_bin()).arg("mcp").args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the MCP client (python with the `mcp` package; ./scripts/test installs it)");
+        let input = child.stdin.take().unwrap();
+        let output = BufReader::new(child.stdout.take().unwrap());
+        Self { child, input, output }
+    }
+
+    fn ask(&mut self, request: Value) -> Value {
+        writeln!(self.input, "{request}").expect("write to the MCP client");
+        self.input.flush().unwrap();
+        let mut line = String::new();
+        self.output.read_line(&mut line).expect("read from the MCP client");
+        assert!(!line.is_empty(), "the MCP client ended (the server died?) on {request}");
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v.get("protocol_error").is_none(), "a protocol failure on {request}: {v}");
+        v
+    }
+
+    fn call(&mut self, tool: &str, args: Value) -> Value {
+        self.ask(json!({"tool": tool, "args": args}))
+    }
+
+    /// A call that must succeed.
+    fn ok(&mut self, tool: &str, args: Value) -> Value {
+        let r = self.call(tool, args.clone());
+        assert_eq!(r["is_error"], false, "{tool} {args}: {r}");
+        r
+    }
+
+    /// A call that must be a tool error; its message.
+    fn error(&mut self, tool: &str, args: Value) -> String {
+        let r = self.call(tool, args.clone());
+        assert_eq!(r["is_error"], true, "{tool} {args} should fail: {r}");
+        r["texts"][0].as_str().unwrap_or_default().to_string()
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The smallest mark of an observation whose box (in the sent image) holds the point.
+fn mark_at(observed: &Value, x: f64, y: f64) -> Option<u64> {
+    observed["structured"]["marks"]
+        .as_array()?
+        .iter()
+        .filter_map(|m| {
+            let b: Vec<f64> = m["bbox"].as_array()?.iter().filter_map(Value::as_f64).collect();
+            (x >= b[0] && x < b[0] + b[2] && y >= b[1] && y < b[1] + b[3])
+                .then(|| (m["id"].as_u64().unwrap(), b[2] * b[3]))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(id, _)| id)
+}
+
+fn entries(tree: &Value) -> Vec<(f64, f64)> {
+    let nodes = tree["apps"].as_array().unwrap().iter().rev().find_map(|a| a["nodes"].as_array()).unwrap();
+    let mut e: Vec<(f64, f64)> = nodes
+        .iter()
+        .filter(|n| n["role"] == "text" && n["w"].as_i64().unwrap_or(0) > 0)
+        .map(|n| {
+            let f = |k: &str| n[k].as_f64().unwrap();
+            (f("x") + f("w") / 2.0, f("y") + f("h") / 2.0)
+        })
+        .collect();
+    e.sort_by(|a, b| a.1.total_cmp(&b.1));
+    e
+}
+
+#[test]
+fn an_mcp_client_lists_the_tools_observes_and_fills_a_form_by_marks() {
+    let mut s = XSession::start(1920, 1080);
+    let pid = s.spawn(
+        "zenity",
+        &[
+            "--forms",
+            "--title=Signup",
+            "--text=Create an account",
+            "--add-entry=Name",
+            "--add-entry=City",
+            "--add-password=Password",
+        ],
+    );
+    let tree = wait_until_drawn(&s, "Signup", "zenity", "push button", Some("OK"));
+    let fields = entries(&tree);
+    assert_eq!(fields.len(), 2, "two plain entries: {tree}");
+    let password = centre(&tree, "Signup", "password text", None);
+    let ok = centre(&tree, "Signup", "push button", Some("OK"));
+
+    // With the tree the server knows the password field for what it is.
+    let mut c = Client::start(&s, &["--detectors", "builtin,a11y"], &[]);
+
+    // Every tool a client needs, each with a description and an object schema.
+    let tools = c.ask(json!({"list_tools": true}));
+    let names: Vec<&str> = tools["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    for want in [
+        "observe",
+        "click",
+        "double_click",
+        "right_click",
+        "hover",
+        "type",
+        "key",
+        "scroll",
+        "drag",
+        "wait",
+        "list_monitors",
+        "list_windows",
+    ] {
+        assert!(names.contains(&want), "no {want} tool in {names:?}");
+    }
+    for t in tools["tools"].as_array().unwrap() {
+        assert!(t["description"].as_str().is_some_and(|d| d.len() > 20), "{t}");
+        assert_eq!(t["input_schema"]["type"], "object", "{t}");
+    }
+    // Before any observation there are no marks to act on.
+    assert!(c.error("click", json!({"mark": 1})).contains("observe first"));
+
+    let monitors = c.ok("list_monitors", json!({}));
+    assert_eq!(monitors["structured"]["monitors"].as_array().map(Vec::len), Some(1), "{monitors}");
+    let windows = c.ok("list_windows", json!({}));
+    assert!(windows["texts"][0].as_str().unwrap().contains("Signup"), "{windows}");
+
+    // The marked screen: a JPEG no larger than max_side, well under 1 MB, and the table.
+    let first = c.ok("observe", json!({}));
+    let img = &first["images"][0];
+    assert_eq!(img["mime"], "image/jpeg", "{first}");
+    assert_eq!((img["width"].as_u64(), img["height"].as_u64()), (Some(1280), Some(720)), "{first}");
+    assert!(first["result_bytes"].as_u64().unwrap() < 1_000_000, "{}", first["result_bytes"]);
+    let table = first["texts"][0].as_str().unwrap();
+    assert!(table.starts_with("observation 1: a 1280x720 image"), "{table}");
+    let marks = first["structured"]["marks"].as_array().unwrap().len();
+    assert!(marks >= 6, "{table}");
+    assert_eq!(table.lines().count(), marks + 1, "one line per mark: {table}");
+
+    // Screen points → the sent image's pixels (1920 → 1280).
+    let k = 1280.0 / 1920.0;
+    let at = |o: &Value, p: (f64, f64)| mark_at(o, p.0 * k, p.1 * k).unwrap_or_else(|| panic!("no mark at {p:?}: {o}"));
+
+    // Bad calls: each a tool error that says what is wrong, and the server keeps serving.
+    assert!(c.error("click", json!({"mark": 9999})).contains("mark 9999 is not in observation 1"));
+    assert!(c.error("click", json!({"point": [5000, 10]})).contains("outside the observed image (1280x720)"));
+    assert!(c.error("click", json!({})).contains("say where"));
+    assert!(c.error("click", json!({"mark": 1, "point": [1, 1]})).contains("not both"));
+    assert!(c.error("key", json!({"keys": "ctrl+nosuchkey"})).contains("bad arguments"));
+    assert!(c.error("type", json!({"text": "x", "clear": true})).contains("clear needs a mark or point"));
+    assert!(c.error("scroll", json!({"direction": "sideways"})).contains("not up, down, left or right"));
+    assert!(c.error("wait", json!({"seconds": -1})).contains("out of range"));
+    assert!(c.error("observe", json!({"max_side": 10})).contains("out of range"));
+    assert!(c.error("observe", json!({"window": "No such window"})).contains("No such window"));
+    let wrong_type = c.call("click", json!({"mark": "seven"}));
+    assert!(wrong_type["is_error"] == true || wrong_type.get("protocol_error").is_some(), "{wrong_type}");
+
+    // A second observation makes the first one's marks stale.
+    let second = c.ok("observe", json!({}));
+    assert_eq!(second["structured"]["observation"], 2);
+    let name = at(&second, fields[0]);
+    let stale = c.error("click", json!({"mark": name, "observation": 1}));
+    assert!(stale.contains("observation 1 is not the latest (that is 2)"), "{stale}");
+
+    // Fill the form by marks; the password field is a risky target, refused with a reason.
+    let typed = c.ok("type", json!({"text": "Ada", "mark": name, "observation": 2}));
+    assert_eq!(typed["structured"]["screen_changed"], true, "{typed}");
+    assert!(typed["texts"][0].as_str().unwrap().contains("type \"Ada\" into mark"), "{typed}");
+    c.ok("type", json!({"text": "Seoul", "mark": at(&second, fields[1])}));
+    let refused = c.error("type", json!({"text": "hunter2", "mark": at(&second, password)}));
+    assert!(refused.starts_with("refused:") && refused.contains("--confirm never"), "{refused}");
+    c.ok("click", json!({"mark": at(&second, ok)}));
+    assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("Ada|Seoul|\n"));
+}
