@@ -17,12 +17,13 @@ use crate::action::{Action, ClickKind, KeyCombo, Pointer, ScrollDirection};
 use crate::agent::settle;
 use crate::agent::{self, StopSignal};
 use crate::annotate::{AnnotateOptions, annotate_frame};
-use crate::capture::{Capturer, Frame, Target};
+use crate::capture::{self, Capturer, Frame, Target, WindowBox};
 use crate::coords::{FrameMapping, MonitorInfo, Resize};
 use crate::decide::{self, EncodedImage, ImageFormat, ProviderProfile};
 use crate::guard::{self, ConfirmPolicy, Secrets};
 use crate::mark::MarkOptions;
 use crate::perceive::{Pipeline, Scene};
+use crate::record::{Outcome, Recorder, RunResult, RunStatus, SentImage, StepRecord};
 
 /// The longest side of an observation's image unless the caller asks otherwise.
 pub const DEFAULT_MAX_SIDE: u32 = 1280;
@@ -97,6 +98,9 @@ struct Latest {
     mapping: Option<FrameMapping>,
     resize: Resize,
     frame: RgbaImage,
+    marked: RgbaImage,
+    sent: SentImage,
+    windows: Vec<WindowBox>,
     target: Target,
 }
 
@@ -109,6 +113,8 @@ pub struct Acted {
     pub screen_changed: bool,
     pub dry_run: bool,
     pub elapsed_ms: f64,
+    /// Why the step could not be recorded (the action itself went through).
+    pub not_recorded: Option<String>,
 }
 
 /// Where an action points, as the caller gives it.
@@ -128,6 +134,9 @@ pub struct Desk {
     latest: Option<Latest>,
     next_id: u64,
     stop: StopSignal,
+    /// Every action (performed or refused) becomes a step of this run, replayable later.
+    recorder: Option<Recorder>,
+    steps: u32,
 }
 
 impl Desk {
@@ -140,7 +149,33 @@ impl Desk {
         confirm: ConfirmPolicy,
         secrets: Secrets,
     ) -> Self {
-        Self { capturer, pipeline, executor, confirm, secrets, latest: None, next_id: 1, stop: StopSignal::new() }
+        Self {
+            capturer,
+            pipeline,
+            executor,
+            confirm,
+            secrets,
+            latest: None,
+            next_id: 1,
+            stop: StopSignal::new(),
+            recorder: None,
+            steps: 0,
+        }
+    }
+
+    /// Record the session's actions as a run in `recorder`'s folder.
+    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// End the session: the recording's result is written (`done`, with how many actions).
+    pub fn finish(&mut self) -> Result<(), crate::record::RecordError> {
+        let n = self.steps;
+        match self.recorder.as_mut() {
+            Some(r) => r.finish(RunResult::new(RunStatus::Done, format!("the MCP session ended after {n} actions"))),
+            None => Ok(()),
+        }
     }
 
     pub fn monitors(&self) -> Result<Vec<MonitorInfo>, DeskError> {
@@ -183,6 +218,8 @@ impl Desk {
         let encode = agent_ms(t);
         let id = self.next_id;
         self.next_id += 1;
+        let windows =
+            capture::windows_of(self.capturer.as_ref(), ann.frame.mapping.as_ref(), ann.scene.width, ann.scene.height);
         let f = resize.factor();
         let marks = ann
             .scene
@@ -204,12 +241,21 @@ impl Desk {
             monitor: ann.frame.monitor().cloned(),
             timings_ms: ObserveTimings { capture, perceive, encode },
         };
+        let sent = SentImage {
+            width: observed.image.width,
+            height: observed.image.height,
+            mime: observed.image.mime.into(),
+            bytes: observed.image.bytes,
+        };
         self.latest = Some(Latest {
             id,
             scene: ann.scene,
             mapping: ann.frame.mapping.clone(),
             resize,
             frame: ann.frame.image,
+            marked: ann.marked,
+            sent,
+            windows,
             target,
         });
         Ok(observed)
@@ -316,19 +362,44 @@ impl Desk {
         }
         let t = Instant::now();
         self.stop.sleep(Duration::from_secs_f64(seconds));
-        Ok(Acted {
-            description: format!("waited {seconds} s"),
-            screen_changed: false,
-            dry_run: false,
-            elapsed_ms: agent_ms(t),
-        })
+        let description = format!("waited {seconds} s");
+        let not_recorded = if self.latest.is_some() {
+            let outcome = Outcome { status: "waited".into(), detail: None, screen_changed: None, input: vec![] };
+            self.record(Action::Wait { seconds }, outcome)
+        } else {
+            None
+        };
+        Ok(Acted { description, screen_changed: false, dry_run: false, elapsed_ms: agent_ms(t), not_recorded })
     }
 
-    /// Guard, perform, and see whether the screen changed.
+    /// Write the action as the next step of the run, on the latest observation's screen.
+    /// Returns why it could not be recorded, if it could not.
+    fn record(&mut self, action: Action, outcome: Outcome) -> Option<String> {
+        let latest = self.latest.as_ref()?;
+        let recorder = self.recorder.as_mut()?;
+        self.steps += 1;
+        let mut rec = StepRecord::on_screen(
+            self.steps,
+            crate::record::now_rfc3339(),
+            &latest.scene,
+            latest.mapping.clone(),
+            latest.windows.clone(),
+        );
+        rec.sent = Some(latest.sent.clone());
+        rec.request_text = format!("observation {} (through MCP)", latest.id);
+        rec.decision = Some(crate::decide::Decision { thought: String::new(), action });
+        rec.outcome = outcome;
+        recorder.step(rec, latest.frame.clone(), latest.marked.clone()).err().map(|e| e.to_string())
+    }
+
+    /// Guard, perform, record, and see whether the screen changed.
     fn act(&mut self, action: Action) -> Result<Acted, DeskError> {
         let t = Instant::now();
         let latest = self.latest.as_ref().ok_or(DeskError::NoObservation)?;
         if let Some(reason) = guard::needs_confirmation(self.confirm, &action, &latest.scene) {
+            let detail = Some(format!("not confirmed: {reason}"));
+            let outcome = Outcome { status: "refused".into(), detail, screen_changed: Some(false), input: vec![] };
+            self.record(action, outcome);
             return Err(DeskError::Refused(format!(
                 "{reason}; this server asks before risky actions and this client cannot be asked \
                  (start it with --confirm never to allow them)"
@@ -338,11 +409,24 @@ impl Desk {
         let done =
             agent::perform(&action, &latest.scene, latest.mapping.as_ref(), &self.secrets, self.executor.as_mut());
         if let Some(e) = done.error {
+            let outcome =
+                Outcome { status: "error".into(), detail: Some(e.clone()), screen_changed: None, input: done.input };
+            self.record(action, outcome);
             return Err(DeskError::Act(e));
         }
         let dry_run = self.executor.is_dry_run();
         let screen_changed = if dry_run { false } else { self.changed_since_latest() };
-        Ok(Acted { description: self.secrets.redact(&description), screen_changed, dry_run, elapsed_ms: agent_ms(t) })
+        let status = agent::acted_status(&action, dry_run);
+        let outcome =
+            Outcome { status: status.into(), detail: None, screen_changed: Some(screen_changed), input: done.input };
+        let not_recorded = self.record(action, outcome);
+        Ok(Acted {
+            description: self.secrets.redact(&description),
+            screen_changed,
+            dry_run,
+            elapsed_ms: agent_ms(t),
+            not_recorded,
+        })
     }
 
     /// Wait for the screen to settle and say whether it differs from the latest observation.

@@ -131,6 +131,10 @@ fn acted(a: Acted) -> CallToolResult {
         if a.dry_run { " (dry run: nothing was sent)" } else { "" },
         if a.screen_changed { "changed" } else { "did not change" }
     );
+    let text = match &a.not_recorded {
+        Some(e) => format!("{text} (not recorded: {e})"),
+        None => text,
+    };
     let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
     r.structured_content = Some(json!({
         "done": a.description,
@@ -148,6 +152,11 @@ fn tool_error(e: DeskError) -> CallToolResult {
 impl McpServer {
     pub fn new(desk: Desk) -> Self {
         Self { desk: Arc::new(Mutex::new(desk)), tool_router: Self::tool_router() }
+    }
+
+    /// The desk, to end its recording once the session is over.
+    pub fn desk(&self) -> Arc<Mutex<Desk>> {
+        self.desk.clone()
     }
 
     /// Run `f` on the desk on a blocking thread (capture, perception and input block).

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{XSession, centre, markpilot_bin, wait_until_drawn};
+use crate::common::{XSession, centre, markpilot_bin, read_json, steps, wait_until_drawn};
 
 /// The Python MCP client, connected to `markpilot mcp ARGS` inside the session.
 struct Client {
@@ -69,6 +69,18 @@ impl Client {
     }
 }
 
+impl Client {
+    /// End the session as a client does: close its input, let it close the server.
+    fn close(mut self) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut child = std::mem::replace(&mut self.child, std::process::Command::new("true").spawn().unwrap());
+        drop(self);
+        std::thread::spawn(move || tx.send(child.wait()).ok());
+        let done = rx.recv_timeout(Duration::from_secs(20));
+        assert!(matches!(done, Ok(Ok(st)) if st.success()), "the MCP client did not end cleanly: {done:?}");
+    }
+}
+
 impl Drop for Client {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -107,17 +119,7 @@ fn entries(tree: &Value) -> Vec<(f64, f64)> {
 #[test]
 fn an_mcp_client_lists_the_tools_observes_and_fills_a_form_by_marks() {
     let mut s = XSession::start(1920, 1080);
-    let pid = s.spawn(
-        "zenity",
-        &[
-            "--forms",
-            "--title=Signup",
-            "--text=Create an account",
-            "--add-entry=Name",
-            "--add-entry=City",
-            "--add-password=Password",
-        ],
-    );
+    let pid = super::replay::signup_form(&mut s);
     let tree = wait_until_drawn(&s, "Signup", "zenity", "push button", Some("OK"));
     let fields = entries(&tree);
     assert_eq!(fields.len(), 2, "two plain entries: {tree}");
@@ -125,7 +127,8 @@ fn an_mcp_client_lists_the_tools_observes_and_fills_a_form_by_marks() {
     let ok = centre(&tree, "Signup", "push button", Some("OK"));
 
     // With the tree the server knows the password field for what it is.
-    let mut c = Client::start(&s, &["--detectors", "builtin,a11y"], &[]);
+    let run = PathBuf::from(s.scratch("mcp-session"));
+    let mut c = Client::start(&s, &["--detectors", "builtin,a11y", "--record", run.to_str().unwrap()], &[]);
 
     // Every tool a client needs, each with a description and an object schema.
     let tools = c.ask(json!({"list_tools": true}));
@@ -186,7 +189,7 @@ fn an_mcp_client_lists_the_tools_observes_and_fills_a_form_by_marks() {
     assert!(c.error("observe", json!({"max_side": 10})).contains("out of range"));
     assert!(c.error("observe", json!({"window": "No such window"})).contains("No such window"));
     let wrong_type = c.call("click", json!({"mark": "seven"}));
-    assert!(wrong_type["is_error"] == true || wrong_type.get("protocol_error").is_some(), "{wrong_type}");
+    assert_eq!(wrong_type["is_error"], true, "a mark that is not a number: {wrong_type}");
 
     // A second observation makes the first one's marks stale.
     let second = c.ok("observe", json!({}));
@@ -203,5 +206,32 @@ fn an_mcp_client_lists_the_tools_observes_and_fills_a_form_by_marks() {
     let refused = c.error("type", json!({"text": "hunter2", "mark": at(&second, password)}));
     assert!(refused.starts_with("refused:") && refused.contains("--confirm never"), "{refused}");
     c.ok("click", json!({"mark": at(&second, ok)}));
+    assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("Ada|Seoul|\n"));
+
+    // The session is a run: what the client did, step by step, the refusal included.
+    c.close();
+    let info = read_json(&run.join("run.json"));
+    assert_eq!((info["source"].as_str(), info["result"]["status"].as_str()), (Some("mcp"), Some("done")), "{info}");
+    assert_eq!(info["options"]["detectors"], "builtin,a11y");
+    let recorded = steps(&run);
+    let outcomes: Vec<&str> = recorded.iter().filter_map(|s| s["outcome"]["status"].as_str()).collect();
+    assert_eq!(outcomes, ["performed", "performed", "refused", "performed"], "{recorded:?}");
+    for st in &recorded {
+        for k in ["screen", "marked"] {
+            image::open(run.join(st[k].as_str().unwrap())).expect("the step's images");
+        }
+    }
+
+    // Replayed with no client and no model on the form moved elsewhere: the same values.
+    let pid = super::replay::signup_form(&mut s);
+    wait_until_drawn(&s, "Signup", "zenity", "push button", Some("OK"));
+    super::replay::move_window(&s, "Signup", 1300, 620);
+    let out = s.scratch("mcp-replayed");
+    let o = s
+        .command(markpilot_bin())
+        .args(["replay", run.to_str().unwrap(), "--confirm", "never", "--record", &out])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "replay failed: {}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("Ada|Seoul|\n"));
 }

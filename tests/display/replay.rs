@@ -17,7 +17,7 @@ const MODEL: &str = "scripted-vl";
 const DETECTORS: &str = "builtin,text";
 
 /// The signup form: Name, City, Password, then Cancel / OK.
-fn signup_form(s: &mut XSession) -> u32 {
+pub(super) fn signup_form(s: &mut XSession) -> u32 {
     s.spawn(
         "zenity",
         &[
@@ -54,7 +54,7 @@ fn form_points(tree: &Value) -> [(f64, f64); 4] {
 
 /// Move the window titled `title` so its top-left is at (x, y), and wait until it is there
 /// and drawn.
-fn move_window(s: &XSession, title: &str, x: i32, y: i32) -> Value {
+pub(super) fn move_window(s: &XSession, title: &str, x: i32, y: i32) -> Value {
     let ids = s.command("xdotool").args(["search", "--name", &format!("^{title}$")]).output().unwrap();
     for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
         let st = s.command("xdotool").args(["windowmove", id, &x.to_string(), &y.to_string()]).status().unwrap();

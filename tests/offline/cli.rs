@@ -384,3 +384,16 @@ fn run_rejects_bad_input_with_one_line_and_exit_code_2() {
     );
     assert!(line.contains("does not set MP_UNSET_PASSWORD"), "{line}");
 }
+
+#[test]
+fn mcp_refuses_to_start_without_a_display_or_with_an_unset_secret() {
+    let dir = TempDir::new("mcp");
+    let line = one_error_line(&run_markpilot(dir.path(), &[], &["mcp", "--detectors", "builtin", "--no-record"]));
+    assert!(line.contains("display"), "{line}");
+    let line = one_error_line(&run_markpilot(
+        dir.path(),
+        &[],
+        &["mcp", "--dry-run", "--detectors", "builtin", "--secrets", "MARKPILOT_UNSET_SECRET"],
+    ));
+    assert!(line.contains("does not set MARKPILOT_UNSET_SECRET"), "{line}");
+}
