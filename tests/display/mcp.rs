@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{XSession, centre, markpilot_bin, read_json, steps, wait_until_drawn};
+use crate::common::{XSession, markpilot_bin, read_json, steps, wait_until_drawn};
 
 /// The Python MCP client, connected to `markpilot mcp ARGS` inside the session.
 struct Client {
@@ -102,29 +102,13 @@ fn mark_at(observed: &Value, x: f64, y: f64) -> Option<u64> {
         .map(|(id, _)| id)
 }
 
-fn entries(tree: &Value) -> Vec<(f64, f64)> {
-    let nodes = tree["apps"].as_array().unwrap().iter().rev().find_map(|a| a["nodes"].as_array()).unwrap();
-    let mut e: Vec<(f64, f64)> = nodes
-        .iter()
-        .filter(|n| n["role"] == "text" && n["w"].as_i64().unwrap_or(0) > 0)
-        .map(|n| {
-            let f = |k: &str| n[k].as_f64().unwrap();
-            (f("x") + f("w") / 2.0, f("y") + f("h") / 2.0)
-        })
-        .collect();
-    e.sort_by(|a, b| a.1.total_cmp(&b.1));
-    e
-}
-
 #[test]
 fn an_mcp_client_lists_the_tools_observes_and_fills_a_form_by_marks() {
     let mut s = XSession::start(1920, 1080);
     let pid = super::replay::signup_form(&mut s);
     let tree = wait_until_drawn(&s, "Signup", "zenity", "push button", Some("OK"));
-    let fields = entries(&tree);
-    assert_eq!(fields.len(), 2, "two plain entries: {tree}");
-    let password = centre(&tree, "Signup", "password text", None);
-    let ok = centre(&tree, "Signup", "push button", Some("OK"));
+    // The Name and City entries, the password field and OK, where AT-SPI says they are.
+    let [name_at, city_at, password, ok] = super::replay::form_points(&tree);
 
     // With the tree the server knows the password field for what it is.
     let run = PathBuf::from(s.scratch("mcp-session"));
@@ -194,7 +178,7 @@ fn an_mcp_client_lists_the_tools_observes_and_fills_a_form_by_marks() {
     // A second observation makes the first one's marks stale.
     let second = c.ok("observe", json!({}));
     assert_eq!(second["structured"]["observation"], 2);
-    let name = at(&second, fields[0]);
+    let name = at(&second, name_at);
     let stale = c.error("click", json!({"mark": name, "observation": 1}));
     assert!(stale.contains("observation 1 is not the latest (that is 2)"), "{stale}");
 
@@ -202,7 +186,7 @@ fn an_mcp_client_lists_the_tools_observes_and_fills_a_form_by_marks() {
     let typed = c.ok("type", json!({"text": "Ada", "mark": name, "observation": 2}));
     assert_eq!(typed["structured"]["screen_changed"], true, "{typed}");
     assert!(typed["texts"][0].as_str().unwrap().contains("type \"Ada\" into mark"), "{typed}");
-    c.ok("type", json!({"text": "Seoul", "mark": at(&second, fields[1])}));
+    c.ok("type", json!({"text": "Seoul", "mark": at(&second, city_at)}));
     let refused = c.error("type", json!({"text": "hunter2", "mark": at(&second, password)}));
     assert!(refused.starts_with("refused:") && refused.contains("--confirm never"), "{refused}");
     c.ok("click", json!({"mark": at(&second, ok)}));

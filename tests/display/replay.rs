@@ -32,7 +32,7 @@ pub(super) fn signup_form(s: &mut XSession) -> u32 {
 }
 
 /// Centres of the form's Name, City and Password entries and its OK button.
-fn form_points(tree: &Value) -> [(f64, f64); 4] {
+pub(super) fn form_points(tree: &Value) -> [(f64, f64); 4] {
     let nodes = tree["apps"].as_array().unwrap().iter().rev().find_map(|a| a["nodes"].as_array()).unwrap();
     let mut entries: Vec<(f64, f64)> = nodes
         .iter()
