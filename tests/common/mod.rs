@@ -131,7 +131,8 @@ impl XSession {
             .command("sh")
             .args([
                 "-c",
-                "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; kill -KILL -- \"-$2\"",
+                // `env kill`: the external kill (dash's own takes no `--` and no group).
+                "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; env kill -KILL -- \"-$2\"",
                 "markpilot-test-watchdog",
                 &std::process::id().to_string(),
                 &pgid.to_string(),
