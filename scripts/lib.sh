@@ -179,8 +179,18 @@ restore_build_cache() {
   fi
 }
 
+# What the cached dependencies were built from: the lock file and the compiler.
+build_cache_key() {
+  { cat "$MARKPILOT_ROOT/Cargo.lock" "$MARKPILOT_ROOT/Cargo.toml" "$MARKPILOT_ROOT/src-tauri/Cargo.toml"; rustc -vV; } |
+    sha256sum | cut -d' ' -f1
+}
+
 save_build_cache() {
   [ -n "$BUILD_CACHE" ] || return 0
+  local key
+  key="$(build_cache_key)"
+  # The same dependencies built by the same compiler are in the cache already.
+  [ "$(cat "$BUILD_CACHE/.markpilot-cache" 2>/dev/null)" = "$key" ] && return 0
   mkdir -p "$(dirname "$BUILD_CACHE")"
   local tmp="$BUILD_CACHE.new.$$" skip
   say "keeping the dependencies' build as the cache for the next fresh clone ($BUILD_CACHE)"
@@ -191,7 +201,7 @@ save_build_cache() {
   if mkdir -p "$tmp" && tar -C "$MARKPILOT_ROOT/target" -cf - --exclude='./*/incremental' \
     --exclude='*/deps/*markpilot*' --exclude='./*/libmarkpilot*' --exclude='./*/markpilot' --exclude='./*/markpilot-app' --exclude=./nextest \
     --exclude=./tmp -X "$skip" . | tar -C "$tmp" -xf -; then
-    touch "$tmp/.markpilot-cache"
+    echo "$key" >"$tmp/.markpilot-cache"
     flock "$BUILD_CACHE.lock" sh -c 'rm -rf "$1" && mv "$2" "$1"' sh "$BUILD_CACHE" "$tmp"
   else
     rm -rf "$tmp"
