@@ -102,6 +102,7 @@ struct Latest {
     sent: SentImage,
     windows: Vec<WindowBox>,
     target: Target,
+    max_side: u32,
 }
 
 /// How an action went.
@@ -257,8 +258,16 @@ impl Desk {
             sent,
             windows,
             target,
+            max_side,
         });
         Ok(observed)
+    }
+
+    /// Observe again what the latest observation showed, at the same size (after an action).
+    pub fn observe_again(&mut self) -> Result<Observed, DeskError> {
+        let latest = self.latest.as_ref().ok_or(DeskError::NoObservation)?;
+        let (target, max_side) = (latest.target.clone(), latest.max_side);
+        self.observe(target, Some(max_side))
     }
 
     fn latest(&self, observation: Option<u64>) -> Result<&Latest, DeskError> {

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::action::ClickKind;
 use crate::capture::Target;
-use crate::desk::{Acted, Desk, DeskError, Spot};
+use crate::desk::{Acted, Desk, DeskError, Observed, Spot};
 use crate::geometry::Rect;
 
 /// A mark, or a point in the latest observation's image.
@@ -28,6 +28,10 @@ pub struct Where {
     /// The observation the mark or point comes from (the `observation` number `observe`
     /// gave); when given and not the latest, the action is refused as stale.
     pub observation: Option<u64>,
+    /// Also observe the screen once the action is done (the answer then carries the new
+    /// screenshot, table and marks, as observe gives them).
+    #[serde(default)]
+    pub observe_after: bool,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -56,12 +60,20 @@ pub struct TypeArgs {
     #[serde(default)]
     pub clear: bool,
     pub observation: Option<u64>,
+    /// Also observe the screen once the action is done (the answer then carries the new
+    /// screenshot, table and marks, as observe gives them).
+    #[serde(default)]
+    pub observe_after: bool,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct KeyArgs {
     /// A key or combination: "Return", "Escape", "Tab", "ctrl+s", "alt+F4", "shift+Tab".
     pub keys: String,
+    /// Also observe the screen once the action is done (the answer then carries the new
+    /// screenshot, table and marks, as observe gives them).
+    #[serde(default)]
+    pub observe_after: bool,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -74,18 +86,30 @@ pub struct ScrollArgs {
     pub mark: Option<u32>,
     pub point: Option<[f64; 2]>,
     pub observation: Option<u64>,
+    /// Also observe the screen once the action is done (the answer then carries the new
+    /// screenshot, table and marks, as observe gives them).
+    #[serde(default)]
+    pub observe_after: bool,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct DragArgs {
     pub from: Where,
     pub to: Where,
+    /// Also observe the screen once the action is done (the answer then carries the new
+    /// screenshot, table and marks, as observe gives them).
+    #[serde(default)]
+    pub observe_after: bool,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct WaitArgs {
     /// Seconds to wait, 0 to 60.
     pub seconds: f64,
+    /// Also observe the screen once the action is done (the answer then carries the new
+    /// screenshot, table and marks, as observe gives them).
+    #[serde(default)]
+    pub observe_after: bool,
 }
 
 fn spot(mark: Option<u32>, point: Option<[f64; 2]>) -> Result<Option<Spot>, DeskError> {
@@ -145,6 +169,25 @@ fn acted(a: Acted) -> CallToolResult {
     r
 }
 
+/// An observation as tool content: the image, the table, and the marks as structured content.
+fn observed(o: Observed) -> (Vec<ContentBlock>, serde_json::Value) {
+    let head = format!(
+        "observation {}: a {}x{} image, {} marks. Points you give are in this image's pixels.\n",
+        o.id,
+        o.image.width,
+        o.image.height,
+        o.marks.len()
+    );
+    let content = vec![ContentBlock::image(o.image.base64.clone(), o.image.mime), ContentBlock::text(head + &o.table)];
+    let structured = json!({
+        "observation": o.id,
+        "image": {"width": o.image.width, "height": o.image.height, "bytes": o.image.bytes},
+        "marks": o.marks,
+        "timings_ms": o.timings_ms,
+    });
+    (content, structured)
+}
+
 fn tool_error(e: DeskError) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(e.to_string())])
 }
@@ -173,15 +216,41 @@ impl McpServer {
         .unwrap_or_else(|e| Err(DeskError::Act(format!("the action stopped unexpectedly: {e}"))))
     }
 
+    /// Run an action; with `observe_after`, observe again once it is done and append that.
     async fn act(
         &self,
+        observe_after: bool,
         f: impl FnOnce(&mut Desk) -> Result<Acted, DeskError> + Send + 'static,
     ) -> Result<CallToolResult, ErrorData> {
-        Ok(self.with_desk(f).await.map(acted).unwrap_or_else(tool_error))
+        let r = self
+            .with_desk(move |d| {
+                let a = f(d)?;
+                let o = if observe_after { Some(d.observe_again()) } else { None };
+                Ok((a, o))
+            })
+            .await;
+        Ok(match r {
+            Ok((a, o)) => {
+                let mut r = acted(a);
+                match o {
+                    Some(Ok(o)) => {
+                        let (content, structured) = observed(o);
+                        r.content.extend(content);
+                        if let Some(s) = r.structured_content.as_mut() {
+                            s["observed"] = structured;
+                        }
+                    }
+                    Some(Err(e)) => r.content.push(ContentBlock::text(format!("could not observe afterwards: {e}"))),
+                    None => {}
+                }
+                r
+            }
+            Err(e) => tool_error(e),
+        })
     }
 
     async fn pointer(&self, kind: ClickKind, w: Where) -> Result<CallToolResult, ErrorData> {
-        self.act(move |d| {
+        self.act(w.observe_after, move |d| {
             let s = required(w.mark, w.point)?;
             d.pointer_action(w.observation, kind, s)
         })
@@ -205,23 +274,9 @@ impl McpServer {
             .await;
         Ok(match r {
             Ok(o) => {
-                let head = format!(
-                    "observation {}: a {}x{} image, {} marks. Points you give are in this image's pixels.\n",
-                    o.id,
-                    o.image.width,
-                    o.image.height,
-                    o.marks.len()
-                );
-                let mut r = CallToolResult::success(vec![
-                    ContentBlock::image(o.image.base64.clone(), o.image.mime),
-                    ContentBlock::text(head + &o.table),
-                ]);
-                r.structured_content = Some(json!({
-                    "observation": o.id,
-                    "image": {"width": o.image.width, "height": o.image.height, "bytes": o.image.bytes},
-                    "marks": o.marks,
-                    "timings_ms": o.timings_ms,
-                }));
+                let (content, structured) = observed(o);
+                let mut r = CallToolResult::success(content);
+                r.structured_content = Some(structured);
                 r
             }
             Err(e) => tool_error(e),
@@ -254,7 +309,7 @@ impl McpServer {
         \"\\n\" presses Return; {{secret:NAME}} types a secret the server holds without revealing it."
     )]
     async fn type_text(&self, Parameters(a): Parameters<TypeArgs>) -> Result<CallToolResult, ErrorData> {
-        self.act(move |d| {
+        self.act(a.observe_after, move |d| {
             let s = spot(a.mark, a.point)?;
             d.type_text(a.observation, a.text, s, a.clear)
         })
@@ -263,12 +318,12 @@ impl McpServer {
 
     #[tool(description = "Press a key or a combination: \"Return\", \"Tab\", \"Escape\", \"ctrl+s\", \"alt+F4\".")]
     async fn key(&self, Parameters(a): Parameters<KeyArgs>) -> Result<CallToolResult, ErrorData> {
-        self.act(move |d| d.key(&a.keys)).await
+        self.act(a.observe_after, move |d| d.key(&a.keys)).await
     }
 
     #[tool(description = "Scroll with the wheel, over a mark or point when given.")]
     async fn scroll(&self, Parameters(a): Parameters<ScrollArgs>) -> Result<CallToolResult, ErrorData> {
-        self.act(move |d| {
+        self.act(a.observe_after, move |d| {
             let s = spot(a.mark, a.point)?;
             d.scroll(a.observation, &a.direction, a.amount.unwrap_or(3), s)
         })
@@ -277,7 +332,7 @@ impl McpServer {
 
     #[tool(description = "Drag from one mark or point to another (sliders, moving items).")]
     async fn drag(&self, Parameters(a): Parameters<DragArgs>) -> Result<CallToolResult, ErrorData> {
-        self.act(move |d| {
+        self.act(a.observe_after || a.from.observe_after || a.to.observe_after, move |d| {
             let from = required(a.from.mark, a.from.point)?;
             let to = required(a.to.mark, a.to.point)?;
             d.drag(a.from.observation.or(a.to.observation), from, to)
@@ -287,7 +342,7 @@ impl McpServer {
 
     #[tool(description = "Wait a number of seconds (0 to 60) for the screen to change by itself.")]
     async fn wait(&self, Parameters(a): Parameters<WaitArgs>) -> Result<CallToolResult, ErrorData> {
-        self.act(move |d| d.wait(a.seconds)).await
+        self.act(a.observe_after, move |d| d.wait(a.seconds)).await
     }
 
     #[tool(

@@ -186,10 +186,15 @@ fn an_mcp_client_lists_the_tools_observes_and_fills_a_form_by_marks() {
     let typed = c.ok("type", json!({"text": "Ada", "mark": name, "observation": 2}));
     assert_eq!(typed["structured"]["screen_changed"], true, "{typed}");
     assert!(typed["texts"][0].as_str().unwrap().contains("type \"Ada\" into mark"), "{typed}");
-    c.ok("type", json!({"text": "Seoul", "mark": at(&second, city_at)}));
-    let refused = c.error("type", json!({"text": "hunter2", "mark": at(&second, password)}));
+    // observe_after: the answer carries the next observation, whose marks the rest uses.
+    let city = c.ok("type", json!({"text": "Seoul", "mark": at(&second, city_at), "observe_after": true}));
+    assert_eq!(city["images"][0]["mime"], "image/jpeg", "{city}");
+    assert_eq!(city["structured"]["observed"]["observation"], 3, "{city}");
+    assert!(city["texts"][1].as_str().unwrap().starts_with("observation 3: a 1280x720 image"), "{city}");
+    let third = json!({"structured": city["structured"]["observed"]});
+    let refused = c.error("type", json!({"text": "hunter2", "mark": at(&third, password), "observation": 3}));
     assert!(refused.starts_with("refused:") && refused.contains("--confirm never"), "{refused}");
-    c.ok("click", json!({"mark": at(&second, ok)}));
+    c.ok("click", json!({"mark": at(&third, ok), "observation": 3}));
     assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("Ada|Seoul|\n"));
 
     // The session is a run: what the client did, step by step, the refusal included.
