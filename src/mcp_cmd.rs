@@ -1,0 +1,89 @@
+//! `markpilot mcp` (part of the CLI binary, not the library): build the desk from the
+//! arguments and the config, record the session, serve it over stdio.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use markpilot::capture;
+use markpilot::guard::ConfirmPolicy;
+
+use super::{PerceptionArgs, build_pipeline, parse_confirm};
+
+#[derive(Args)]
+pub struct McpArgs {
+    #[command(flatten)]
+    perception: PerceptionArgs,
+    /// Risky actions (closing, deleting, sending, typing a secret…): `risky` refuses them
+    /// with an explanation (this server cannot ask a person), `never` allows them, `always`
+    /// refuses every action.
+    #[arg(long, value_name = "POLICY", value_parser = parse_confirm, default_value = "risky")]
+    confirm: ConfirmPolicy,
+    /// Environment variables `type` may use as {{secret:NAME}} (comma separated); their
+    /// values are typed, never shown.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    secrets: Vec<String>,
+    /// Perform nothing: actions are resolved and described, no input is sent.
+    #[arg(long)]
+    dry_run: bool,
+    /// Record the session as a run in this folder (default: a new folder in the runs
+    /// directory); `markpilot replay` repeats it later with no model and no client.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_record")]
+    record: Option<PathBuf>,
+    /// Do not record the session.
+    #[arg(long)]
+    no_record: bool,
+}
+
+pub fn run(a: McpArgs) -> Result<()> {
+    let secrets = markpilot::guard::Secrets { names: a.secrets.iter().map(|n| n.trim().to_string()).collect() };
+    secrets.check().map_err(anyhow::Error::msg)?;
+    let config = markpilot::config::Config::load(a.perception.perception_config.as_deref())?;
+    let perception = a.perception.config()?;
+    let pipeline = build_pipeline(&perception, false)?;
+    let executor: Box<dyn markpilot::act::Executor> = if a.dry_run {
+        Box::new(markpilot::act::DryRun::default())
+    } else {
+        Box::new(markpilot::act::EnigoExecutor::new()?)
+    };
+    // The task names the secrets, so that a replay of the session may type them too.
+    let mut task = "an MCP session".to_string();
+    if !secrets.names.is_empty() {
+        let named: Vec<String> = secrets.names.iter().map(|n| format!("{{{{secret:{n}}}}}")).collect();
+        task.push_str(&format!(" (secrets {})", named.join(", ")));
+    }
+    let detectors = perception.detectors.clone().unwrap_or_else(|| pipeline.detector_names().join(","));
+    let mut desk =
+        markpilot::desk::Desk::new(capture::create_capturer(), pipeline, executor, a.confirm, secrets.clone());
+    if !a.no_record {
+        let dir = match &a.record {
+            Some(d) => d.clone(),
+            None => config
+                .agent
+                .record_dir
+                .clone()
+                .unwrap_or_else(markpilot::record::default_runs_dir)
+                .join(markpilot::record::run_id("mcp session")),
+        };
+        let options = serde_json::json!({
+            "detectors": detectors,
+            "confirm": a.confirm,
+            "executor": if a.dry_run { "dry-run" } else { "enigo" },
+        });
+        let info = markpilot::record::RunInfo::start(&dir, "mcp", &task, None, options);
+        let recorder = markpilot::record::Recorder::create(&dir, info)
+            .with_context(|| format!("cannot record the session in {}", dir.display()))?;
+        eprintln!("markpilot: recording the session in {}", dir.display());
+        desk = desk.with_recorder(recorder);
+    }
+    let server = markpilot::mcp::McpServer::new(desk);
+    let desk = server.desk();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let served = runtime.block_on(markpilot::mcp::serve_stdio(server)).map_err(anyhow::Error::msg);
+    let recorded = desk.lock().unwrap_or_else(|p| p.into_inner()).finish();
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    served?;
+    recorded.context("cannot finish the session's recording")?;
+    Ok(())
+}
