@@ -26,6 +26,7 @@ pub mod perceive;
 pub mod record;
 pub mod replay;
 pub mod report;
+pub mod run;
 pub mod score;
 
 pub use geometry::Rect;

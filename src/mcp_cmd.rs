@@ -1,5 +1,5 @@
 //! `markpilot mcp` (part of the CLI binary, not the library): build the desk from the
-//! arguments and the config, record the session, serve it over stdio.
+//! arguments and the config, record the session, serve it over stdio or streamable HTTP.
 
 use std::path::PathBuf;
 
@@ -34,9 +34,28 @@ pub struct McpArgs {
     /// Do not record the session.
     #[arg(long)]
     no_record: bool,
+    /// Serve MCP's streamable HTTP transport on 127.0.0.1:PORT (0: a free port) at /mcp
+    /// instead of stdio, until Ctrl-C or SIGTERM. Requests need `Authorization: Bearer
+    /// TOKEN`: the token is $MARKPILOT_MCP_TOKEN when set (at least 32 characters), else a new
+    /// one printed once at start.
+    #[arg(long, value_name = "PORT")]
+    http: Option<u16>,
+}
+
+/// The HTTP transport's token: the environment's, else a new one to print.
+fn http_token() -> Result<(String, bool)> {
+    match std::env::var("MARKPILOT_MCP_TOKEN") {
+        Ok(t) if t.trim().len() >= 32 && !t.trim().contains(char::is_whitespace) => Ok((t.trim().to_string(), false)),
+        Ok(_) => anyhow::bail!("MARKPILOT_MCP_TOKEN must be at least 32 characters with no spaces"),
+        Err(_) => Ok((markpilot::mcp::new_token().map_err(anyhow::Error::msg)?, true)),
+    }
 }
 
 pub fn run(a: McpArgs) -> Result<()> {
+    let http = match a.http {
+        Some(port) => Some((port, http_token()?)),
+        None => None,
+    };
     let secrets = markpilot::guard::Secrets { names: a.secrets.iter().map(|n| n.trim().to_string()).collect() };
     secrets.check().map_err(anyhow::Error::msg)?;
     let config = markpilot::config::Config::load(a.perception.perception_config.as_deref())?;
@@ -80,10 +99,43 @@ pub fn run(a: McpArgs) -> Result<()> {
     let server = markpilot::mcp::McpServer::new(desk);
     let desk = server.desk();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let served = runtime.block_on(markpilot::mcp::serve_stdio(server)).map_err(anyhow::Error::msg);
+    let served = match http {
+        None => runtime.block_on(markpilot::mcp::serve_stdio(server)).map_err(anyhow::Error::msg),
+        Some((port, (token, show))) => runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+            let addr = listener.local_addr()?;
+            eprintln!("markpilot: MCP over streamable HTTP at http://{addr}/mcp");
+            if show {
+                eprintln!("markpilot: bearer token (shown once): {token}");
+            } else {
+                eprintln!("markpilot: bearer token: the one in MARKPILOT_MCP_TOKEN");
+            }
+            markpilot::mcp::serve_http(server, listener, token, stop_requested()).await.map_err(anyhow::Error::msg)
+        }),
+    };
     let recorded = desk.lock().unwrap_or_else(|p| p.into_inner()).finish();
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     served?;
     recorded.context("cannot finish the session's recording")?;
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (how an HTTP server is stopped).
+async fn stop_requested() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+    eprintln!("markpilot: stopping the MCP server");
 }

@@ -20,11 +20,23 @@ struct Client {
 }
 
 impl Client {
+    /// Start `markpilot mcp ARGS` and connect to it over stdio.
     fn start(s: &XSession, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut server = vec![markpilot_bin().into_os_string(), "mcp".into()];
+        server.extend(args.iter().map(Into::into));
+        Self::spawn(s, server, env)
+    }
+
+    /// Connect to a server's streamable HTTP endpoint with this bearer token.
+    fn connect(s: &XSession, url: &str, token: &str) -> Self {
+        Self::spawn(s, vec!["--http".into(), url.into()], &[("MCP_BRIDGE_TOKEN", token)])
+    }
+
+    fn spawn(s: &XSession, bridge_args: Vec<std::ffi::OsString>, env: &[(&str, &str)]) -> Self {
         let python = std::env::var("MARKPILOT_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
         let bridge = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/mcp_bridge.py");
         let mut cmd = s.command(&python);
-        cmd.arg(&bridge).arg(markpilot_bin()).arg("mcp").args(args);
+        cmd.arg(&bridge).args(bridge_args);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -223,4 +235,101 @@ fn an_mcp_client_lists_the_tools_observes_and_fills_a_form_by_marks() {
         .unwrap();
     assert!(o.status.success(), "replay failed: {}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("Ada|Seoul|\n"));
+}
+
+/// One raw HTTP/1.1 request; the status code of the answer.
+fn http_status(addr: &str, head: &str, body: &str) -> u16 {
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect to the MCP server");
+    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let request = format!(
+        "{head}\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(request.as_bytes()).unwrap();
+    let mut status = String::new();
+    BufReader::new(conn).read_line(&mut status).unwrap();
+    status.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status: {status:?}"))
+}
+
+#[test]
+fn over_http_only_the_printed_token_gets_in_and_clients_come_and_go_on_one_desk() {
+    let mut s = XSession::start(1920, 1080);
+    let pid = super::replay::signup_form(&mut s);
+    let tree = wait_until_drawn(&s, "Signup", "zenity", "push button", Some("OK"));
+    let [name_at, city_at, _, ok] = super::replay::form_points(&tree);
+
+    let run = PathBuf::from(s.scratch("mcp-http-session"));
+    let mut server = s
+        .command(markpilot_bin())
+        .args(["mcp", "--http", "0", "--detectors", "builtin,a11y", "--record", run.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The address and the token, each printed once on standard error.
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let mut next_line = || lines.next().and_then(Result::ok).unwrap_or_default();
+    let mut url = String::new();
+    while url.is_empty() {
+        let line = next_line();
+        assert!(!line.is_empty(), "the server ended before saying where it listens");
+        if let Some(u) = line.strip_prefix("markpilot: MCP over streamable HTTP at ") {
+            url = u.to_string();
+        }
+    }
+    let token = next_line().strip_prefix("markpilot: bearer token (shown once): ").map(str::to_string).unwrap();
+    assert_eq!(token.len(), 64, "{token}");
+    let addr = url.strip_prefix("http://").and_then(|u| u.strip_suffix("/mcp")).unwrap().to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "loopback only: {url}");
+
+    // Without the token, or with another, nothing reaches the server.
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+    assert_eq!(http_status(&addr, "POST /mcp HTTP/1.1", init), 401);
+    let wrong = format!("POST /mcp HTTP/1.1\r\nAuthorization: Bearer {}", "0".repeat(64));
+    assert_eq!(http_status(&addr, &wrong, init), 401);
+    let basic = format!("POST /mcp HTTP/1.1\r\nAuthorization: Basic {token}");
+    assert_eq!(http_status(&addr, &basic, init), 401);
+    assert_eq!(http_status(&addr, &format!("POST /other HTTP/1.1\r\nAuthorization: Bearer {token}"), init), 404);
+    let mut refused = Client::connect(&s, &url, "f".repeat(64).as_str());
+    writeln!(refused.input, "{}", json!({"list_tools": true})).unwrap();
+    let mut line = String::new();
+    refused.output.read_line(&mut line).unwrap();
+    assert!(line.is_empty(), "a client with a wrong token got an answer: {line}");
+    drop(refused);
+
+    // A client with the token: the tools, an observation, the first field filled.
+    let k = 1280.0 / 1920.0;
+    let at = |o: &Value, p: (f64, f64)| mark_at(o, p.0 * k, p.1 * k).unwrap_or_else(|| panic!("no mark at {p:?}: {o}"));
+    let mut first = Client::connect(&s, &url, &token);
+    let tools = first.ask(json!({"list_tools": true}));
+    assert!(tools["tools"].as_array().unwrap().iter().any(|t| t["name"] == "observe"), "{tools}");
+    let seen = first.ok("observe", json!({}));
+    assert_eq!(seen["images"][0]["mime"], "image/jpeg", "{seen}");
+    first.ok("type", json!({"text": "Ada", "mark": at(&seen, name_at)}));
+    // It goes away without a word; a raw request with the token still gets in.
+    drop(first);
+    assert_eq!(http_status(&addr, &format!("POST /mcp HTTP/1.1\r\nAuthorization: Bearer {token}"), init), 200);
+
+    // A second client finds the same desk and finishes the form.
+    let mut second = Client::connect(&s, &url, &token);
+    let seen = second.ok("observe", json!({}));
+    second.ok("type", json!({"text": "Seoul", "mark": at(&seen, city_at), "observe_after": true}));
+    let after = second.ok("observe", json!({}));
+    second.ok("click", json!({"mark": at(&after, ok)}));
+    assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("Ada|Seoul|\n"));
+    second.close();
+
+    // SIGTERM ends the server cleanly, and the session's run holds what both clients did.
+    assert!(s.command("kill").args(["-TERM", &server.id().to_string()]).status().unwrap().success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(server.wait()).ok());
+    let ended = rx.recv_timeout(Duration::from_secs(20));
+    assert!(matches!(ended, Ok(Ok(st)) if st.success()), "the server did not stop cleanly: {ended:?}");
+    let info = read_json(&run.join("run.json"));
+    assert_eq!(info["result"]["status"], "done", "{info}");
+    let outcomes: Vec<String> =
+        steps(&run).iter().filter_map(|s| s["outcome"]["status"].as_str().map(str::to_string)).collect();
+    assert_eq!(outcomes, ["performed", "performed", "performed"]);
 }

@@ -1,9 +1,10 @@
 """A real MCP client (the official Python SDK, `mcp` on PyPI) between a test and a server.
 
 Usage: mcp_bridge.py COMMAND [ARGS...]
+       mcp_bridge.py --http URL   (the bearer token in $MCP_BRIDGE_TOKEN)
 
-Starts COMMAND as an MCP server over stdio (with this process's environment), initialises
-the session, and then answers one JSON request per line of standard input with one JSON line
+Starts COMMAND as an MCP server over stdio (with this process's environment), or connects to
+a server's streamable HTTP endpoint at URL, initialises the session, and then answers one JSON request per line of standard input with one JSON line
 on standard output:
 
   {"list_tools": true}               -> {"tools": [{"name", "description", "input_schema"}]}
@@ -23,6 +24,8 @@ import sys
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 
 def image_size(data):
@@ -54,8 +57,19 @@ def field(obj, *names):
 
 
 async def main(argv):
-    params = StdioServerParameters(command=argv[0], args=argv[1:], env=dict(os.environ))
-    async with stdio_client(params) as (read, write):
+    if argv[0] == "--http":
+        headers = {"Authorization": "Bearer " + os.environ["MCP_BRIDGE_TOKEN"]}
+        async with create_mcp_http_client(headers=headers) as client:
+            async with streamable_http_client(argv[1], http_client=client) as (read, write):
+                await serve(read, write)
+    else:
+        params = StdioServerParameters(command=argv[0], args=argv[1:], env=dict(os.environ))
+        async with stdio_client(params) as (read, write):
+            await serve(read, write)
+
+
+async def serve(read, write):
+    if True:
         async with ClientSession(read, write) as session:
             await session.initialize()
             loop = asyncio.get_running_loop()
