@@ -8,8 +8,9 @@ use clap::Args;
 
 use markpilot::capture;
 use markpilot::guard::ConfirmPolicy;
+use markpilot::run::{self, Recording};
 
-use super::{PerceptionArgs, build_pipeline, parse_confirm};
+use super::{PerceptionArgs, parse_confirm};
 
 #[derive(Args)]
 pub struct McpArgs {
@@ -59,42 +60,45 @@ pub fn run(a: McpArgs) -> Result<()> {
     let secrets = markpilot::guard::Secrets { names: a.secrets.iter().map(|n| n.trim().to_string()).collect() };
     secrets.check().map_err(anyhow::Error::msg)?;
     let config = markpilot::config::Config::load(a.perception.perception_config.as_deref())?;
-    let perception = a.perception.config()?;
-    let pipeline = build_pipeline(&perception, false)?;
-    let executor: Box<dyn markpilot::act::Executor> = if a.dry_run {
-        Box::new(markpilot::act::DryRun::default())
-    } else {
-        Box::new(markpilot::act::EnigoExecutor::new()?)
-    };
+    let perception = run::perception(&a.perception.config()?)?;
+    for s in &perception.skipped {
+        eprintln!("markpilot: skipping detector {}: {}", s.detector, s.reason);
+    }
+    let executor = run::executor(a.dry_run)?;
     // The task names the secrets, so that a replay of the session may type them too.
     let mut task = "an MCP session".to_string();
     if !secrets.names.is_empty() {
         let named: Vec<String> = secrets.names.iter().map(|n| format!("{{{{secret:{n}}}}}")).collect();
         task.push_str(&format!(" (secrets {})", named.join(", ")));
     }
-    let detectors = perception.detectors.clone().unwrap_or_else(|| pipeline.detector_names().join(","));
-    let mut desk =
-        markpilot::desk::Desk::new(capture::create_capturer(), pipeline, executor, a.confirm, secrets.clone());
-    if !a.no_record {
-        let dir = match &a.record {
-            Some(d) => d.clone(),
-            None => config
-                .agent
-                .record_dir
-                .clone()
-                .unwrap_or_else(markpilot::record::default_runs_dir)
-                .join(markpilot::record::run_id("mcp session")),
-        };
-        let options = serde_json::json!({
-            "detectors": detectors,
-            "confirm": a.confirm,
-            "executor": if a.dry_run { "dry-run" } else { "enigo" },
-        });
-        let info = markpilot::record::RunInfo::start(&dir, "mcp", &task, None, options);
-        let recorder = markpilot::record::Recorder::create(&dir, info)
-            .with_context(|| format!("cannot record the session in {}", dir.display()))?;
-        eprintln!("markpilot: recording the session in {}", dir.display());
-        desk = desk.with_recorder(recorder);
+    let recording = match (&a.record, a.no_record) {
+        (_, true) => Recording::Off,
+        (Some(d), false) => Recording::Into(d.clone()),
+        (None, false) => Recording::InRunsDir,
+    };
+    let options = serde_json::json!({
+        "confirm": a.confirm,
+        "executor": executor.name(),
+        "shell": "mcp",
+    });
+    let recorder = match run::run_dir(&config, &recording, "mcp session") {
+        Some(dir) => {
+            let r = run::recorder(&dir, "mcp", &task, None, options, &perception.detectors)
+                .with_context(|| format!("cannot record the session in {}", dir.display()))?;
+            eprintln!("markpilot: recording the session in {}", dir.display());
+            Some(r)
+        }
+        None => None,
+    };
+    let mut desk = markpilot::desk::Desk::new(
+        capture::create_capturer(),
+        perception.pipeline,
+        executor,
+        a.confirm,
+        secrets.clone(),
+    );
+    if let Some(r) = recorder {
+        desk = desk.with_recorder(r);
     }
     let server = markpilot::mcp::McpServer::new(desk);
     let desk = server.desk();

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use markpilot::act::{DryRun, EnigoExecutor, Executor};
-use markpilot::agent::{self, Agent, AgentOptions, Event, StopSignal, TerminalOperator};
-use markpilot::capture::{self, Target};
+use markpilot::agent::{Agent, Event, StopSignal, TerminalOperator};
+use markpilot::capture;
 use markpilot::config::Config;
 use markpilot::decide::{ProviderProfile, VlmClient};
-use markpilot::record::{self, Recorder, RunInfo, RunStatus};
+use markpilot::record::RunStatus;
+use markpilot::run::{self, Recording, RunRequest};
 
 use super::{ProviderArgs, RunArgs};
 
@@ -75,63 +75,39 @@ fn run_inner(args: RunArgs) -> Result<RunStatus> {
     let config = Config::load(args.config.as_deref())?;
     let client = VlmClient::new(profile(&args.vlm, &config)?)?;
 
-    let mut options = AgentOptions::new(args.task.clone());
-    options.target = Target::Monitor(args.monitor);
-    options.prompt = config.prompt.clone();
-    if let Some(l) = args.language {
-        options.prompt.language = l;
-    }
-    let a = &config.agent;
-    options.max_steps = args.max_steps.or(a.max_steps).unwrap_or(options.max_steps).max(1);
-    options.max_seconds = args.max_seconds.or(a.max_seconds).unwrap_or(options.max_seconds);
-    options.confirm = args.confirm.or(a.confirm).unwrap_or(options.confirm);
-    options.history_images = a.history_images.unwrap_or(0).min(8);
-    if let Some(ms) = a.settle_timeout_ms {
-        options.settle_timeout = Duration::from_millis(ms.min(60_000));
-    }
-    if let Some(s) = args.style {
-        options.marks.style = s;
-    }
-
     // Fail early and clearly: no display, no monitor.
     let capturer = capture::create_capturer();
     check_monitor(capturer.as_ref(), args.monitor)?;
-    let executor: Box<dyn Executor> =
-        if args.dry_run { Box::new(DryRun::default()) } else { Box::new(EnigoExecutor::new()?) };
 
-    let dir = match &args.record {
-        Some(d) => d.clone(),
-        None => a.record_dir.clone().unwrap_or_else(record::default_runs_dir).join(record::run_id(&args.task)),
+    let request = RunRequest {
+        task: args.task.clone(),
+        monitor: args.monitor,
+        max_steps: args.max_steps,
+        max_seconds: args.max_seconds,
+        confirm: args.confirm,
+        language: args.language,
+        mark_style: args.style,
+        detectors: args.detectors.clone(),
+        dry_run: args.dry_run,
+        record: args.record.clone().map(Recording::Into).unwrap_or_default(),
+        shell: "cli".into(),
     };
-    let info = RunInfo::start(
-        &dir,
-        "agent",
-        &args.task,
-        Some(&client),
-        agent::options_json(&options, &client, executor.name()),
-    );
-    let mut perception = config.perception.clone();
-    if let Some(d) = &args.detectors {
-        perception.detectors = Some(d.clone());
+    let prepared = run::prepare_agent(&config, client, &request)?;
+    for s in &prepared.perception.skipped {
+        eprintln!("markpilot: skipping detector {}: {}", s.detector, s.reason);
     }
-    let pipeline = crate::build_pipeline(&perception, false)?;
-    // Replay perceives with the same detectors by default.
-    let mut info = info;
-    info.options["detectors"] =
-        serde_json::Value::String(perception.detectors.clone().unwrap_or_else(|| pipeline.detector_names().join(",")));
-    let recorder = Recorder::create(&dir, info)?;
 
     let (runtime, stop) = runtime_with_stop()?;
     let json = args.json;
     let events = move |e: &Event| print_event(e, json);
     let agent = Agent {
-        options,
+        options: prepared.options,
         capturer: capturer.as_ref(),
-        pipeline,
-        client,
-        executor,
+        pipeline: prepared.perception.pipeline,
+        client: prepared.client,
+        executor: prepared.executor,
         operator: Box::new(TerminalOperator::new()),
-        recorder: Some(recorder),
+        recorder: prepared.recorder,
         stop,
         events: Box::new(events),
         runtime: runtime.handle().clone(),

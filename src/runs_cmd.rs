@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
-use markpilot::act::{DryRun, EnigoExecutor, Executor};
 use markpilot::action::KeyCombo;
 use markpilot::agent::{Event, TerminalOperator};
 use markpilot::capture::{self, Target};
@@ -17,8 +16,9 @@ use markpilot::decide::VlmClient;
 use markpilot::demonstrate::{DemoOptions, Demonstration};
 use markpilot::files::write_atomically;
 use markpilot::guard::ConfirmPolicy;
-use markpilot::record::{self, Recorder, RunInfo, RunStatus};
+use markpilot::record::{self, RunInfo, RunStatus};
 use markpilot::replay::{self, Fallback, ReplayOptions, Replayer};
+use markpilot::run;
 
 use super::{ProviderArgs, parse_confirm, parse_seconds};
 use crate::run_agent::{check_monitor, print_event, profile, runtime_with_stop};
@@ -95,22 +95,18 @@ pub(crate) fn record_demo(args: RecordArgs) -> Result<()> {
     let config = Config::load(args.config.as_deref())?;
     let capturer = capture::create_capturer();
     check_monitor(capturer.as_ref(), args.monitor)?;
-    let mut perception = config.perception.clone();
-    if let Some(d) = &args.detectors {
-        perception.detectors = Some(d.clone());
-    }
-    let pipeline = crate::build_pipeline(&perception, false)?;
+    let perception = perception(&config, args.detectors.as_deref())?;
     let out = match &args.out {
         Some(d) => d.clone(),
-        None => runs_dir(None, &config).join(record::run_id(&args.task)),
+        None => run::runs_dir(&config).join(record::run_id(&args.task)),
     };
     let options = serde_json::json!({
         "target": format!("{:?}", Target::Monitor(args.monitor)),
         "stop_key": args.stop_key.to_string(),
-        "detectors": perception.detectors.clone().unwrap_or_else(|| pipeline.detector_names().join(",")),
+        "shell": "cli",
     });
-    let info = RunInfo::start(&out, "human", &args.task, None, options);
-    let recorder = Recorder::create(&out, info)?;
+    let recorder = run::recorder(&out, "human", &args.task, None, options, &perception.detectors)?;
+    let pipeline = perception.pipeline;
     let (runtime, stop) = runtime_with_stop()?;
     let json = args.json;
     if !json {
@@ -176,7 +172,16 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 }
 
 fn runs_dir(explicit: Option<&Path>, config: &Config) -> PathBuf {
-    explicit.map(Path::to_path_buf).or_else(|| config.agent.record_dir.clone()).unwrap_or_else(record::default_runs_dir)
+    explicit.map(Path::to_path_buf).unwrap_or_else(|| run::runs_dir(config))
+}
+
+/// The pipeline for a detector list (none: the config's), telling stderr what was skipped.
+fn perception(config: &Config, detectors: Option<&str>) -> Result<run::Perception> {
+    let p = run::perception(&run::perception_config(config, detectors))?;
+    for s in &p.skipped {
+        eprintln!("markpilot: skipping detector {}: {}", s.detector, s.reason);
+    }
+    Ok(p)
 }
 
 /// A run named by folder, or by id under the runs folder.
@@ -256,25 +261,20 @@ fn replay_inner(args: ReplayArgs) -> Result<RunStatus> {
         None
     };
 
-    let mut perception = config.perception.clone();
+    // The original run's detectors, unless told otherwise.
     let recorded_detectors = original.info.options["detectors"].as_str().map(String::from);
-    if let Some(d) = args.detectors.clone().or(recorded_detectors) {
-        perception.detectors = Some(d);
-    }
-    let pipeline = crate::build_pipeline(&perception, false)?;
-    let executor: Box<dyn Executor> =
-        if args.dry_run { Box::new(DryRun::default()) } else { Box::new(EnigoExecutor::new()?) };
+    let perception = perception(&config, args.detectors.clone().or(recorded_detectors).as_deref())?;
+    let executor = run::executor(args.dry_run)?;
 
     let out = match &args.record {
         Some(d) => d.clone(),
-        None => runs_dir(None, &config).join(format!("{}-replay", record::run_id(&original.info.task))),
+        None => run::runs_dir(&config).join(format!("{}-replay", record::run_id(&original.info.task))),
     };
     let client = fallback.as_ref().map(|f| &f.client);
     let mut opts_json = replay::options_json(&original, &options, client, executor.name());
-    opts_json["detectors"] =
-        serde_json::Value::String(perception.detectors.clone().unwrap_or_else(|| pipeline.detector_names().join(",")));
-    let info = RunInfo::start(&out, "replay", &original.info.task, client, opts_json);
-    let recorder = Recorder::create(&out, info)?;
+    opts_json["shell"] = "cli".into();
+    let recorder = run::recorder(&out, "replay", &original.info.task, client, opts_json, &perception.detectors)?;
+    let pipeline = perception.pipeline;
     let json = args.json;
     let replayer = Replayer {
         original,

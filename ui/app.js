@@ -325,7 +325,8 @@ function profileBox(p) {
   q('legend').textContent = p.name || 'new profile';
   q('.p-name').value = p.name; q('.p-protocol').value = p.protocol; q('.p-url').value = p.base_url;
   q('.p-model').value = p.model; q('.p-coords').checked = !!p.coordinates;
-  q('.p-note').textContent = p.has_key ? 'A key is stored in the system keyring.' : 'No key stored.';
+  q('.p-note').textContent = (p.from_config ? 'From config.toml; saving an edit keeps it in the app. ' : '') +
+    (p.has_key ? 'A key is stored in the system keyring.' : 'No key stored.');
   const note = (t) => { q('.p-note').textContent = t; };
   q('.p-save-key').addEventListener('click', async () => {
     try {

@@ -7,18 +7,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use markpilot::act::{DryRun, EnigoExecutor, Executor};
 use markpilot::action::Action;
-use markpilot::agent::{self, Agent, AgentOptions, Event, Verdict};
+use markpilot::agent::{Agent, Event, Verdict};
 use markpilot::capture::{self, Target};
 use markpilot::config::Config;
 use markpilot::coords::MonitorInfo;
 use markpilot::decide::{Part, Role, Turn, VlmClient, VlmRequest};
 use markpilot::guard::ConfirmPolicy;
 use markpilot::mark::MarkStyle;
-use markpilot::perceive::Pipeline;
-use markpilot::record::{self, Recorder, RunInfo};
+use markpilot::record::{self, RunInfo};
 use markpilot::replay::{self, Fallback, ReplayOptions, Replayer};
+use markpilot::run::{self, Recording};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Emitter, State};
 
@@ -53,22 +52,32 @@ pub struct SettingsPayload {
 #[tauri::command]
 pub async fn settings_get(state: State<'_, AppState>) -> CmdResult<SettingsPayload> {
     let s = Settings::load(&state.config_dir)?;
+    let config = config()?;
     Ok(SettingsPayload {
         profiles: s
-            .profiles
-            .iter()
-            .map(|p| ProfileView { profile: p.clone(), has_key: Keys::get(&p.name).ok().flatten().is_some() })
+            .profiles_with(&config)
+            .into_iter()
+            .map(|(p, from_config)| ProfileView {
+                has_key: Keys::get(&p.name).ok().flatten().is_some(),
+                profile: p,
+                from_config,
+            })
             .collect(),
         detectors: s.detectors,
         mark_style: s.mark_style,
         record_dir: s.record_dir,
-        default_record_dir: record::default_runs_dir().display().to_string(),
+        default_record_dir: run::runs_dir(&config).display().to_string(),
     })
 }
 
 #[tauri::command]
 pub async fn settings_save(state: State<'_, AppState>, settings: Settings) -> CmdResult<()> {
-    settings.save(&state.config_dir)
+    settings.without_config_copies(&config()?).save(&state.config_dir)
+}
+
+/// config.toml, the CLI's config, which the app's settings overlay.
+fn config() -> CmdResult<Config> {
+    Config::load(None).map_err(|e| e.to_string())
 }
 
 /// Store a profile's key in the OS keyring. The key is never sent back to the window.
@@ -82,17 +91,17 @@ pub async fn key_clear(profile: String) -> CmdResult<()> {
     Keys::clear(&profile)
 }
 
-fn client_for(state: &AppState, profile: &str) -> CmdResult<VlmClient> {
+fn client_for(state: &AppState, config: &Config, profile: &str) -> CmdResult<VlmClient> {
     let settings = Settings::load(&state.config_dir)?;
-    let p = settings.profile(profile)?;
+    let p = settings.provider(config, profile)?;
     let key = Keys::get(&p.name).unwrap_or(None);
-    VlmClient::with_key(p.to_provider(), key).map_err(|e| e.to_string())
+    VlmClient::with_key(p, key).map_err(|e| e.to_string())
 }
 
 /// Ask the profile's server for a one-word answer: reachable, key accepted, model known.
 #[tauri::command]
 pub async fn test_connection(state: State<'_, AppState>, profile: String) -> CmdResult<String> {
-    let client = client_for(&state, &profile)?;
+    let client = client_for(&state, &config()?, &profile)?;
     let req = VlmRequest {
         system: "You are a connection test.".into(),
         turns: vec![Turn { role: Role::User, parts: vec![Part::Text("Answer with the single word OK.".into())] }],
@@ -120,27 +129,27 @@ pub struct RunRequest {
     pub dry_run: bool,
 }
 
-fn runs_dir(settings: &Settings) -> PathBuf {
+/// The app's runs folder, else config.toml's, else the default.
+fn runs_dir(settings: &Settings, config: &Config) -> PathBuf {
     if settings.record_dir.trim().is_empty() {
-        record::default_runs_dir()
+        run::runs_dir(config)
     } else {
         PathBuf::from(settings.record_dir.trim())
     }
 }
 
-fn pipeline(settings: &Settings, detectors: Option<String>) -> CmdResult<(Pipeline, String)> {
-    let mut cfg = Config::load(None).map_err(|e| e.to_string())?.perception;
-    if let Some(d) = detectors.filter(|d| !d.trim().is_empty()) {
-        cfg.detectors = Some(d);
-    } else if !settings.detectors.trim().is_empty() {
-        cfg.detectors = Some(settings.detectors.clone());
+/// The app's detector list, when it has one (else config.toml's applies).
+fn detectors(settings: &Settings) -> Option<String> {
+    Some(settings.detectors.trim().to_string()).filter(|d| !d.is_empty())
+}
+
+/// Refuse to start while a run is going, before anything is created for the new one.
+fn ensure_idle(state: &AppState) -> CmdResult<()> {
+    let slot = state.session.lock().map_err(|_| "the app's state is broken; restart it".to_string())?;
+    if slot.as_ref().is_some_and(Session::is_running) {
+        return Err("a run is going; stop it first".into());
     }
-    let (pipeline, skipped) = cfg.build().map_err(|e| e.to_string())?;
-    for s in skipped {
-        tracing::warn!("skipping detector {}: {}", s.detector, s.reason);
-    }
-    let names = cfg.detectors.clone().unwrap_or_else(|| pipeline.detector_names().join(","));
-    Ok((pipeline, names))
+    Ok(())
 }
 
 /// Start a session thread, unless one is running.
@@ -182,25 +191,31 @@ pub async fn run_start(app: AppHandle, state: State<'_, AppState>, request: RunR
         return Err("the task is empty: say what to do".into());
     }
     markpilot::guard::Secrets::from_task(&request.task).check()?;
+    ensure_idle(&state)?;
     let settings = Settings::load(&state.config_dir)?;
-    let client = client_for(&state, &request.profile)?;
-    let mut options = AgentOptions::new(request.task.clone());
-    options.target = Target::Monitor(request.monitor);
-    options.confirm = confirm_policy(&request.confirm)?;
-    options.max_steps = request.max_steps.clamp(1, 500);
-    options.marks.style = settings.mark_style.parse::<MarkStyle>().unwrap_or_default();
-    let (pipeline, detectors) = pipeline(&settings, None)?;
-    let executor: Box<dyn Executor> = if request.dry_run {
-        Box::new(DryRun::default())
-    } else {
-        Box::new(EnigoExecutor::new().map_err(|e| e.to_string())?)
+    let config = config()?;
+    let client = client_for(&state, &config, &request.profile)?;
+    // The window's choices over config.toml's [agent], [prompt] and [perception].
+    let dir = runs_dir(&settings, &config).join(record::run_id(&request.task));
+    let run_request = run::RunRequest {
+        task: request.task.clone(),
+        monitor: request.monitor,
+        max_steps: Some(request.max_steps),
+        confirm: Some(confirm_policy(&request.confirm)?),
+        mark_style: settings.mark_style.parse::<MarkStyle>().ok(),
+        detectors: detectors(&settings),
+        dry_run: request.dry_run,
+        record: Recording::Into(dir.clone()),
+        shell: "desktop app".into(),
+        ..Default::default()
     };
-    let dir = runs_dir(&settings).join(record::run_id(&request.task));
-    let mut opts = agent::options_json(&options, &client, executor.name());
-    opts["detectors"] = serde_json::Value::String(detectors);
-    opts["shell"] = serde_json::Value::String("desktop app".into());
-    let recorder = Recorder::create(&dir, RunInfo::start(&dir, "agent", &request.task, Some(&client), opts))
-        .map_err(|e| e.to_string())?;
+    let prepared = run::prepare_agent(&config, client, &run_request).map_err(|e| e.to_string())?;
+    for s in &prepared.perception.skipped {
+        tracing::warn!("skipping detector {}: {}", s.detector, s.reason);
+    }
+    let options = prepared.options;
+    let (pipeline, client, executor, recorder) =
+        (prepared.perception.pipeline, prepared.client, prepared.executor, prepared.recorder);
     let dir_text = dir.display().to_string();
     let app2 = app.clone();
     start_session(&app, &state, dir_text.clone(), move |replies, waiting, stop| {
@@ -212,7 +227,7 @@ pub async fn run_start(app: AppHandle, state: State<'_, AppState>, request: RunR
             client,
             executor,
             operator: kit.operator,
-            recorder: Some(recorder),
+            recorder,
             stop,
             events: kit.events,
             runtime: kit.runtime.handle().clone(),
@@ -293,7 +308,9 @@ pub struct ReplayRequest {
 /// Replay a recorded run (see `markpilot replay`). Returns the replay's run folder.
 #[tauri::command]
 pub async fn run_replay(app: AppHandle, state: State<'_, AppState>, request: ReplayRequest) -> CmdResult<String> {
+    ensure_idle(&state)?;
     let settings = Settings::load(&state.config_dir)?;
+    let config = config()?;
     let original = record::read_run(Path::new(&request.dir)).map_err(|e| e.to_string())?;
     if replay::replayable(&original).is_empty() {
         return Err("this run has no performed actions to replay".into());
@@ -310,26 +327,26 @@ pub async fn run_replay(app: AppHandle, state: State<'_, AppState>, request: Rep
         ..Default::default()
     };
     let client = match &request.vlm_profile {
-        Some(p) => Some(client_for(&state, p)?),
+        Some(p) => Some(client_for(&state, &config, p)?),
         None => None,
     };
+    // The original run's detectors, else the app's, else config.toml's.
     let recorded = original.info.options["detectors"].as_str().map(String::from);
-    let (pipeline, detectors) = pipeline(&settings, recorded)?;
-    let executor: Box<dyn Executor> = Box::new(EnigoExecutor::new().map_err(|e| e.to_string())?);
-    let out = runs_dir(&settings).join(format!("{}-replay", record::run_id(&original.info.task)));
-    let mut opts = replay::options_json(&original, &options, client.as_ref(), executor.name());
-    opts["detectors"] = serde_json::Value::String(detectors);
-    let recorder = Recorder::create(&out, RunInfo::start(&out, "replay", &original.info.task, client.as_ref(), opts))
+    let perception = run::perception(&run::perception_config(&config, recorded.or(detectors(&settings)).as_deref()))
         .map_err(|e| e.to_string())?;
+    let executor = run::executor(false).map_err(|e| e.to_string())?;
+    let out = runs_dir(&settings, &config).join(format!("{}-replay", record::run_id(&original.info.task)));
+    let mut opts = replay::options_json(&original, &options, client.as_ref(), executor.name());
+    opts["shell"] = "desktop app".into();
+    let recorder = run::recorder(&out, "replay", &original.info.task, client.as_ref(), opts, &perception.detectors)
+        .map_err(|e| e.to_string())?;
+    let pipeline = perception.pipeline;
+    let prompt = config.prompt.clone();
     let out_text = out.display().to_string();
     let app2 = app.clone();
     start_session(&app, &state, out_text.clone(), move |replies, waiting, stop| {
         let Some(kit) = Kit::new(&app2, options.target.clone(), replies, waiting) else { return };
-        let fallback = client.map(|client| Fallback {
-            client,
-            prompt: Config::load(None).map(|c| c.prompt).unwrap_or_default(),
-            runtime: kit.runtime.handle().clone(),
-        });
+        let fallback = client.map(|client| Fallback { client, prompt, runtime: kit.runtime.handle().clone() });
         let replayer = Replayer {
             original,
             options,
@@ -464,7 +481,7 @@ pub struct RunSummary {
 #[tauri::command]
 pub async fn runs_list(state: State<'_, AppState>) -> CmdResult<Vec<RunSummary>> {
     let settings = Settings::load(&state.config_dir)?;
-    Ok(list_runs(&runs_dir(&settings)))
+    Ok(list_runs(&runs_dir(&settings, &config()?)))
 }
 
 pub fn list_runs(root: &Path) -> Vec<RunSummary> {
@@ -572,6 +589,7 @@ pub async fn run_export(dir: String) -> CmdResult<String> {
 mod tests {
     use super::*;
     use markpilot::action::{ClickKind, Pointer};
+    use markpilot::record::Recorder;
 
     #[test]
     fn verdicts_from_the_window_are_checked_before_the_agent_sees_them() {

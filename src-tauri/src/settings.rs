@@ -1,8 +1,11 @@
 //! The app's settings: provider profiles (no keys), detectors, mark style, recording folder,
-//! in `$XDG_CONFIG_HOME/markpilot/app.json`; API keys in the OS keyring only.
+//! in `$XDG_CONFIG_HOME/markpilot/app.json`; API keys in the OS keyring only. The settings
+//! overlay `config.toml` (the CLI's config): the config file's profiles appear in the app
+//! beside its own, and the app's own profile of the same name wins.
 
 use std::path::{Path, PathBuf};
 
+use markpilot::config::Config;
 use markpilot::decide::{Protocol, ProviderProfile};
 use markpilot::files::write_atomically;
 use serde::{Deserialize, Serialize};
@@ -71,6 +74,8 @@ pub struct ProfileView {
     #[serde(flatten)]
     pub profile: Profile,
     pub has_key: bool,
+    /// Defined in config.toml, not (yet) in the app's own settings.
+    pub from_config: bool,
 }
 
 impl Settings {
@@ -129,17 +134,65 @@ impl Settings {
         Ok(())
     }
 
-    pub fn profile(&self, name: &str) -> Result<&Profile, String> {
-        self.profiles.iter().find(|p| p.name == name).ok_or_else(|| format!("no profile named {name:?}"))
+    /// The profiles the app offers: its own, then config.toml's (its `default_provider` and
+    /// its `[providers.NAME]` sections) that the app does not define itself; `true` marks
+    /// those from the config.
+    pub fn profiles_with(&self, config: &Config) -> Vec<(Profile, bool)> {
+        let mut out: Vec<(Profile, bool)> = self.profiles.iter().cloned().map(|p| (p, false)).collect();
+        let mut names: Vec<&String> = config.default_provider.iter().collect();
+        names.extend(config.providers.keys().filter(|n| Some(*n) != config.default_provider.as_ref()));
+        for name in names {
+            if out.iter().any(|(p, _)| &p.name == name) {
+                continue;
+            }
+            match config.profile(name) {
+                Ok(lib) => out.push((Profile::from_library(&lib), true)),
+                Err(e) => tracing::warn!("config.toml's profile {name:?} is left out: {e}"),
+            }
+        }
+        out
+    }
+
+    /// The settings to store: a config profile the window sent back unchanged stays in the
+    /// config file only (so later edits of config.toml still reach the app).
+    pub fn without_config_copies(mut self, config: &Config) -> Self {
+        let from_config =
+            |name: &str| config.providers.contains_key(name) || config.default_provider.as_deref() == Some(name);
+        self.profiles.retain(|p| {
+            !(from_config(&p.name) && config.profile(&p.name).is_ok_and(|lib| Profile::from_library(&lib) == *p))
+        });
+        self
+    }
+
+    /// The library's profile for a name the app offers (see [`Settings::profiles_with`]).
+    pub fn provider(&self, config: &Config, name: &str) -> Result<ProviderProfile, String> {
+        let (p, _) = self
+            .profiles_with(config)
+            .into_iter()
+            .find(|(p, _)| p.name == name)
+            .ok_or_else(|| format!("no profile named {name:?}"))?;
+        Ok(p.to_provider(config))
     }
 }
 
 impl Profile {
-    /// The library's profile: a built-in one's defaults (image size, retries…) when the name
-    /// is one, with this profile's server, model and protocol.
-    pub fn to_provider(&self) -> ProviderProfile {
-        let mut p = ProviderProfile::builtin(&self.name)
-            .unwrap_or_else(|| ProviderProfile { name: self.name.clone(), ..Default::default() });
+    /// What the settings page shows of a library profile.
+    pub fn from_library(p: &ProviderProfile) -> Self {
+        Self {
+            name: p.name.clone(),
+            protocol: if p.protocol == Protocol::Anthropic { "anthropic" } else { "openai" }.into(),
+            base_url: p.base_url.clone(),
+            model: p.model.clone(),
+            coordinates: p.coordinates,
+        }
+    }
+
+    /// The library's profile: config.toml's (or a built-in one's) for the name — image size,
+    /// retries, timeout… — when there is one, with this profile's server, model and protocol.
+    pub fn to_provider(&self, config: &Config) -> ProviderProfile {
+        let mut p = config
+            .profile(&self.name)
+            .unwrap_or_else(|_| ProviderProfile { name: self.name.clone(), ..Default::default() });
         p.base_url = self.base_url.clone();
         p.model = self.model.clone();
         p.protocol = if self.protocol == "anthropic" { Protocol::Anthropic } else { Protocol::Openai };
@@ -219,11 +272,49 @@ mod tests {
             model: "claude".into(),
             coordinates: false,
         };
-        let lib = p.to_provider();
+        let lib = p.to_provider(&Config::default());
         assert_eq!(
             (lib.protocol, lib.base_url.as_str(), lib.api_key_env),
             (Protocol::Anthropic, "http://127.0.0.1:9/v1", None)
         );
         assert!(lib.key_required, "the built-in anthropic profile needs a key");
+    }
+
+    #[test]
+    fn config_profiles_appear_in_the_app_and_the_apps_own_overlay_them() {
+        let config = Config::parse(
+            r#"
+            default_provider = "lab"
+            [providers.lab]
+            base_url = "http://127.0.0.1:8000/v1"
+            model = "Qwen/Qwen2.5-VL-7B-Instruct"
+            coordinates = true
+            max_side = 1024
+            api_key_env = "LAB_KEY"
+            [providers.local]
+            model = "from-config"
+            "#,
+        )
+        .unwrap();
+        let settings = Settings::default();
+        let offered = settings.profiles_with(&config);
+        let names: Vec<(&str, bool)> = offered.iter().map(|(p, c)| (p.name.as_str(), *c)).collect();
+        // The app's own "local" wins over the config's section of the same name.
+        assert_eq!(names, [("openai", false), ("local", false), ("lab", true)]);
+        let lab = settings.provider(&config, "lab").unwrap();
+        assert_eq!((lab.model.as_str(), lab.coordinates, lab.max_side), ("Qwen/Qwen2.5-VL-7B-Instruct", true, 1024));
+        assert_eq!(lab.api_key_env, None, "keys come from the keyring only");
+        assert_eq!(settings.provider(&config, "local").unwrap().model, "Qwen/Qwen2.5-VL-7B-Instruct");
+        assert!(settings.provider(&config, "nope").is_err());
+
+        // Saved back unchanged, the config's profile stays in the config; edited, it is the app's.
+        let mut sent = settings.clone();
+        sent.profiles.push(offered[2].0.clone());
+        assert_eq!(sent.clone().without_config_copies(&config).profiles.len(), 2);
+        sent.profiles[2].model = "edited".into();
+        let kept = sent.without_config_copies(&config);
+        assert_eq!(kept.profiles.len(), 3);
+        let lab = kept.provider(&config, "lab").unwrap();
+        assert_eq!((lab.model.as_str(), lab.max_side), ("edited", 1024), "the app's edit over the config's profile");
     }
 }
