@@ -170,6 +170,13 @@ impl Desk {
         self
     }
 
+    /// Lend the desk's capturer to a whole run (MCP's `run_task`) while the desk is held; the
+    /// latest observation is forgotten first, since the run changes the screen under it.
+    pub fn lend_capturer<T>(&mut self, f: impl FnOnce(&dyn Capturer) -> T) -> T {
+        self.latest = None;
+        f(self.capturer.as_ref())
+    }
+
     /// End the session: the recording's result is written (`done`, with how many actions).
     pub fn finish(&mut self) -> Result<(), crate::record::RecordError> {
         let n = self.steps;

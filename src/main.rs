@@ -168,6 +168,21 @@ pub(crate) struct ProviderArgs {
     retries: Option<u32>,
 }
 
+impl ProviderArgs {
+    /// Whether any of these flags was given.
+    pub(crate) fn is_given(&self) -> bool {
+        self.provider.is_some()
+            || self.base_url.is_some()
+            || self.model.is_some()
+            || self.api_key_env.is_some()
+            || self.protocol.is_some()
+            || self.coordinates
+            || self.max_side.is_some()
+            || self.timeout.is_some()
+            || self.retries.is_some()
+    }
+}
+
 #[derive(Args)]
 #[command(group = clap::ArgGroup::new("source").args(["window", "region", "image"]))]
 struct AnnotateArgs {

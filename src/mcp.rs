@@ -8,15 +8,23 @@ use std::sync::{Arc, Mutex};
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ErrorData, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router};
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ProgressNotificationParam, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::action::ClickKind;
+use crate::agent::{Agent, Event, StopSignal, Unattended};
 use crate::capture::Target;
+use crate::config::Config;
+use crate::decide::{ProviderProfile, VlmClient};
 use crate::desk::{Acted, Desk, DeskError, Observed, Spot};
 use crate::geometry::Rect;
+use crate::guard::ConfirmPolicy;
+use crate::run::{self, Recording, RunRequest};
 
 /// A mark, or a point in the latest observation's image.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -141,11 +149,40 @@ fn target(a: &ObserveArgs) -> Result<Target, DeskError> {
     }
 }
 
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct RunTaskArgs {
+    /// What to do, in plain words ("open the settings and turn on dark mode").
+    pub task: String,
+    /// At most this many steps (1 to 500; default: the server's config, else 30).
+    pub max_steps: Option<u32>,
+}
+
+/// What `run_task` runs with: the config and the model the server was started with.
+pub struct Tasks {
+    pub config: Config,
+    /// The model profile, or why there is none (told to the client that asks for a task).
+    pub profile: Result<ProviderProfile, String>,
+    pub confirm: ConfirmPolicy,
+    /// The detectors the server perceives with (the run uses the same).
+    pub detectors: String,
+    pub dry_run: bool,
+    /// Record each task as a run of its own in the runs folder.
+    pub record: bool,
+}
+
 /// The server: the desk behind a lock (one action at a time, as on a real desk).
 #[derive(Clone)]
 pub struct McpServer {
     desk: Arc<Mutex<Desk>>,
+    tasks: Option<Arc<Tasks>>,
     tool_router: ToolRouter<McpServer>,
+}
+
+/// How a `run_task` ended, as its events told it.
+#[derive(Default)]
+struct TaskEnd {
+    steps: u32,
+    run_dir: Option<String>,
 }
 
 fn acted(a: Acted) -> CallToolResult {
@@ -194,7 +231,13 @@ fn tool_error(e: DeskError) -> CallToolResult {
 
 impl McpServer {
     pub fn new(desk: Desk) -> Self {
-        Self { desk: Arc::new(Mutex::new(desk)), tool_router: Self::tool_router() }
+        Self { desk: Arc::new(Mutex::new(desk)), tasks: None, tool_router: Self::tool_router() + Self::task_router() }
+    }
+
+    /// Offer `run_task` with this config and model.
+    pub fn with_tasks(mut self, tasks: Tasks) -> Self {
+        self.tasks = Some(Arc::new(tasks));
+        self
     }
 
     /// The desk, to end its recording once the session is over.
@@ -375,6 +418,140 @@ impl McpServer {
             }
             Err(e) => tool_error(e),
         })
+    }
+}
+
+#[tool_router(router = task_router)]
+impl McpServer {
+    #[tool(description = "Hand a whole task to markpilot's own agent and its model (the one the server was started \
+        with): it observes, decides and acts step by step until the task is done, fails or hits max_steps. \
+        Progress comes as progress notifications (one per step); cancelling the call stops the run after the \
+        current step. Risky actions are refused unless the server allows them. The run is recorded and can be \
+        replayed. Marks from earlier observations are invalid afterwards.")]
+    async fn run_task(
+        &self,
+        Parameters(a): Parameters<RunTaskArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let fail = |m: String| Ok(CallToolResult::error(vec![ContentBlock::text(m)]));
+        let Some(tasks) = self.tasks.clone() else {
+            return fail("run_task is not offered by this server".into());
+        };
+        let profile = match &tasks.profile {
+            Ok(p) => p.clone(),
+            Err(e) => return fail(format!("run_task needs a model: {e}")),
+        };
+        if a.max_steps == Some(0) || a.max_steps.is_some_and(|n| n > 500) {
+            return fail(format!("max_steps {} is out of range (1 to 500)", a.max_steps.unwrap_or(0)));
+        }
+        let client = match VlmClient::new(profile) {
+            Ok(c) => c,
+            Err(e) => return fail(format!("run_task needs a model: {e}")),
+        };
+        let request = RunRequest {
+            task: a.task.clone(),
+            max_steps: a.max_steps,
+            confirm: Some(tasks.confirm),
+            detectors: Some(tasks.detectors.clone()),
+            dry_run: tasks.dry_run,
+            record: if tasks.record { Recording::InRunsDir } else { Recording::Off },
+            shell: "mcp".into(),
+            ..Default::default()
+        };
+        let prepared = match run::prepare_agent(&tasks.config, client, &request) {
+            Ok(p) => p,
+            Err(e) => return fail(format!("cannot start the task: {e}")),
+        };
+
+        // Cancelling the call (or the client going away) stops the run after its step.
+        let stop = StopSignal::new();
+        let watcher = {
+            let (ct, stop) = (ctx.ct.clone(), stop.clone());
+            tokio::spawn(async move {
+                ct.cancelled().await;
+                stop.stop_because("stopped by the MCP client (cancelled, or it went away)");
+            })
+        };
+        // One progress notification per decided step, when the client asked for progress.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, String)>();
+        let total = prepared.options.max_steps;
+        let notifier = {
+            let (token, peer) = (ctx.meta.get_progress_token(), ctx.peer.clone());
+            tokio::spawn(async move {
+                while let Some((step, message)) = rx.recv().await {
+                    if let Some(t) = &token {
+                        let p = ProgressNotificationParam::new(t.clone(), f64::from(step))
+                            .with_total(f64::from(total))
+                            .with_message(message);
+                        let _ = peer.notify_progress(p).await;
+                    }
+                }
+            })
+        };
+        let end = Arc::new(Mutex::new(TaskEnd::default()));
+        let events = {
+            let end = end.clone();
+            move |e: &Event| match e {
+                Event::Decision { step, action, .. } => {
+                    let _ = tx.send((*step, format!("step {step}: {action}")));
+                }
+                Event::Finished { steps, run_dir, .. } => {
+                    let mut end = end.lock().unwrap_or_else(|p| p.into_inner());
+                    (end.steps, end.run_dir) = (*steps, run_dir.clone());
+                }
+                _ => {}
+            }
+        };
+        let runtime = tokio::runtime::Handle::current();
+        let desk = self.desk.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut d = desk.lock().unwrap_or_else(|p| p.into_inner());
+            d.lend_capturer(|capturer| {
+                Agent {
+                    options: prepared.options,
+                    capturer,
+                    pipeline: prepared.perception.pipeline,
+                    client: prepared.client,
+                    executor: prepared.executor,
+                    operator: Box::new(Unattended),
+                    recorder: prepared.recorder,
+                    stop,
+                    events: Box::new(events),
+                    runtime,
+                }
+                .run()
+            })
+        })
+        .await;
+        watcher.abort();
+        let _ = notifier.await;
+        let r = match result {
+            Ok(r) => r,
+            Err(e) => return fail(format!("the task stopped unexpectedly: {e}")),
+        };
+        let end = end.lock().unwrap_or_else(|p| p.into_inner());
+        let mut text = format!("{}: {} after {} step(s)", r.status.as_str(), r.message, end.steps);
+        if let Some(a) = &r.answer {
+            text.push_str(&format!("\nanswer: {a}"));
+        }
+        if let Some(d) = &end.run_dir {
+            text.push_str(&format!("\nrecorded in {d}"));
+        }
+        text.push_str("\nObserve before acting: earlier marks are no longer valid.");
+        let ok = r.status == crate::record::RunStatus::Done;
+        let mut out = if ok {
+            CallToolResult::success(vec![ContentBlock::text(text)])
+        } else {
+            CallToolResult::error(vec![ContentBlock::text(text)])
+        };
+        out.structured_content = Some(json!({
+            "status": r.status.as_str(),
+            "message": r.message,
+            "answer": r.answer,
+            "steps": end.steps,
+            "run_dir": end.run_dir,
+        }));
+        Ok(out)
     }
 }
 

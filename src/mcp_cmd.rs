@@ -10,12 +10,16 @@ use markpilot::capture;
 use markpilot::guard::ConfirmPolicy;
 use markpilot::run::{self, Recording};
 
-use super::{PerceptionArgs, parse_confirm};
+use super::{PerceptionArgs, ProviderArgs, parse_confirm};
 
 #[derive(Args)]
 pub struct McpArgs {
     #[command(flatten)]
     perception: PerceptionArgs,
+    /// The model `run_task` uses (default: the config's default provider). The server starts
+    /// without one; only `run_task` needs it.
+    #[command(flatten)]
+    vlm: ProviderArgs,
     /// Risky actions (closing, deleting, sending, typing a secret…): `risky` refuses them
     /// with an explanation (this server cannot ask a person), `never` allows them, `always`
     /// refuses every action.
@@ -81,6 +85,7 @@ pub fn run(a: McpArgs) -> Result<()> {
         "executor": executor.name(),
         "shell": "mcp",
     });
+    let detectors = perception.detectors.clone();
     let recorder = match run::run_dir(&config, &recording, "mcp session") {
         Some(dir) => {
             let r = run::recorder(&dir, "mcp", &task, None, options, &perception.detectors)
@@ -100,7 +105,19 @@ pub fn run(a: McpArgs) -> Result<()> {
     if let Some(r) = recorder {
         desk = desk.with_recorder(r);
     }
-    let server = markpilot::mcp::McpServer::new(desk);
+    // run_task's model: named on the command line, it must be right now; else the config's,
+    // and a problem with it is told to the client that asks for a task.
+    let profile = crate::run_agent::profile(&a.vlm, &config);
+    let profile = if a.vlm.is_given() { Ok(profile?) } else { profile.map_err(|e| format!("{e:#}")) };
+    let tasks = markpilot::mcp::Tasks {
+        config: config.clone(),
+        profile,
+        confirm: a.confirm,
+        detectors: detectors.clone(),
+        dry_run: a.dry_run,
+        record: !a.no_record,
+    };
+    let server = markpilot::mcp::McpServer::new(desk).with_tasks(tasks);
     let desk = server.desk();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let served = match http {

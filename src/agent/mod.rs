@@ -123,7 +123,7 @@ impl Agent<'_> {
         while result.is_none() {
             self.stop.wait_while_paused();
             if self.stop.is_stopped() {
-                result = Some(RunResult::new(RunStatus::Stopped, "stopped by the person"));
+                result = Some(RunResult::new(RunStatus::Stopped, self.stop.reason()));
                 break;
             }
             if steps >= self.options.max_steps {
@@ -278,7 +278,7 @@ impl Agent<'_> {
             let reply = match reply {
                 Ok(r) => r,
                 Err(AskError::Stopped) => {
-                    failure = Some(finish(RunStatus::Stopped, "stopped by the person"));
+                    failure = Some(finish(RunStatus::Stopped, self.stop.reason()));
                     rec.outcome.status = "stopped".into();
                     break;
                 }
@@ -354,7 +354,7 @@ impl Agent<'_> {
                         self.write_step(rec, timings, usage, &ann.frame.image, &ann.marked);
                         return (StepEnd::Continue, usage);
                     }
-                    None if self.stop.is_stopped() => Some(finish(RunStatus::Stopped, "stopped by the person")),
+                    None if self.stop.is_stopped() => Some(finish(RunStatus::Stopped, self.stop.reason())),
                     None => Some(finish(RunStatus::AskUser, format!("the model asks: {q}"))),
                 }
             }
@@ -391,7 +391,7 @@ impl Agent<'_> {
                 ));
                 self.emit(Event::Outcome { step: n, outcome: rec.outcome.clone() });
                 self.write_step(rec, timings, usage, &ann.frame.image, &ann.marked);
-                let end = if stopped { finish(RunStatus::Stopped, "stopped by the person") } else { StepEnd::Continue };
+                let end = if stopped { finish(RunStatus::Stopped, self.stop.reason()) } else { StepEnd::Continue };
                 return (end, usage);
             }
         };
@@ -400,7 +400,7 @@ impl Agent<'_> {
         if self.stop.is_stopped() {
             rec.outcome.status = "stopped".into();
             self.write_step(rec, timings, usage, &ann.frame.image, &ann.marked);
-            return (finish(RunStatus::Stopped, "stopped by the person"), usage);
+            return (finish(RunStatus::Stopped, self.stop.reason()), usage);
         }
         // Latency from the decision to the first input event, not counting a person's
         // thinking time: the guard's own checks, resolving, and the executor's first call.

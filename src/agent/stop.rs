@@ -16,6 +16,8 @@ struct Inner {
     paused: AtomicBool,
     holding: AtomicBool,
     notify: Notify,
+    /// Why, when the one who stopped said so.
+    reason: std::sync::Mutex<Option<String>>,
 }
 
 impl StopSignal {
@@ -28,8 +30,20 @@ impl StopSignal {
         self.0.notify.notify_waiters();
     }
 
+    /// Stop, saying why (the run's result says it instead of "stopped by the person").
+    pub fn stop_because(&self, reason: impl Into<String>) {
+        *self.0.reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.into());
+        self.stop();
+    }
+
     pub fn is_stopped(&self) -> bool {
         self.0.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Why the run stopped, for its result.
+    pub fn reason(&self) -> String {
+        let r = self.0.reason.lock().unwrap_or_else(|p| p.into_inner());
+        r.clone().unwrap_or_else(|| "stopped by the person".into())
     }
 
     /// Resolves once stopped.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::common::vlm::{Reply, ScriptedVlm, Seen, answer};
 use crate::common::{XSession, markpilot_bin, read_json, steps, wait_until_drawn};
 
 /// The Python MCP client, connected to `markpilot mcp ARGS` inside the session.
@@ -332,4 +333,112 @@ fn over_http_only_the_printed_token_gets_in_and_clients_come_and_go_on_one_desk(
     let outcomes: Vec<String> =
         steps(&run).iter().filter_map(|s| s["outcome"]["status"].as_str().map(str::to_string)).collect();
     assert_eq!(outcomes, ["performed", "performed", "performed"]);
+}
+
+#[test]
+fn run_task_hands_a_task_to_the_agent_reports_progress_and_stops_when_cancelled() {
+    const MODEL: &str = "scripted-vl";
+    const KEY: &str = "sk-test-mcp-2c71e0a9";
+    let mut s = XSession::start(1024, 700);
+    let pid = s.spawn("zenity", &["--entry", "--title=Name", "--text=Your name:"]);
+    wait_until_drawn(&s, "Name", "zenity", "text", None);
+    // The server honours config.toml: its runs folder is where run_task records.
+    let runs = PathBuf::from(s.scratch("mcp-task-runs"));
+    std::fs::create_dir_all(s.config_home().join("markpilot")).unwrap();
+    std::fs::write(
+        s.config_home().join("markpilot/config.toml"),
+        format!("[agent]\nrecord_dir = {:?}\n", runs.to_str().unwrap()),
+    )
+    .unwrap();
+    // Three steps for the first task; the second waits until it is cancelled.
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), |r: &Seen| -> Reply {
+        match r.step {
+            1 => answer(json!({"thought": "the entry has focus", "action": {"type": "type", "text": "Ada"}})),
+            2 => answer(json!({"action": {"type": "key", "keys": "Return"}})),
+            3 => answer(json!({"action": {"type": "done", "answer": "entered"}})),
+            // Never the same wait twice in a row (three alike would end the run by themselves).
+            n => answer(
+                json!({"thought": "still waiting", "action": {"type": "wait", "seconds": 0.3 + (n % 2) as f64 * 0.1}}),
+            ),
+        }
+    });
+    let args = ["--detectors", "builtin", "--base-url", &vlm.base_url, "--model", MODEL];
+    let mut c = Client::start(&s, &[&args[..], &["--api-key-env", "MCP_TEST_KEY"]].concat(), &[("MCP_TEST_KEY", KEY)]);
+    let tools = c.ask(json!({"list_tools": true}));
+    let run_task = tools["tools"].as_array().unwrap().iter().find(|t| t["name"] == "run_task").expect("run_task");
+    assert_eq!(run_task["input_schema"]["required"], json!(["task"]), "{run_task}");
+
+    // Bad arguments are tool errors, before any model is asked.
+    assert!(c.error("run_task", json!({"task": "  "})).contains("the task is empty"));
+    assert!(c.error("run_task", json!({"task": "x", "max_steps": 0})).contains("out of range"));
+    assert!(c.error("run_task", json!({"task": "type {{secret:NOT_SET_ANYWHERE}}"})).contains("NOT_SET_ANYWHERE"));
+    assert!(vlm.requests().is_empty());
+
+    // A task done: the answer, a progress notification per step, the run recorded.
+    let done = c.ok("run_task", json!({"task": "enter the name Ada", "max_steps": 5}));
+    assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("Ada\n"));
+    let st = &done["structured"];
+    assert_eq!(
+        (st["status"].as_str(), st["answer"].as_str(), st["steps"].as_u64()),
+        (Some("done"), Some("entered"), Some(3)),
+        "{done}"
+    );
+    let progress = done["progress"].as_array().unwrap();
+    assert_eq!(progress.len(), 3, "{done}");
+    assert_eq!((progress[0]["progress"].as_f64(), progress[0]["total"].as_f64()), (Some(1.0), Some(5.0)));
+    assert!(progress[1]["message"].as_str().unwrap().starts_with("step 2: "), "{progress:?}");
+    let run = PathBuf::from(st["run_dir"].as_str().unwrap());
+    assert!(run.starts_with(&runs), "{run:?} is not in the config's runs folder");
+    let info = read_json(&run.join("run.json"));
+    assert_eq!((info["source"].as_str(), info["options"]["shell"].as_str()), (Some("agent"), Some("mcp")));
+    assert_eq!((info["options"]["detectors"].as_str(), info["model"].as_str()), (Some("builtin"), Some(MODEL)));
+    assert!(vlm.problems().is_empty(), "{:?}", vlm.problems());
+    // The run changed the screen: the marks of before are gone.
+    assert!(c.error("click", json!({"mark": 1})).contains("observe first"));
+
+    // A task cancelled by the client stops after its step; the server keeps serving.
+    let cancelled = c.ask(json!({"tool": "run_task", "args": {"task": "wait for ever"}, "cancel_after_progress": 2}));
+    assert_eq!(cancelled["cancelled"], true, "{cancelled}");
+    let seen = c.ok("observe", json!({}));
+    assert!(seen["structured"]["marks"].is_array(), "{seen}");
+    let stopped: Vec<Value> = std::fs::read_dir(&runs)
+        .unwrap()
+        .filter_map(|e| Some(read_json(&e.ok()?.path().join("run.json"))))
+        .filter(|i| i["task"] == "wait for ever")
+        .collect();
+    assert_eq!(stopped.len(), 1);
+    assert_eq!(stopped[0]["result"]["status"], "stopped", "{}", stopped[0]);
+    assert!(stopped[0]["result"]["message"].as_str().unwrap().contains("MCP client"), "{}", stopped[0]);
+    let asked = vlm.requests().len();
+    assert!((5..=6).contains(&asked), "the cancelled run went on asking the model: {asked} requests");
+
+    // A client that goes away mid-task: the server stops the run and closes its recording.
+    writeln!(c.input, "{}", json!({"tool": "run_task", "args": {"task": "wait until the client is gone"}})).unwrap();
+    c.input.flush().unwrap();
+    let task_runs = |status: Option<&str>| {
+        std::fs::read_dir(&runs)
+            .unwrap()
+            .filter_map(|e| Some(read_json(&e.ok()?.path().join("run.json"))))
+            .filter(|i| i["task"] == "wait until the client is gone")
+            .filter(|i| status.is_none_or(|st| i["result"]["status"] == st))
+            .count()
+    };
+    s.wait_until("the task to start", Duration::from_secs(20), |_| {
+        task_runs(None) == 1 && vlm.requests().len() > asked
+    });
+    drop(c);
+    let started = std::time::Instant::now();
+    while task_runs(Some("stopped")) != 1 {
+        let all: Vec<Value> = std::fs::read_dir(&runs)
+            .unwrap()
+            .filter_map(|e| Some(read_json(&e.ok()?.path().join("run.json"))))
+            .map(|i| json!([i["task"], i["result"]]))
+            .collect();
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the task did not stop: {all:?}, {} requests",
+            vlm.requests().len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

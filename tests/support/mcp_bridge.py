@@ -10,7 +10,12 @@ on standard output:
   {"list_tools": true}               -> {"tools": [{"name", "description", "input_schema"}]}
   {"tool": NAME, "args": {...}}      -> {"is_error": bool, "texts": [...], "images":
                                          [{"mime", "bytes", "width", "height"}],
-                                         "structured": {...} | null, "result_bytes": N}
+                                         "structured": {...} | null, "result_bytes": N,
+                                         "progress": [{"progress", "total", "message"}]}
+  {"tool": ..., "cancel_after_progress": N}
+                                     -> the call is cancelled (notifications/cancelled) once N
+                                        progress notifications came: {"cancelled": true,
+                                        "progress": [...]}
 
 A protocol failure is {"protocol_error": "..."}. End of input closes the session.
 """
@@ -85,8 +90,30 @@ async def serve(read, write):
                                           "input_schema": field(t, "input_schema", "inputSchema")}
                                          for t in tools.tools]}
                     else:
-                        r = await session.call_tool(req["tool"], req.get("args") or {})
-                        out = {"is_error": bool(field(r, "is_error", "isError")), "texts": [], "images": [],
+                        progress = []
+                        enough = asyncio.Event()
+                        limit = req.get("cancel_after_progress")
+
+                        async def on_progress(done, total, message):
+                            progress.append({"progress": done, "total": total, "message": message})
+                            if limit is not None and len(progress) >= limit:
+                                enough.set()
+
+                        call = asyncio.ensure_future(
+                            session.call_tool(req["tool"], req.get("args") or {}, progress_callback=on_progress))
+                        waiter = asyncio.ensure_future(enough.wait())
+                        await asyncio.wait([call, waiter], return_when=asyncio.FIRST_COMPLETED)
+                        waiter.cancel()
+                        if not call.done():
+                            call.cancel()
+                            try:
+                                await call
+                            except asyncio.CancelledError:
+                                pass
+                            print(json.dumps({"cancelled": True, "progress": progress}), flush=True)
+                            continue
+                        r = call.result()
+                        out = {"progress": progress, "is_error": bool(field(r, "is_error", "isError")), "texts": [], "images": [],
                                "structured": field(r, "structured_content", "structuredContent"),
                                "result_bytes": len(r.model_dump_json(by_alias=True, exclude_none=True))}
                         for c in r.content:
