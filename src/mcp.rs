@@ -157,7 +157,21 @@ pub struct RunTaskArgs {
     pub max_steps: Option<u32>,
 }
 
-/// What `run_task` runs with: the config and the model the server was started with.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ReplayArgs {
+    /// The run: an id as list_runs gives it, or a run folder.
+    pub run: String,
+    /// Recorded waits last seconds / speed (0.1 to 100, default 1).
+    pub speed: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ListRunsArgs {
+    /// At most this many runs (default 20).
+    pub limit: Option<u32>,
+}
+
+/// What `run_task`, `replay` and `list_runs` run with: the config and the model the server was started with.
 pub struct Tasks {
     pub config: Config,
     /// The model profile, or why there is none (told to the client that asks for a task).
@@ -463,50 +477,9 @@ impl McpServer {
             Err(e) => return fail(format!("cannot start the task: {e}")),
         };
 
-        // Cancelling the call (or the client going away) stops the run after its step.
-        let stop = StopSignal::new();
-        let watcher = {
-            let (ct, stop) = (ctx.ct.clone(), stop.clone());
-            tokio::spawn(async move {
-                ct.cancelled().await;
-                stop.stop_because("stopped by the MCP client (cancelled, or it went away)");
-            })
-        };
-        // One progress notification per decided step, when the client asked for progress.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, String)>();
         let total = prepared.options.max_steps;
-        let notifier = {
-            let (token, peer) = (ctx.meta.get_progress_token(), ctx.peer.clone());
-            tokio::spawn(async move {
-                while let Some((step, message)) = rx.recv().await {
-                    if let Some(t) = &token {
-                        let p = ProgressNotificationParam::new(t.clone(), f64::from(step))
-                            .with_total(f64::from(total))
-                            .with_message(message);
-                        let _ = peer.notify_progress(p).await;
-                    }
-                }
-            })
-        };
-        let end = Arc::new(Mutex::new(TaskEnd::default()));
-        let events = {
-            let end = end.clone();
-            move |e: &Event| match e {
-                Event::Decision { step, action, .. } => {
-                    let _ = tx.send((*step, format!("step {step}: {action}")));
-                }
-                Event::Finished { steps, run_dir, .. } => {
-                    let mut end = end.lock().unwrap_or_else(|p| p.into_inner());
-                    (end.steps, end.run_dir) = (*steps, run_dir.clone());
-                }
-                _ => {}
-            }
-        };
-        let runtime = tokio::runtime::Handle::current();
-        let desk = self.desk.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let mut d = desk.lock().unwrap_or_else(|p| p.into_inner());
-            d.lend_capturer(|capturer| {
+        let ran = self
+            .run_on_desk(ctx, total, false, move |capturer, stop, events, runtime| {
                 Agent {
                     options: prepared.options,
                     capturer,
@@ -516,43 +489,199 @@ impl McpServer {
                     operator: Box::new(Unattended),
                     recorder: prepared.recorder,
                     stop,
-                    events: Box::new(events),
+                    events,
                     runtime,
                 }
                 .run()
             })
+            .await;
+        Ok(ended(ran))
+    }
+
+    #[tool(
+        description = "Replay a recorded run (a `list_runs` id or a run folder) with no model at all: each recorded \
+        action's target is found again on the screen as it is now, even where windows moved. Progress comes as \
+        progress notifications; cancelling stops after the current step. Stops, saying why, where a target \
+        cannot be found. Risky actions are refused unless the server allows them. Marks from earlier \
+        observations are invalid afterwards."
+    )]
+    async fn replay(
+        &self,
+        Parameters(a): Parameters<ReplayArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let fail = |m: String| Ok(CallToolResult::error(vec![ContentBlock::text(m)]));
+        let Some(tasks) = self.tasks.clone() else {
+            return fail("replay is not offered by this server".into());
+        };
+        if a.run.trim().is_empty() {
+            return fail("name the run to replay (an id from list_runs, or its folder)".into());
+        }
+        let dir = match run::find_run(std::path::Path::new(a.run.trim()), &tasks.config) {
+            Ok(d) => d,
+            Err(e) => return fail(format!("{e}; list_runs lists the recorded runs")),
+        };
+        let request = run::ReplayRequest {
+            speed: a.speed.unwrap_or(1.0),
+            confirm: Some(tasks.confirm),
+            dry_run: tasks.dry_run,
+            record: if tasks.record { Recording::InRunsDir } else { Recording::Off },
+            shell: "mcp".into(),
+            ..Default::default()
+        };
+        let prepared = match run::prepare_replay(&tasks.config, &dir, &request, None) {
+            Ok(p) => p,
+            Err(e) => return fail(format!("cannot replay {}: {e}", dir.display())),
+        };
+        // The steps that act (the recorded `done` only ends the replay).
+        let total = crate::replay::replayable(&prepared.original)
+            .iter()
+            .filter(|s| !s.decision.as_ref().is_some_and(|d| d.action.is_terminal()))
+            .count() as u32;
+        let ran = self
+            .run_on_desk(ctx, total, true, move |capturer, stop, events, _| {
+                crate::replay::Replayer {
+                    original: prepared.original,
+                    options: prepared.options,
+                    capturer,
+                    pipeline: prepared.perception.pipeline,
+                    fallback: None,
+                    executor: prepared.executor,
+                    operator: Box::new(Unattended),
+                    recorder: prepared.recorder,
+                    stop,
+                    events,
+                }
+                .run()
+            })
+            .await;
+        Ok(ended(ran))
+    }
+
+    #[tool(description = "List the recorded runs, newest first: id (what replay takes), task, source (agent, human, \
+        replay, mcp), steps and how each ended.")]
+    async fn list_runs(&self, Parameters(a): Parameters<ListRunsArgs>) -> Result<CallToolResult, ErrorData> {
+        let Some(tasks) = self.tasks.clone() else {
+            return Ok(CallToolResult::error(vec![ContentBlock::text("list_runs is not offered by this server")]));
+        };
+        let root = run::runs_dir(&tasks.config);
+        let (mut runs, _) = run::list_runs(&root);
+        runs.truncate(a.limit.unwrap_or(20).clamp(1, 200) as usize);
+        let mut text = if runs.is_empty() {
+            format!("no recorded runs in {}", root.display())
+        } else {
+            format!("{} run(s) in {}, newest first:\n", runs.len(), root.display())
+        };
+        for r in &runs {
+            let task: String = r.task.chars().take(80).collect();
+            text.push_str(&format!("{}  {}  {} step(s)  {}  {:?}\n", r.id, r.source, r.steps, r.status, task));
+        }
+        let mut out = CallToolResult::success(vec![ContentBlock::text(text)]);
+        out.structured_content = Some(json!({ "runs": runs }));
+        Ok(out)
+    }
+}
+
+impl McpServer {
+    /// Run a whole run (the agent, a replay) on the desk, held for its length: one progress
+    /// notification per step when the client asked for progress, and a stop after the
+    /// current step when the call is cancelled or the client goes away. A replay's progress
+    /// is its replayed steps (the model's decisions are the agent's).
+    async fn run_on_desk(
+        &self,
+        ctx: RequestContext<RoleServer>,
+        total: u32,
+        replaying: bool,
+        work: impl FnOnce(
+            &dyn crate::capture::Capturer,
+            StopSignal,
+            Box<dyn FnMut(&Event) + Send>,
+            tokio::runtime::Handle,
+        ) -> crate::record::RunResult
+        + Send
+        + 'static,
+    ) -> Result<(crate::record::RunResult, TaskEnd), String> {
+        let stop = StopSignal::new();
+        let watcher = {
+            let (ct, stop) = (ctx.ct.clone(), stop.clone());
+            tokio::spawn(async move {
+                ct.cancelled().await;
+                stop.stop_because("stopped by the MCP client (cancelled, or it went away)");
+            })
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, String)>();
+        let notifier = {
+            let (token, peer) = (ctx.meta.get_progress_token(), ctx.peer.clone());
+            tokio::spawn(async move {
+                while let Some((step, message)) = rx.recv().await {
+                    if let Some(t) = &token {
+                        let p = ProgressNotificationParam::new(t.clone(), f64::from(step))
+                            .with_total(f64::from(total.max(step)))
+                            .with_message(message);
+                        let _ = peer.notify_progress(p).await;
+                    }
+                }
+            })
+        };
+        let end = Arc::new(Mutex::new(TaskEnd::default()));
+        let events: Box<dyn FnMut(&Event) + Send> = {
+            let end = end.clone();
+            Box::new(move |e: &Event| match e {
+                Event::Decision { step, action, .. } if !replaying => {
+                    let _ = tx.send((*step, format!("step {step}: {action}")));
+                }
+                Event::Replayed { step, original_step, via, .. } => {
+                    let _ = tx.send((*step, format!("step {step}: replays recorded step {original_step} ({via})")));
+                }
+                Event::Finished { steps, run_dir, .. } => {
+                    let mut end = end.lock().unwrap_or_else(|p| p.into_inner());
+                    (end.steps, end.run_dir) = (*steps, run_dir.clone());
+                }
+                _ => {}
+            })
+        };
+        let runtime = tokio::runtime::Handle::current();
+        let desk = self.desk.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut d = desk.lock().unwrap_or_else(|p| p.into_inner());
+            d.lend_capturer(|capturer| work(capturer, stop, events, runtime))
         })
         .await;
         watcher.abort();
         let _ = notifier.await;
-        let r = match result {
-            Ok(r) => r,
-            Err(e) => return fail(format!("the task stopped unexpectedly: {e}")),
-        };
-        let end = end.lock().unwrap_or_else(|p| p.into_inner());
-        let mut text = format!("{}: {} after {} step(s)", r.status.as_str(), r.message, end.steps);
-        if let Some(a) = &r.answer {
-            text.push_str(&format!("\nanswer: {a}"));
-        }
-        if let Some(d) = &end.run_dir {
-            text.push_str(&format!("\nrecorded in {d}"));
-        }
-        text.push_str("\nObserve before acting: earlier marks are no longer valid.");
-        let ok = r.status == crate::record::RunStatus::Done;
-        let mut out = if ok {
-            CallToolResult::success(vec![ContentBlock::text(text)])
-        } else {
-            CallToolResult::error(vec![ContentBlock::text(text)])
-        };
-        out.structured_content = Some(json!({
-            "status": r.status.as_str(),
-            "message": r.message,
-            "answer": r.answer,
-            "steps": end.steps,
-            "run_dir": end.run_dir,
-        }));
-        Ok(out)
+        let r = result.map_err(|e| format!("the run stopped unexpectedly: {e}"))?;
+        let end = std::mem::take(&mut *end.lock().unwrap_or_else(|p| p.into_inner()));
+        Ok((r, end))
     }
+}
+
+/// How a whole run ended, as a tool result: an error unless it is done.
+fn ended(ran: Result<(crate::record::RunResult, TaskEnd), String>) -> CallToolResult {
+    let (r, end) = match ran {
+        Ok(x) => x,
+        Err(e) => return CallToolResult::error(vec![ContentBlock::text(e)]),
+    };
+    let mut text = format!("{}: {} after {} step(s)", r.status.as_str(), r.message, end.steps);
+    if let Some(a) = &r.answer {
+        text.push_str(&format!("\nanswer: {a}"));
+    }
+    if let Some(d) = &end.run_dir {
+        text.push_str(&format!("\nrecorded in {d}"));
+    }
+    text.push_str("\nObserve before acting: earlier marks are no longer valid.");
+    let mut out = if r.status == crate::record::RunStatus::Done {
+        CallToolResult::success(vec![ContentBlock::text(text)])
+    } else {
+        CallToolResult::error(vec![ContentBlock::text(text)])
+    };
+    out.structured_content = Some(json!({
+        "status": r.status.as_str(),
+        "message": r.message,
+        "answer": r.answer,
+        "steps": end.steps,
+        "run_dir": end.run_dir,
+    }));
+    out
 }
 
 #[tool_handler(router = self.tool_router)]

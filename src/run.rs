@@ -34,6 +34,12 @@ pub enum RunError {
     Input(#[from] ActError),
     #[error(transparent)]
     Record(#[from] RecordError),
+    #[error("{0}")]
+    NoSuchRun(String),
+    #[error("{} has no performed actions to replay", .0.display())]
+    NothingToReplay(PathBuf),
+    #[error("{0}")]
+    BadRequest(String),
 }
 
 /// Where a run is recorded.
@@ -42,6 +48,8 @@ pub enum Recording {
     /// A new folder in the runs folder (the config's `record_dir`, else the data dir's).
     #[default]
     InRunsDir,
+    /// A new folder in this folder (the app's own runs folder).
+    Under(PathBuf),
     /// This folder.
     Into(PathBuf),
     /// Not at all.
@@ -76,6 +84,7 @@ pub fn runs_dir(config: &Config) -> PathBuf {
 pub fn run_dir(config: &Config, recording: &Recording, task: &str) -> Option<PathBuf> {
     match recording {
         Recording::InRunsDir => Some(runs_dir(config).join(record::run_id(task))),
+        Recording::Under(root) => Some(root.join(record::run_id(task))),
         Recording::Into(d) => Some(d.clone()),
         Recording::Off => None,
     }
@@ -198,6 +207,167 @@ pub fn prepare_agent(config: &Config, client: VlmClient, r: &RunRequest) -> Resu
     Ok(PreparedAgent { options, perception, client, executor, recorder, run_dir })
 }
 
+/// A recorded run as lists show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunSummary {
+    pub dir: String,
+    pub id: String,
+    pub task: String,
+    pub source: String,
+    pub started_at: String,
+    pub steps: u32,
+    pub status: String,
+    pub message: String,
+}
+
+/// The runs in `root`, newest first, and the folders whose run.json could not be read.
+pub fn list_runs(root: &std::path::Path) -> (Vec<RunSummary>, Vec<PathBuf>) {
+    let (mut runs, mut unreadable) = (Vec::new(), Vec::new());
+    for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let path = e.path();
+        let Ok(text) = std::fs::read_to_string(path.join("run.json")) else { continue };
+        match serde_json::from_str::<RunInfo>(&text) {
+            Ok(i) => runs.push(RunSummary {
+                dir: path.display().to_string(),
+                id: i.id,
+                task: i.task,
+                source: i.source,
+                started_at: i.started_at,
+                steps: i.steps,
+                status: i.result.status.as_str().into(),
+                message: i.result.message,
+            }),
+            Err(_) => unreadable.push(path),
+        }
+    }
+    runs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    (runs, unreadable)
+}
+
+/// A run named by its folder, or by its id under the runs folder.
+pub fn find_run(run: &std::path::Path, config: &Config) -> Result<PathBuf, RunError> {
+    if run.join("run.json").is_file() {
+        return Ok(run.to_path_buf());
+    }
+    // An id is one folder name: never a way out of the runs folder.
+    let is_id =
+        run.components().count() == 1 && matches!(run.components().next(), Some(std::path::Component::Normal(_)));
+    let under = runs_dir(config).join(run);
+    if is_id && under.join("run.json").is_file() {
+        return Ok(under);
+    }
+    if run.is_dir() {
+        return Err(RunError::NoSuchRun(format!("{} is not a recorded run (it has no run.json)", run.display())));
+    }
+    Err(RunError::NoSuchRun(format!(
+        "no recorded run {} (not a folder, nor an id under {})",
+        run.display(),
+        runs_dir(config).display()
+    )))
+}
+
+/// What a shell asks of a replay, over the config.
+#[derive(Debug, Clone)]
+pub struct ReplayRequest {
+    pub monitor: Option<usize>,
+    /// Recorded waits last seconds / speed (0.1 to 100).
+    pub speed: f64,
+    pub confirm: Option<ConfirmPolicy>,
+    /// Seconds a target that is not on the screen yet is waited for.
+    pub find_timeout: Option<f64>,
+    /// Detectors instead of the original run's.
+    pub detectors: Option<String>,
+    pub dry_run: bool,
+    /// Emit each step's marked screenshot (the app's live view).
+    pub screenshots: bool,
+    pub record: Recording,
+    pub shell: String,
+}
+
+impl Default for ReplayRequest {
+    fn default() -> Self {
+        Self {
+            monitor: None,
+            speed: 1.0,
+            confirm: None,
+            find_timeout: None,
+            detectors: None,
+            dry_run: false,
+            screenshots: false,
+            record: Recording::InRunsDir,
+            shell: String::new(),
+        }
+    }
+}
+
+/// A replay, assembled: what [`crate::replay::Replayer`] needs but the shell's own parts.
+pub struct PreparedReplay {
+    pub original: crate::record::Run,
+    pub options: crate::replay::ReplayOptions,
+    pub perception: Perception,
+    pub executor: Box<dyn Executor>,
+    pub recorder: Option<Recorder>,
+    pub run_dir: Option<PathBuf>,
+}
+
+/// Assemble a replay of the run in `dir`: read it, check it has something to replay and that
+/// its secrets are set, build the pipeline (the original run's detectors unless the request
+/// names others), the executor and the recording. `model`: the fallback's client, if any.
+pub fn prepare_replay(
+    config: &Config,
+    dir: &std::path::Path,
+    r: &ReplayRequest,
+    model: Option<&VlmClient>,
+) -> Result<PreparedReplay, RunError> {
+    if !(r.speed.is_finite() && (0.1..=100.0).contains(&r.speed)) {
+        return Err(RunError::BadRequest(format!("speed must be between 0.1 and 100, not {}", r.speed)));
+    }
+    if let Some(t) = r.find_timeout
+        && !(t.is_finite() && (0.0..=600.0).contains(&t))
+    {
+        return Err(RunError::BadRequest(format!("the find timeout must be 0 to 600 seconds, not {t}")));
+    }
+    let original = record::read_run(dir)?;
+    if crate::replay::replayable(&original).is_empty() {
+        return Err(RunError::NothingToReplay(dir.to_path_buf()));
+    }
+    crate::replay::secrets(&original).check().map_err(RunError::Secrets)?;
+    let mut options = crate::replay::ReplayOptions {
+        target: Target::Monitor(r.monitor),
+        speed: r.speed,
+        confirm: r.confirm.or(config.agent.confirm).unwrap_or(ConfirmPolicy::Risky),
+        screenshots: r.screenshots,
+        ..Default::default()
+    };
+    if let Some(t) = r.find_timeout {
+        options.find_timeout = std::time::Duration::from_secs_f64(t);
+    }
+    if let Some(ms) = config.agent.settle_timeout_ms {
+        options.settle_timeout = std::time::Duration::from_millis(ms.min(60_000));
+    }
+    let recorded = original.info.options["detectors"].as_str().map(String::from);
+    let perception = perception(&perception_config(config, r.detectors.clone().or(recorded).as_deref()))?;
+    let executor = executor(r.dry_run)?;
+    let named = |root: PathBuf| root.join(format!("{}-replay", record::run_id(&original.info.task)));
+    let run_dir = match &r.record {
+        Recording::InRunsDir => Some(named(runs_dir(config))),
+        Recording::Under(root) => Some(named(root.clone())),
+        Recording::Into(d) => Some(d.clone()),
+        Recording::Off => None,
+    };
+    let recorder = match &run_dir {
+        Some(out) => {
+            let mut opts = crate::replay::options_json(&original, &options, model, executor.name());
+            if !r.shell.is_empty() {
+                opts["shell"] = serde_json::Value::String(r.shell.clone());
+            }
+            Some(recorder(out, "replay", &original.info.task, model, opts, &perception.detectors)?)
+        }
+        None => None,
+    };
+    Ok(PreparedReplay { original, options, perception, executor, recorder, run_dir })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +451,25 @@ mod tests {
         assert_eq!(perception_config(&config, Some("  ")).detectors.as_deref(), Some("builtin"));
         let defaults = agent_options(&Config::default(), &RunRequest { task: "t".into(), ..Default::default() });
         assert_eq!((defaults.max_steps, defaults.confirm), (30, ConfirmPolicy::Risky));
+    }
+
+    #[test]
+    fn a_run_id_never_leads_out_of_the_runs_folder() {
+        let root = std::env::temp_dir().join(format!("markpilot-find-run-{}", std::process::id()));
+        let outside = root.join("outside");
+        std::fs::create_dir_all(root.join("runs/r1")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(root.join("runs/r1/run.json"), "{}").unwrap();
+        std::fs::write(outside.join("run.json"), "{}").unwrap();
+        let config =
+            Config::parse(&format!("[agent]\nrecord_dir = {:?}", root.join("runs").to_str().unwrap())).unwrap();
+        assert_eq!(find_run(std::path::Path::new("r1"), &config).unwrap(), root.join("runs/r1"));
+        // runs/../outside holds a run.json, but an "id" with .. in it is not an id.
+        assert!(find_run(std::path::Path::new("../outside"), &config).is_err());
+        assert!(
+            find_run(std::path::Path::new("nope"), &config).unwrap_err().to_string().contains("no recorded run nope")
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -16,8 +16,8 @@ use markpilot::decide::VlmClient;
 use markpilot::demonstrate::{DemoOptions, Demonstration};
 use markpilot::files::write_atomically;
 use markpilot::guard::ConfirmPolicy;
-use markpilot::record::{self, RunInfo, RunStatus};
-use markpilot::replay::{self, Fallback, ReplayOptions, Replayer};
+use markpilot::record::{self, RunStatus};
+use markpilot::replay::{Fallback, Replayer};
 use markpilot::run;
 
 use super::{ProviderArgs, parse_confirm, parse_seconds};
@@ -186,17 +186,7 @@ fn perception(config: &Config, detectors: Option<&str>) -> Result<run::Perceptio
 
 /// A run named by folder, or by id under the runs folder.
 fn find_run(run: &Path, config: &Config) -> Result<PathBuf> {
-    if run.join("run.json").is_file() {
-        return Ok(run.to_path_buf());
-    }
-    let under = runs_dir(None, config).join(run);
-    if under.join("run.json").is_file() {
-        return Ok(under);
-    }
-    if run.is_dir() {
-        bail!("{} is not a recorded run (it has no run.json)", run.display());
-    }
-    bail!("no recorded run {} (not a folder, nor an id under {})", run.display(), runs_dir(None, config).display())
+    Ok(run::find_run(run, config)?)
 }
 
 pub(crate) fn replay(args: ReplayArgs) -> ExitCode {
@@ -212,38 +202,13 @@ pub(crate) fn replay(args: ReplayArgs) -> ExitCode {
 fn replay_inner(args: ReplayArgs) -> Result<RunStatus> {
     let config = Config::load(args.config.as_deref())?;
     let dir = find_run(&args.run, &config)?;
-    let original = record::read_run(&dir)?;
-    if original.truncated {
-        eprintln!(
-            "markpilot: the recording was cut short after step {} (its process was killed); replaying the {} complete step(s)",
-            original.steps.last().map_or(0, |s| s.step),
-            original.steps.len()
-        );
-    }
-    if replay::replayable(&original).is_empty() {
-        bail!("{} has no performed actions to replay", dir.display());
-    }
-    replay::secrets(&original).check().map_err(anyhow::Error::msg)?;
-
     let capturer = capture::create_capturer();
     check_monitor(capturer.as_ref(), args.monitor)?;
-    let mut options = ReplayOptions {
-        target: Target::Monitor(args.monitor),
-        speed: args.speed,
-        confirm: args.confirm.or(config.agent.confirm).unwrap_or(ConfirmPolicy::Risky),
-        ..Default::default()
-    };
-    if let Some(s) = args.find_timeout {
-        options.find_timeout = Duration::from_secs_f64(s);
-    }
-    if let Some(ms) = config.agent.settle_timeout_ms {
-        options.settle_timeout = Duration::from_millis(ms.min(60_000));
-    }
 
     let (runtime, stop) = runtime_with_stop()?;
-    let fallback = if args.allow_vlm {
+    let client = if args.allow_vlm {
         // The original run's server and model, unless told otherwise.
-        let o = &original.info;
+        let o = record::read_run(&dir)?.info;
         let mut v = args.vlm.clone();
         if v.provider.is_none() && v.base_url.is_none() {
             v.provider = Some(o.provider.clone()).filter(|p| !p.is_empty());
@@ -255,36 +220,45 @@ fn replay_inner(args: ReplayArgs) -> Result<RunStatus> {
         if v.api_key_env.is_none() {
             v.api_key_env = o.options["profile"]["api_key_env"].as_str().map(String::from);
         }
-        let client = VlmClient::new(profile(&v, &config)?)?;
-        Some(Fallback { client, prompt: config.prompt.clone(), runtime: runtime.handle().clone() })
+        Some(VlmClient::new(profile(&v, &config)?)?)
     } else {
         None
     };
-
-    // The original run's detectors, unless told otherwise.
-    let recorded_detectors = original.info.options["detectors"].as_str().map(String::from);
-    let perception = perception(&config, args.detectors.clone().or(recorded_detectors).as_deref())?;
-    let executor = run::executor(args.dry_run)?;
-
-    let out = match &args.record {
-        Some(d) => d.clone(),
-        None => run::runs_dir(&config).join(format!("{}-replay", record::run_id(&original.info.task))),
+    let request = run::ReplayRequest {
+        monitor: args.monitor,
+        speed: args.speed,
+        confirm: args.confirm,
+        find_timeout: args.find_timeout,
+        detectors: args.detectors.clone(),
+        dry_run: args.dry_run,
+        record: args.record.clone().map(run::Recording::Into).unwrap_or_default(),
+        shell: "cli".into(),
+        ..Default::default()
     };
-    let client = fallback.as_ref().map(|f| &f.client);
-    let mut opts_json = replay::options_json(&original, &options, client, executor.name());
-    opts_json["shell"] = "cli".into();
-    let recorder = run::recorder(&out, "replay", &original.info.task, client, opts_json, &perception.detectors)?;
-    let pipeline = perception.pipeline;
+    let prepared = run::prepare_replay(&config, &dir, &request, client.as_ref())?;
+    for s in &prepared.perception.skipped {
+        eprintln!("markpilot: skipping detector {}: {}", s.detector, s.reason);
+    }
+    let original = prepared.original;
+    if original.truncated {
+        eprintln!(
+            "markpilot: the recording was cut short after step {} (its process was killed); replaying the {} complete step(s)",
+            original.steps.last().map_or(0, |s| s.step),
+            original.steps.len()
+        );
+    }
+    let fallback =
+        client.map(|client| Fallback { client, prompt: config.prompt.clone(), runtime: runtime.handle().clone() });
     let json = args.json;
     let replayer = Replayer {
         original,
-        options,
+        options: prepared.options,
         capturer: capturer.as_ref(),
-        pipeline,
+        pipeline: prepared.perception.pipeline,
         fallback,
-        executor,
+        executor: prepared.executor,
         operator: Box::new(TerminalOperator::new()),
-        recorder: Some(recorder),
+        recorder: prepared.recorder,
         stop,
         events: Box::new(move |e: &Event| print_event(e, json)),
     };
@@ -338,27 +312,18 @@ pub(crate) fn runs(args: RunsArgs) -> Result<()> {
 }
 
 fn list(root: &Path, json: bool) -> Result<()> {
-    let mut rows = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(root) {
-        for e in entries.flatten() {
-            let path = e.path();
-            let Ok(text) = std::fs::read_to_string(path.join("run.json")) else { continue };
-            let Ok(info) = serde_json::from_str::<RunInfo>(&text) else {
-                eprintln!("markpilot: skipping {}: its run.json is not readable", path.display());
-                continue;
-            };
-            rows.push((path, info));
-        }
+    let (rows, unreadable) = run::list_runs(root);
+    for path in unreadable {
+        eprintln!("markpilot: skipping {}: its run.json is not readable", path.display());
     }
-    rows.sort_by(|a, b| b.1.started_at.cmp(&a.1.started_at));
     let mut out = std::io::stdout().lock();
     if json {
         let v: Vec<serde_json::Value> = rows
             .iter()
-            .map(|(p, i)| {
+            .map(|i| {
                 serde_json::json!({
-                    "id": i.id, "dir": p.display().to_string(), "task": i.task, "source": i.source,
-                    "started_at": i.started_at, "steps": i.steps, "status": i.result.status, "message": i.result.message,
+                    "id": i.id, "dir": i.dir, "task": i.task, "source": i.source,
+                    "started_at": i.started_at, "steps": i.steps, "status": i.status, "message": i.message,
                 })
             })
             .collect();
@@ -370,19 +335,10 @@ fn list(root: &Path, json: bool) -> Result<()> {
         return Ok(());
     }
     writeln!(out, "{:<19}  {:<6}  {:>5}  {:<8}  {:<40}  task", "started", "source", "steps", "result", "id")?;
-    for (_, i) in &rows {
+    for i in &rows {
         let started: String = i.started_at.chars().take(19).collect::<String>().replace('T', " ");
         let task: String = i.task.chars().take(60).collect();
-        writeln!(
-            out,
-            "{:<19}  {:<6}  {:>5}  {:<8}  {:<40}  {}",
-            started,
-            i.source,
-            i.steps,
-            i.result.status.as_str(),
-            i.id,
-            task
-        )?;
+        writeln!(out, "{:<19}  {:<6}  {:>5}  {:<8}  {:<40}  {}", started, i.source, i.steps, i.status, i.id, task)?;
     }
     Ok(())
 }

@@ -15,9 +15,9 @@ use markpilot::coords::MonitorInfo;
 use markpilot::decide::{Part, Role, Turn, VlmClient, VlmRequest};
 use markpilot::guard::ConfirmPolicy;
 use markpilot::mark::MarkStyle;
-use markpilot::record::{self, RunInfo};
-use markpilot::replay::{self, Fallback, ReplayOptions, Replayer};
-use markpilot::run::{self, Recording};
+use markpilot::record;
+use markpilot::replay::{Fallback, Replayer};
+use markpilot::run::{self, Recording, RunSummary};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Emitter, State};
 
@@ -311,37 +311,26 @@ pub async fn run_replay(app: AppHandle, state: State<'_, AppState>, request: Rep
     ensure_idle(&state)?;
     let settings = Settings::load(&state.config_dir)?;
     let config = config()?;
-    let original = record::read_run(Path::new(&request.dir)).map_err(|e| e.to_string())?;
-    if replay::replayable(&original).is_empty() {
-        return Err("this run has no performed actions to replay".into());
-    }
-    replay::secrets(&original).check()?;
-    if !(request.speed.is_finite() && (0.1..=100.0).contains(&request.speed)) {
-        return Err("speed must be between 0.1 and 100".into());
-    }
-    let options = ReplayOptions {
-        target: Target::Monitor(request.monitor),
-        speed: request.speed,
-        confirm: confirm_policy(&request.confirm)?,
-        screenshots: true,
-        ..Default::default()
-    };
     let client = match &request.vlm_profile {
         Some(p) => Some(client_for(&state, &config, p)?),
         None => None,
     };
-    // The original run's detectors, else the app's, else config.toml's.
-    let recorded = original.info.options["detectors"].as_str().map(String::from);
-    let perception = run::perception(&run::perception_config(&config, recorded.or(detectors(&settings)).as_deref()))
+    let replay_request = run::ReplayRequest {
+        monitor: request.monitor,
+        speed: request.speed,
+        confirm: Some(confirm_policy(&request.confirm)?),
+        screenshots: true,
+        record: Recording::Under(runs_dir(&settings, &config)),
+        shell: "desktop app".into(),
+        ..Default::default()
+    };
+    let prepared = run::prepare_replay(&config, Path::new(&request.dir), &replay_request, client.as_ref())
         .map_err(|e| e.to_string())?;
-    let executor = run::executor(false).map_err(|e| e.to_string())?;
-    let out = runs_dir(&settings, &config).join(format!("{}-replay", record::run_id(&original.info.task)));
-    let mut opts = replay::options_json(&original, &options, client.as_ref(), executor.name());
-    opts["shell"] = "desktop app".into();
-    let recorder = run::recorder(&out, "replay", &original.info.task, client.as_ref(), opts, &perception.detectors)
-        .map_err(|e| e.to_string())?;
-    let pipeline = perception.pipeline;
+    let (original, options, executor, recorder) =
+        (prepared.original, prepared.options, prepared.executor, prepared.recorder);
+    let pipeline = prepared.perception.pipeline;
     let prompt = config.prompt.clone();
+    let out = prepared.run_dir.unwrap_or_default();
     let out_text = out.display().to_string();
     let app2 = app.clone();
     start_session(&app, &state, out_text.clone(), move |replies, waiting, stop| {
@@ -355,7 +344,7 @@ pub async fn run_replay(app: AppHandle, state: State<'_, AppState>, request: Rep
             fallback,
             executor,
             operator: kit.operator,
-            recorder: Some(recorder),
+            recorder,
             stop,
             events: kit.events,
         };
@@ -465,18 +454,6 @@ pub fn run_status(state: State<'_, AppState>) -> CmdResult<RunStatusView> {
     })
 }
 
-#[derive(Debug, Serialize)]
-pub struct RunSummary {
-    pub dir: String,
-    pub id: String,
-    pub task: String,
-    pub source: String,
-    pub started_at: String,
-    pub steps: u32,
-    pub status: String,
-    pub message: String,
-}
-
 /// Recorded runs, newest first.
 #[tauri::command]
 pub async fn runs_list(state: State<'_, AppState>) -> CmdResult<Vec<RunSummary>> {
@@ -485,27 +462,7 @@ pub async fn runs_list(state: State<'_, AppState>) -> CmdResult<Vec<RunSummary>>
 }
 
 pub fn list_runs(root: &Path) -> Vec<RunSummary> {
-    let mut out: Vec<RunSummary> = std::fs::read_dir(root)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let text = std::fs::read_to_string(e.path().join("run.json")).ok()?;
-            let i: RunInfo = serde_json::from_str(&text).ok()?;
-            Some(RunSummary {
-                dir: e.path().display().to_string(),
-                id: i.id,
-                task: i.task,
-                source: i.source,
-                started_at: i.started_at,
-                steps: i.steps,
-                status: i.result.status.as_str().into(),
-                message: i.result.message,
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| b.started_at.cmp(&a.started_at));
-    out
+    run::list_runs(root).0
 }
 
 #[derive(Debug, Serialize)]
@@ -589,7 +546,7 @@ pub async fn run_export(dir: String) -> CmdResult<String> {
 mod tests {
     use super::*;
     use markpilot::action::{ClickKind, Pointer};
-    use markpilot::record::Recorder;
+    use markpilot::record::{Recorder, RunInfo};
 
     #[test]
     fn verdicts_from_the_window_are_checked_before_the_agent_sees_them() {

@@ -143,6 +143,9 @@ fn an_mcp_client_lists_the_tools_observes_and_fills_a_form_by_marks() {
         "wait",
         "list_monitors",
         "list_windows",
+        "run_task",
+        "replay",
+        "list_runs",
     ] {
         assert!(names.contains(&want), "no {want} tool in {names:?}");
     }
@@ -395,6 +398,29 @@ fn run_task_hands_a_task_to_the_agent_reports_progress_and_stops_when_cancelled(
     assert!(vlm.problems().is_empty(), "{:?}", vlm.problems());
     // The run changed the screen: the marks of before are gone.
     assert!(c.error("click", json!({"mark": 1})).contains("observe first"));
+
+    // The task is a run the client can list and replay with no model.
+    let listed = c.ok("list_runs", json!({}));
+    let runs_listed = listed["structured"]["runs"].as_array().unwrap().clone();
+    let entry = runs_listed.iter().find(|r| r["task"] == "enter the name Ada").expect("the task's run is listed");
+    assert_eq!((entry["status"].as_str(), entry["steps"].as_u64()), (Some("done"), Some(3)), "{listed}");
+    assert!(listed["texts"][0].as_str().unwrap().contains(entry["id"].as_str().unwrap()), "{listed}");
+    assert!(c.error("replay", json!({"run": "no-such-run"})).contains("no recorded run no-such-run"));
+    assert!(c.error("replay", json!({"run": "../../etc"})).contains("recorded run"));
+    assert!(c.error("replay", json!({"run": entry["id"], "speed": 0})).contains("speed"));
+    let pid = s.spawn("zenity", &["--entry", "--title=Name again", "--text=Your name:"]);
+    wait_until_drawn(&s, "Name again", "zenity", "text", None);
+    let asked_before = vlm.requests().len();
+    let replayed = c.ok("replay", json!({"run": entry["id"]}));
+    assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("Ada\n"));
+    assert_eq!(replayed["structured"]["status"], "done", "{replayed}");
+    assert_eq!(replayed["progress"].as_array().map(Vec::len), Some(2), "one per replayed action: {replayed}");
+    assert_eq!(vlm.requests().len(), asked_before, "a replay asks no model");
+    let replay_info = read_json(&PathBuf::from(replayed["structured"]["run_dir"].as_str().unwrap()).join("run.json"));
+    assert_eq!(
+        (replay_info["source"].as_str(), replay_info["options"]["shell"].as_str()),
+        (Some("replay"), Some("mcp"))
+    );
 
     // A task cancelled by the client stops after its step; the server keeps serving.
     let cancelled = c.ask(json!({"tool": "run_task", "args": {"task": "wait for ever"}, "cancel_after_progress": 2}));
