@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 
 use image::RgbaImage;
-use serde::{Deserialize, Serialize};
 
 use crate::capture::WindowBox;
 use crate::geometry::Rect;
@@ -37,51 +36,9 @@ pub struct ScreenView<'a> {
     pub scale: f64,
 }
 
-/// How one candidate scored, per clue (`None`: the clue says nothing for this target).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Candidate {
-    /// The mark on the current screen.
-    pub id: u32,
-    pub kind: ElementKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    pub bbox: Rect,
-    pub confidence: f64,
-    pub scores: Scores,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Scores {
-    pub text: f64,
-    pub kind: f64,
-    pub size: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub neighbours: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<f64>,
-    pub place: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub appearance: Option<f64>,
-    /// Where both sit in their application's accessibility tree, when both runs read it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<f64>,
-    /// The candidate reads a different label than the target did: not the same control,
-    /// however well the rest fits ("Accept" where "OK" was).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub conflict: bool,
-}
-
-/// The result of looking for one recorded element.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Refound {
-    /// The accepted candidate, if any.
-    pub found: Option<Candidate>,
-    /// The best candidates, best first (at most five), the accepted one included.
-    pub best: Vec<Candidate>,
-    /// Why nothing was accepted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
+// The scores and the result are part of a run's record (record.rs owns them, so the record
+// does not depend on replay); re-finding fills them in.
+pub use crate::record::{Candidate, Refound, Scores};
 
 /// Find `target` (an element of `recorded`) on `current`.
 pub fn refind(target: &Element, recorded: &ScreenView, current: &ScreenView) -> Refound {
