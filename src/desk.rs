@@ -126,7 +126,13 @@ pub enum Spot {
     Point(f64, f64),
 }
 
+/// Asks the person behind the client whether a risky action may go ahead: `Ok(true)` yes,
+/// `Ok(false)` no, `Err(why)` when nobody can be asked.
+pub type Asker = Box<dyn FnMut(&str) -> Result<bool, String> + Send>;
+
 pub struct Desk {
+    /// Asks about risky actions for the call in progress (MCP elicitation), if it can.
+    asker: Option<Asker>,
     capturer: Box<dyn Capturer>,
     pipeline: Pipeline,
     executor: Box<dyn Executor>,
@@ -151,6 +157,7 @@ impl Desk {
         secrets: Secrets,
     ) -> Self {
         Self {
+            asker: None,
             capturer,
             pipeline,
             executor,
@@ -168,6 +175,11 @@ impl Desk {
     pub fn with_recorder(mut self, recorder: Recorder) -> Self {
         self.recorder = Some(recorder);
         self
+    }
+
+    /// Who is asked about risky actions from now on (`None`: nobody; they are refused).
+    pub fn set_asker(&mut self, asker: Option<Asker>) {
+        self.asker = asker;
     }
 
     /// Lend the desk's capturer to a whole run (MCP's `run_task`) while the desk is held; the
@@ -413,14 +425,34 @@ impl Desk {
         let t = Instant::now();
         let latest = self.latest.as_ref().ok_or(DeskError::NoObservation)?;
         if let Some(reason) = guard::needs_confirmation(self.confirm, &action, &latest.scene) {
-            let detail = Some(format!("not confirmed: {reason}"));
-            let outcome = Outcome { status: "refused".into(), detail, screen_changed: Some(false), input: vec![] };
-            self.record(action, outcome);
-            return Err(DeskError::Refused(format!(
-                "{reason}; this server asks before risky actions and this client cannot be asked \
-                 (start it with --confirm never to allow them)"
-            )));
+            let what = self.secrets.redact(&agent::describe(&action, &latest.scene));
+            let asked = match self.asker.as_mut() {
+                Some(ask) => ask(&format!("markpilot is about to {what}: {reason}. Allow it?")),
+                None => Err("this client cannot be asked".into()),
+            };
+            let refusal = match asked {
+                Ok(true) => None,
+                Ok(false) => Some(("declined by the person".to_string(), format!("{reason}; the person declined it"))),
+                Err(why) => Some((
+                    format!("not confirmed: {reason}"),
+                    format!(
+                        "{reason}; this server asks before risky actions and {why} \
+                         (start it with --confirm never to allow them)"
+                    ),
+                )),
+            };
+            if let Some((detail, message)) = refusal {
+                let outcome = Outcome {
+                    status: "refused".into(),
+                    detail: Some(detail),
+                    screen_changed: Some(false),
+                    input: vec![],
+                };
+                self.record(action, outcome);
+                return Err(DeskError::Refused(message));
+            }
         }
+        let latest = self.latest.as_ref().ok_or(DeskError::NoObservation)?;
         let description = agent::describe(&action, &latest.scene);
         let done =
             agent::perform(&action, &latest.scene, latest.mapping.as_ref(), &self.secrets, self.executor.as_mut());

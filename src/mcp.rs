@@ -11,7 +11,8 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ContentBlock, Implementation, ProgressNotificationParam, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::RequestContext;
+use rmcp::model::{ElicitRequestParams, ElicitationAction, ElicitationSchema};
+use rmcp::service::{Peer, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use serde_json::json;
@@ -21,7 +22,7 @@ use crate::agent::{Agent, Event, StopSignal, Unattended};
 use crate::capture::Target;
 use crate::config::Config;
 use crate::decide::{ProviderProfile, VlmClient};
-use crate::desk::{Acted, Desk, DeskError, Observed, Spot};
+use crate::desk::{Acted, Asker, Desk, DeskError, Observed, Spot};
 use crate::geometry::Rect;
 use crate::guard::ConfirmPolicy;
 use crate::run::{self, Recording, RunRequest};
@@ -239,6 +240,28 @@ fn observed(o: Observed) -> (Vec<ContentBlock>, serde_json::Value) {
     (content, structured)
 }
 
+/// Ask the client's person about a risky action through MCP elicitation (a form with one
+/// yes/no field), when the client offers it; it has five minutes to answer.
+fn asker(peer: Peer<RoleServer>) -> Asker {
+    let handle = tokio::runtime::Handle::current();
+    Box::new(move |question: &str| {
+        if peer.peer_info().is_none_or(|i| i.capabilities.elicitation.is_none()) {
+            return Err("this client cannot be asked (it offers no elicitation)".into());
+        }
+        let schema = ElicitationSchema::builder().required_bool("allow").build().map_err(|e| e.to_string())?;
+        let params = ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message: question.to_string(),
+            requested_schema: schema,
+        };
+        let answer = handle
+            .block_on(peer.create_elicitation_with_timeout(params, Some(std::time::Duration::from_secs(300))))
+            .map_err(|e| format!("asking the client failed ({e})"))?;
+        let allowed = answer.content.as_ref().and_then(|c| c.get("allow")).and_then(serde_json::Value::as_bool);
+        Ok(answer.action == ElicitationAction::Accept && allowed != Some(false))
+    })
+}
+
 fn tool_error(e: DeskError) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(e.to_string())])
 }
@@ -276,12 +299,17 @@ impl McpServer {
     /// Run an action; with `observe_after`, observe again once it is done and append that.
     async fn act(
         &self,
+        peer: Peer<RoleServer>,
         observe_after: bool,
         f: impl FnOnce(&mut Desk) -> Result<Acted, DeskError> + Send + 'static,
     ) -> Result<CallToolResult, ErrorData> {
+        let ask = asker(peer);
         let r = self
             .with_desk(move |d| {
-                let a = f(d)?;
+                d.set_asker(Some(ask));
+                let a = f(d);
+                d.set_asker(None);
+                let a = a?;
                 let o = if observe_after { Some(d.observe_again()) } else { None };
                 Ok((a, o))
             })
@@ -306,8 +334,8 @@ impl McpServer {
         })
     }
 
-    async fn pointer(&self, kind: ClickKind, w: Where) -> Result<CallToolResult, ErrorData> {
-        self.act(w.observe_after, move |d| {
+    async fn pointer(&self, peer: Peer<RoleServer>, kind: ClickKind, w: Where) -> Result<CallToolResult, ErrorData> {
+        self.act(peer, w.observe_after, move |d| {
             let s = required(w.mark, w.point)?;
             d.pointer_action(w.observation, kind, s)
         })
@@ -341,23 +369,39 @@ impl McpServer {
     }
 
     #[tool(description = "Click a mark (or a point of the latest observation's image) with the left button.")]
-    async fn click(&self, Parameters(w): Parameters<Where>) -> Result<CallToolResult, ErrorData> {
-        self.pointer(ClickKind::Click, w).await
+    async fn click(
+        &self,
+        Parameters(w): Parameters<Where>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.pointer(ctx.peer, ClickKind::Click, w).await
     }
 
     #[tool(description = "Double-click a mark or point (open a file, select a word).")]
-    async fn double_click(&self, Parameters(w): Parameters<Where>) -> Result<CallToolResult, ErrorData> {
-        self.pointer(ClickKind::DoubleClick, w).await
+    async fn double_click(
+        &self,
+        Parameters(w): Parameters<Where>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.pointer(ctx.peer, ClickKind::DoubleClick, w).await
     }
 
     #[tool(description = "Right-click a mark or point (open its context menu).")]
-    async fn right_click(&self, Parameters(w): Parameters<Where>) -> Result<CallToolResult, ErrorData> {
-        self.pointer(ClickKind::RightClick, w).await
+    async fn right_click(
+        &self,
+        Parameters(w): Parameters<Where>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.pointer(ctx.peer, ClickKind::RightClick, w).await
     }
 
     #[tool(description = "Move the pointer over a mark or point without clicking (show a tooltip or a menu).")]
-    async fn hover(&self, Parameters(w): Parameters<Where>) -> Result<CallToolResult, ErrorData> {
-        self.pointer(ClickKind::Hover, w).await
+    async fn hover(
+        &self,
+        Parameters(w): Parameters<Where>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.pointer(ctx.peer, ClickKind::Hover, w).await
     }
 
     #[tool(
@@ -365,8 +409,12 @@ impl McpServer {
         description = "Type text, into a mark or point when given (it is clicked first), else where the keyboard focus is. \
         \"\\n\" presses Return; {{secret:NAME}} types a secret the server holds without revealing it."
     )]
-    async fn type_text(&self, Parameters(a): Parameters<TypeArgs>) -> Result<CallToolResult, ErrorData> {
-        self.act(a.observe_after, move |d| {
+    async fn type_text(
+        &self,
+        Parameters(a): Parameters<TypeArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.act(ctx.peer, a.observe_after, move |d| {
             let s = spot(a.mark, a.point)?;
             d.type_text(a.observation, a.text, s, a.clear)
         })
@@ -374,13 +422,21 @@ impl McpServer {
     }
 
     #[tool(description = "Press a key or a combination: \"Return\", \"Tab\", \"Escape\", \"ctrl+s\", \"alt+F4\".")]
-    async fn key(&self, Parameters(a): Parameters<KeyArgs>) -> Result<CallToolResult, ErrorData> {
-        self.act(a.observe_after, move |d| d.key(&a.keys)).await
+    async fn key(
+        &self,
+        Parameters(a): Parameters<KeyArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.act(ctx.peer, a.observe_after, move |d| d.key(&a.keys)).await
     }
 
     #[tool(description = "Scroll with the wheel, over a mark or point when given.")]
-    async fn scroll(&self, Parameters(a): Parameters<ScrollArgs>) -> Result<CallToolResult, ErrorData> {
-        self.act(a.observe_after, move |d| {
+    async fn scroll(
+        &self,
+        Parameters(a): Parameters<ScrollArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.act(ctx.peer, a.observe_after, move |d| {
             let s = spot(a.mark, a.point)?;
             d.scroll(a.observation, &a.direction, a.amount.unwrap_or(3), s)
         })
@@ -388,8 +444,12 @@ impl McpServer {
     }
 
     #[tool(description = "Drag from one mark or point to another (sliders, moving items).")]
-    async fn drag(&self, Parameters(a): Parameters<DragArgs>) -> Result<CallToolResult, ErrorData> {
-        self.act(a.observe_after || a.from.observe_after || a.to.observe_after, move |d| {
+    async fn drag(
+        &self,
+        Parameters(a): Parameters<DragArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.act(ctx.peer, a.observe_after || a.from.observe_after || a.to.observe_after, move |d| {
             let from = required(a.from.mark, a.from.point)?;
             let to = required(a.to.mark, a.to.point)?;
             d.drag(a.from.observation.or(a.to.observation), from, to)
@@ -398,8 +458,12 @@ impl McpServer {
     }
 
     #[tool(description = "Wait a number of seconds (0 to 60) for the screen to change by itself.")]
-    async fn wait(&self, Parameters(a): Parameters<WaitArgs>) -> Result<CallToolResult, ErrorData> {
-        self.act(a.observe_after, move |d| d.wait(a.seconds)).await
+    async fn wait(
+        &self,
+        Parameters(a): Parameters<WaitArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.act(ctx.peer, a.observe_after, move |d| d.wait(a.seconds)).await
     }
 
     #[tool(

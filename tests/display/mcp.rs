@@ -468,3 +468,43 @@ fn run_task_hands_a_task_to_the_agent_reports_progress_and_stops_when_cancelled(
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn risky_actions_are_put_to_the_person_through_elicitation_when_the_client_offers_it() {
+    let mut s = XSession::start(1024, 700);
+    s.spawn("zenity", &["--entry", "--title=Keep me", "--text=Close this?"]);
+    wait_until_drawn(&s, "Keep me", "zenity", "text", None);
+    let open = |s: &XSession| s.windows().iter().any(|w| w["title"] == "Keep me");
+
+    // The person declines: nothing is sent, the refusal is recorded as theirs.
+    let run = PathBuf::from(s.scratch("mcp-declined"));
+    let args = ["--detectors", "builtin", "--record", run.to_str().unwrap()];
+    let mut c = Client::start(&s, &args, &[("MCP_BRIDGE_ELICIT", "decline")]);
+    c.ok("observe", json!({}));
+    let declined = c.call("key", json!({"keys": "alt+F4"}));
+    assert_eq!(declined["is_error"], true, "{declined}");
+    assert!(declined["texts"][0].as_str().unwrap().contains("the person declined it"), "{declined}");
+    let asked = declined["elicited"].as_array().unwrap();
+    assert_eq!(asked.len(), 1, "{declined}");
+    assert!(
+        asked[0].as_str().unwrap().contains("alt+F4") && asked[0].as_str().unwrap().ends_with("Allow it?"),
+        "{asked:?}"
+    );
+    c.close();
+    assert!(open(&s), "a declined action was performed");
+    let recorded = steps(&run);
+    assert_eq!(recorded[0]["outcome"]["status"], "refused");
+    assert_eq!(recorded[0]["outcome"]["detail"], "declined by the person");
+
+    // The person allows it: it is done.
+    let mut c = Client::start(&s, &["--detectors", "builtin", "--no-record"], &[("MCP_BRIDGE_ELICIT", "accept")]);
+    c.ok("observe", json!({}));
+    let allowed = c.ok("key", json!({"keys": "alt+F4"}));
+    assert_eq!(allowed["elicited"].as_array().map(Vec::len), Some(1), "{allowed}");
+    s.wait_until("the dialog to close", Duration::from_secs(10), |s| !open(s));
+    // Actions that are not risky ask nobody.
+    c.ok("observe", json!({}));
+    let calm = c.ok("key", json!({"keys": "shift"}));
+    assert_eq!(calm["elicited"], json!([]), "{calm}");
+    c.close();
+}

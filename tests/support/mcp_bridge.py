@@ -18,6 +18,11 @@ on standard output:
                                         "progress": [...]}
 
 A protocol failure is {"protocol_error": "..."}. End of input closes the session.
+
+With $MCP_BRIDGE_ELICIT set to "accept" or "decline" the client offers elicitation and gives
+that answer to every form it is shown (accept: {"allow": true}); each answer then carries the
+messages it was shown as "elicited": [...]. Without it the client offers no elicitation.
+
 """
 
 import asyncio
@@ -74,8 +79,19 @@ async def main(argv):
 
 
 async def serve(read, write):
+    elicited = []
+    answer = os.environ.get("MCP_BRIDGE_ELICIT")
+
+    async def on_elicit(context, params):
+        import mcp_types
+        elicited.append(params.message)
+        if answer == "accept":
+            return mcp_types.ElicitResult(action="accept", content={"allow": True})
+        return mcp_types.ElicitResult(action="decline")
+
+    extra = {"elicitation_callback": on_elicit} if answer else {}
     if True:
-        async with ClientSession(read, write) as session:
+        async with ClientSession(read, write, **extra) as session:
             await session.initialize()
             loop = asyncio.get_running_loop()
             while True:
@@ -113,7 +129,9 @@ async def serve(read, write):
                             print(json.dumps({"cancelled": True, "progress": progress}), flush=True)
                             continue
                         r = call.result()
-                        out = {"progress": progress, "is_error": bool(field(r, "is_error", "isError")), "texts": [], "images": [],
+                        shown = list(elicited)
+                        elicited.clear()
+                        out = {"elicited": shown, "progress": progress, "is_error": bool(field(r, "is_error", "isError")), "texts": [], "images": [],
                                "structured": field(r, "structured_content", "structuredContent"),
                                "result_bytes": len(r.model_dump_json(by_alias=True, exclude_none=True))}
                         for c in r.content:
