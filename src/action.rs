@@ -5,8 +5,27 @@
 //! the sent image's space, is mapped back through [`crate::coords::Resize`] before it gets here).
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+/// The longest wait an action may ask for.
+pub const MAX_WAIT_SECONDS: f64 = 60.0;
+/// The most wheel notches one scroll may turn.
+pub const MAX_SCROLL: u32 = 50;
+/// The most characters one `type` may send.
+pub const MAX_TYPED_CHARS: usize = 10_000;
+
+/// Why an action from outside (a model, a recording, an edit in the app, an MCP client)
+/// cannot be performed as it stands.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct OutOfBounds(pub String);
+
+/// Seconds as a duration that never panics: NaN and negatives are zero, huge values a day.
+pub fn seconds(s: f64) -> Duration {
+    if s.is_finite() && s > 0.0 { Duration::from_secs_f64(s.min(86_400.0)) } else { Duration::ZERO }
+}
 
 /// Where a pointer action lands.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -120,6 +139,36 @@ pub enum Action {
 }
 
 impl Action {
+    /// The one check of an action from outside, wherever it comes from: a wait is 0 to 60
+    /// seconds (longer ones are cut to 60), a scroll 1 to 50 notches, a `type` at most 10,000
+    /// characters, a point finite. Performing the result is bounded in time and input.
+    pub fn bounded(mut self) -> Result<Self, OutOfBounds> {
+        match &mut self {
+            Action::Wait { seconds } => {
+                if !seconds.is_finite() || *seconds < 0.0 {
+                    return Err(OutOfBounds(format!("wait {seconds} is not a number of seconds from 0 to 60")));
+                }
+                *seconds = seconds.min(MAX_WAIT_SECONDS);
+            }
+            Action::Scroll { amount, .. } => *amount = (*amount).clamp(1, MAX_SCROLL),
+            Action::Type { text, .. } if text.chars().count() > MAX_TYPED_CHARS => {
+                return Err(OutOfBounds(format!(
+                    "type sends {} characters; at most {MAX_TYPED_CHARS} at a time",
+                    text.chars().count()
+                )));
+            }
+            _ => {}
+        }
+        for p in self.pointers() {
+            if let Pointer::Point(x, y) = p
+                && !(x.is_finite() && y.is_finite())
+            {
+                return Err(OutOfBounds(format!("point ({x}, {y}) is not on any screen")));
+            }
+        }
+        Ok(self)
+    }
+
     /// The name the model uses for this action.
     pub fn name(&self) -> &'static str {
         match self {
@@ -409,6 +458,28 @@ impl fmt::Display for KeyCombo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn actions_from_outside_are_bounded_or_refused_with_the_reason() {
+        let wait = |s: f64| Action::Wait { seconds: s }.bounded();
+        assert_eq!(wait(2.5), Ok(Action::Wait { seconds: 2.5 }));
+        assert_eq!(wait(1e12), Ok(Action::Wait { seconds: MAX_WAIT_SECONDS }));
+        for bad in [f64::NAN, -1.0, f64::INFINITY] {
+            assert!(wait(bad).unwrap_err().0.contains("not a number of seconds"), "{bad}");
+        }
+        let scroll = |n: u32| Action::Scroll { direction: ScrollDirection::Down, amount: n, target: None }.bounded();
+        assert_eq!(scroll(4_000_000_000), scroll(MAX_SCROLL));
+        assert_eq!(scroll(0), scroll(1));
+        let long = Action::Type { text: "x".repeat(MAX_TYPED_CHARS + 1), target: None, clear: false };
+        assert!(long.bounded().unwrap_err().0.contains("at most 10000"));
+        let nowhere = Action::Pointer { kind: ClickKind::Click, target: Pointer::Point(f64::NAN, 3.0) };
+        assert!(nowhere.bounded().is_err());
+        let drag = Action::Drag { from: Pointer::Mark(1), to: Pointer::Point(1.0, f64::INFINITY) };
+        assert!(drag.bounded().is_err());
+        assert_eq!(seconds(f64::NAN), Duration::ZERO);
+        assert_eq!(seconds(-3.0), Duration::ZERO);
+        assert_eq!(seconds(1e300), Duration::from_secs(86_400));
+    }
 
     fn combo(s: &str) -> String {
         KeyCombo::parse(s).unwrap().to_string()

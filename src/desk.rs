@@ -389,7 +389,7 @@ impl Desk {
             )));
         }
         let t = Instant::now();
-        self.stop.sleep(Duration::from_secs_f64(seconds));
+        self.stop.sleep(crate::action::seconds(seconds));
         let description = format!("waited {seconds} s");
         let not_recorded = if self.latest.is_some() {
             let outcome = Outcome { status: "waited".into(), detail: None, screen_changed: None, input: vec![] };

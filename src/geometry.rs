@@ -24,12 +24,13 @@ impl Rect {
         Self { x: x0, y: y0, w: (x1 - x0).max(0) as u32, h: (y1 - y0).max(0) as u32 }
     }
 
+    /// Saturating: a box from outside (a region, a recorded box) never overflows.
     pub fn right(&self) -> i32 {
-        self.x + self.w as i32
+        self.x.saturating_add(i32::try_from(self.w).unwrap_or(i32::MAX))
     }
 
     pub fn bottom(&self) -> i32 {
-        self.y + self.h as i32
+        self.y.saturating_add(i32::try_from(self.h).unwrap_or(i32::MAX))
     }
 
     pub fn area(&self) -> u64 {
@@ -143,6 +144,12 @@ impl std::fmt::Display for Rect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edges_of_boxes_from_outside_saturate_instead_of_overflowing() {
+        let r = Rect::new(2_000_000_000, i32::MIN, u32::MAX, 10);
+        assert_eq!((r.right(), r.bottom()), (i32::MAX, i32::MIN + 10));
+    }
 
     #[test]
     fn overlap_counts_containment() {

@@ -165,23 +165,45 @@ pub fn is_password_field(scene: &Scene, id: u32) -> bool {
 pub fn risk(action: &Action, scene: &Scene) -> Option<String> {
     match action {
         Action::Key { combo } if risky_combo(combo) => Some(format!("the key combination {combo} closes or deletes")),
-        Action::Pointer { kind, target: Pointer::Mark(id) } if !matches!(kind, crate::action::ClickKind::Hover) => {
-            let e = scene.element(*id)?;
-            let text = e.text.as_deref()?;
-            has_word(text, RISKY_WORDS).map(|w| format!("mark {id} says {:?} ({w})", text))
+        // Whatever it is typed into: a secret leaves the task for the screen (a prompt
+        // injection on screen would ask for "{{secret:PW}} in the comment box").
+        Action::Type { text, .. } if text.contains("{{secret:") => Some("typing a secret".into()),
+        // Ctrl+A, Delete to whatever has the focus (a file manager: every file).
+        Action::Type { target: None, clear: true, .. } => {
+            Some("clearing whatever has the keyboard focus (no field named)".into())
         }
-        Action::Type { target: Some(Pointer::Mark(id)), .. } => {
-            let texts = describing_text(scene, *id);
-            let is_field = scene.element(*id).is_some_and(|e| e.kind == ElementKind::TextField);
+        Action::Pointer { kind, target } if !matches!(kind, crate::action::ClickKind::Hover) => {
+            let id = element_under(scene, target)?;
+            let text = scene.element(id)?.text.as_deref()?;
+            let what = match target {
+                Pointer::Mark(_) => format!("mark {id}"),
+                Pointer::Point(..) => format!("the {target} is on mark {id}, which"),
+            };
+            has_word(text, RISKY_WORDS).map(|w| format!("{what} says {text:?} ({w})"))
+        }
+        Action::Type { target: Some(target), .. } => {
+            let id = element_under(scene, target)?;
+            let texts = describing_text(scene, id);
+            let is_field = scene.element(id).is_some_and(|e| e.kind == ElementKind::TextField);
             texts
                 .iter()
                 .find_map(|t| has_word(t, PASSWORD_WORDS))
                 .filter(|_| is_field || !texts.is_empty())
                 .map(|w| format!("typing into a {w} field"))
         }
-        Action::Type { text, .. } if text.contains("{{secret:") => Some("typing a secret".into()),
         Action::Drag { .. } => None,
         _ => None,
+    }
+}
+
+/// The mark a pointer lands on: the mark itself, or the smallest mark holding the point (a
+/// model answering with coordinates is judged as if it had named that mark).
+fn element_under(scene: &Scene, p: &Pointer) -> Option<u32> {
+    match *p {
+        Pointer::Mark(id) => Some(id),
+        Pointer::Point(x, y) => {
+            scene.elements.iter().filter(|e| e.bbox.contains_point(x, y)).min_by_key(|e| e.bbox.area()).map(|e| e.id)
+        }
     }
 }
 
@@ -346,6 +368,30 @@ mod tests {
 
     fn click(id: u32) -> Action {
         Action::Pointer { kind: ClickKind::Click, target: Pointer::Mark(id) }
+    }
+
+    #[test]
+    fn points_secrets_and_blind_clears_are_judged_by_what_they_do() {
+        let s = scene();
+        let click_at = |x, y| Action::Pointer { kind: ClickKind::Click, target: Pointer::Point(x, y) };
+        // A point on "Delete file" is as risky as its mark; a point on "Open" or on nothing is not.
+        let r = risk(&click_at(50.0, 20.0), &s).expect("a point on Delete file");
+        assert!(r.contains("mark 1") && r.contains("Delete file"), "{r}");
+        assert_eq!(risk(&click_at(140.0, 20.0), &s), None);
+        assert_eq!(risk(&click_at(700.0, 500.0), &s), None);
+        // Typing at a point inside the password field asks, as typing into its mark does.
+        let typed_at = Action::Type { text: "x".into(), target: Some(Pointer::Point(150.0, 58.0)), clear: false };
+        assert!(risk(&typed_at, &s).unwrap().contains("password"));
+        // A secret asks wherever it goes: into an ordinary field ("Open" is a button, mark 2).
+        for target in [Some(Pointer::Mark(2)), Some(Pointer::Point(140.0, 20.0)), None] {
+            let a = Action::Type { text: "{{secret:PW}}".into(), target, clear: false };
+            assert_eq!(risk(&a, &s).as_deref(), Some("typing a secret"), "{a:?}");
+        }
+        // Clearing with no field named would select and delete whatever has the focus.
+        let blind = Action::Type { text: "new".into(), target: None, clear: true };
+        assert!(risk(&blind, &s).unwrap().contains("keyboard focus"));
+        let named = Action::Type { text: "new".into(), target: Some(Pointer::Mark(2)), clear: true };
+        assert_eq!(risk(&named, &s), None);
     }
 
     #[test]

@@ -313,9 +313,10 @@ fn parse_region(s: &str) -> Result<Rect, String> {
     if w <= 0 || h <= 0 {
         return Err(format!("W and H must be ≥ 1, got {w}x{h}"));
     }
-    let fits = |v: i64| v <= i32::MAX as i64;
-    if !(fits(x) && fits(y) && fits(w) && fits(h)) {
-        return Err("region values are too large".into());
+    // No screen is a million pixels across; a region beyond that is a mistake.
+    let fits = |v: i64| v <= 1 << 20;
+    if !(fits(x) && fits(y) && fits(x + w) && fits(y + h)) {
+        return Err(format!("region {x},{y},{w},{h} reaches beyond any screen (at most 1048576 pixels)"));
     }
     Ok(Rect::new(x as i32, y as i32, w as u32, h as u32))
 }

@@ -379,6 +379,7 @@ pub fn parse_verdict(verdict: &str, action: Option<&str>) -> CmdResult<Verdict> 
         "edit" => {
             let text = action.ok_or("edit needs the edited action")?;
             let a: Action = serde_json::from_str(text).map_err(|e| format!("the edited action is not valid: {e}"))?;
+            let a = a.bounded().map_err(|e| format!("the edited action is not valid: {e}"))?;
             if a.is_terminal() {
                 return Err("an edited action must act on the screen (not done, fail or ask_user)".into());
             }
@@ -563,6 +564,11 @@ mod tests {
             parse_verdict("edit", Some(r#"{"type":"done","answer":null}"#)).unwrap_err().contains("act on the screen")
         );
         assert!(parse_verdict("maybe", None).is_err());
+        // An edit is bounded like every action from outside.
+        let e = parse_verdict("edit", Some(r#"{"type":"wait","seconds":-5}"#)).unwrap_err();
+        assert!(e.contains("not a number of seconds"), "{e}");
+        let huge = r#"{"type":"scroll","direction":"down","amount":4000000000,"target":null}"#;
+        assert!(matches!(parse_verdict("edit", Some(huge)), Ok(Verdict::Edit(Action::Scroll { amount: 50, .. }))));
     }
 
     #[test]

@@ -426,7 +426,7 @@ impl Agent<'_> {
         // settle
         let t = Instant::now();
         if let Action::Wait { seconds } = action {
-            self.stop.sleep(Duration::from_secs_f64(seconds));
+            self.stop.sleep(crate::action::seconds(seconds.min(crate::action::MAX_WAIT_SECONDS)));
         }
         let settled = self.settle(&ann.frame.image);
         timings.settle = ms(t);
@@ -625,7 +625,16 @@ pub fn perform(
     let t = Instant::now();
     let expand = |s: &str| secrets.expand(s);
     let mut done = Performed { input: Vec::new(), latency_ms: 0.0, error: None };
-    match act::resolve(action, scene, mapping, &expand) {
+    // Whatever the action came from (a model, a recording, an edit, an MCP client), nothing
+    // unbounded is performed.
+    let action = match action.clone().bounded() {
+        Ok(a) => a,
+        Err(e) => {
+            done.error = Some(e.0);
+            return done;
+        }
+    };
+    match act::resolve(&action, scene, mapping, &expand) {
         Ok(ops) => {
             for (i, op) in ops.iter().enumerate() {
                 if i == 0 {

@@ -184,6 +184,11 @@ impl std::fmt::Debug for VlmClient {
     }
 }
 
+/// A model timeout in seconds: at least 0.1, and 60 where the value is not a number.
+fn timeout(t: f64) -> f64 {
+    if t.is_finite() { t.max(0.1) } else { 60.0 }
+}
+
 impl VlmClient {
     /// Reads the key from the profile's environment variable now, so a missing key is an
     /// error before the run starts.
@@ -204,8 +209,9 @@ impl VlmClient {
             return Err(VlmError::MissingKey { profile: profile.name.clone(), var });
         }
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs_f64(profile.timeout.clamp(0.1, 3600.0)))
-            .connect_timeout(Duration::from_secs_f64(profile.timeout.clamp(0.1, 30.0)))
+            // A timeout that is not a number (`timeout = nan` in a config) is the default.
+            .timeout(crate::action::seconds(timeout(profile.timeout).min(3600.0)))
+            .connect_timeout(crate::action::seconds(timeout(profile.timeout).min(30.0)))
             .user_agent(concat!("markpilot/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| VlmError::Client(e.to_string()))?;
@@ -279,7 +285,7 @@ impl VlmClient {
                     }
                     let retryable = matches!(status, 408 | 409 | 425 | 429 | 500 | 502 | 503 | 504 | 529);
                     if retryable && !last {
-                        let delay = retry_after.map(|s| Duration::from_secs_f64(s.min(60.0))).unwrap_or(retry_delay);
+                        let delay = retry_after.map(|s| crate::action::seconds(s.min(60.0))).unwrap_or(retry_delay);
                         tracing::warn!("{url} answered HTTP {status}; retrying in {:.1} s", delay.as_secs_f64());
                         tokio::time::sleep(delay).await;
                         continue;
@@ -433,6 +439,18 @@ fn read_anthropic(body: &str) -> Result<(String, Usage), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeout_that_is_not_a_number_is_the_default_not_a_panic() {
+        let c = crate::config::Config::parse(
+            "[providers.x]\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\ntimeout = nan",
+        )
+        .unwrap();
+        let p = c.profile("x").unwrap();
+        assert!(p.timeout.is_nan());
+        assert!(VlmClient::with_key(p, None).is_ok());
+        assert_eq!((timeout(f64::NAN), timeout(-1.0), timeout(5.0)), (60.0, 0.1, 5.0));
+    }
 
     fn request() -> VlmRequest {
         let img = EncodedImage { mime: "image/png", base64: "AAAA".into(), width: 1, height: 1, bytes: 3 };

@@ -54,7 +54,7 @@ pub fn parse_answer(text: &str, ctx: &AnswerContext) -> Result<Decision, Invalid
         None => return Err(invalid("the JSON object has no \"action\"")),
     };
     let thought = thought.unwrap_or_else(|| prose_outside_json(text));
-    let action = parse_action(&action_obj, ctx)?;
+    let action = parse_action(&action_obj, ctx)?.bounded().map_err(|e| invalid(e.0))?;
     Ok(Decision { thought, action })
 }
 

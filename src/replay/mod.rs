@@ -464,7 +464,8 @@ impl Replayer<'_> {
         // settle
         let t = Instant::now();
         if let Action::Wait { seconds } = action {
-            self.stop.sleep(Duration::from_secs_f64(seconds / self.options.speed.max(0.01)));
+            let s = seconds.min(crate::action::MAX_WAIT_SECONDS) / self.options.speed.max(0.01);
+            self.stop.sleep(crate::action::seconds(s));
         }
         let settled = if orig.outcome.screen_changed == Some(true) && !matches!(action, Action::Wait { .. }) {
             settle::until_changed_then_still(

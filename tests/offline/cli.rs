@@ -192,6 +192,9 @@ fn malformed_regions_are_rejected_before_capturing() {
         ("a,0,10,10", "not an integer"),
         ("0,0,0,10", "W and H must be ≥ 1"),
         ("-5,0,10,10", "≥ 0"),
+        // Would overflow the right edge (a panic in a debug build, a wrap in release).
+        ("2000000000,0,2000000000,1", "beyond any screen"),
+        ("0,0,1048577,10", "beyond any screen"),
     ] {
         let o = run_markpilot(dir.path(), &[], &["annotate", "--region", region]);
         assert!(!o.status.success());
