@@ -184,6 +184,13 @@ impl std::fmt::Debug for VlmClient {
     }
 }
 
+/// Whether a key sent to `base_url` is safe from the network: https, or this machine.
+fn key_travels_safely(base_url: &str) -> bool {
+    let Ok(u) = reqwest::Url::parse(base_url) else { return true };
+    let host = u.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+    u.scheme() == "https" || host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// A model timeout in seconds: at least 0.1, and 60 where the value is not a number.
 fn timeout(t: f64) -> f64 {
     if t.is_finite() { t.max(0.1) } else { 60.0 }
@@ -208,7 +215,35 @@ impl VlmClient {
             let var = profile.api_key_env.clone().unwrap_or_else(|| "an API key variable (--api-key-env)".into());
             return Err(VlmError::MissingKey { profile: profile.name.clone(), var });
         }
+        if key.is_some() && !key_travels_safely(&profile.base_url) {
+            tracing::warn!(
+                "profile {:?} sends its API key over plain http:// to {}, which is not this machine: \
+                 anyone on the way can read it (use https://)",
+                profile.name,
+                profile.base_url
+            );
+        }
         let http = reqwest::Client::builder()
+            // The key travels in a header; a redirect to another origin would carry it there
+            // (reqwest strips only Authorization, not x-api-key), so none is followed.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let from = attempt
+                    .previous()
+                    .last()
+                    .map(|u| (u.scheme().to_string(), u.host_str().map(str::to_string), u.port_or_known_default()));
+                let to = attempt.url();
+                let same = from
+                    == Some((to.scheme().to_string(), to.host_str().map(str::to_string), to.port_or_known_default()));
+                if !same {
+                    let to = to.to_string();
+                    attempt
+                        .error(format!("the server redirected to {to}, another origin; the API key is not sent there"))
+                } else if attempt.previous().len() > 5 {
+                    attempt.error("too many redirects")
+                } else {
+                    attempt.follow()
+                }
+            }))
             // A timeout that is not a number (`timeout = nan` in a config) is the default.
             .timeout(crate::action::seconds(timeout(profile.timeout).min(3600.0)))
             .connect_timeout(crate::action::seconds(timeout(profile.timeout).min(30.0)))
@@ -439,6 +474,48 @@ fn read_anthropic(body: &str) -> Result<(String, Usage), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_api_key_never_follows_a_redirect_to_another_origin() {
+        use std::io::{Read, Write};
+        // B records what reaches it; A redirects there (127.0.0.1 and localhost are two origins).
+        let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let b_port = b.local_addr().unwrap().port();
+        b.set_nonblocking(true).unwrap();
+        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a_port = a.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in a.incoming().take(1) {
+                let mut conn = conn.unwrap();
+                let mut buf = [0u8; 65536];
+                let _ = conn.read(&mut buf);
+                let answer = format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://localhost:{b_port}/v1/messages\r\nContent-Length: 0\r\n\r\n"
+                );
+                let _ = conn.write_all(answer.as_bytes());
+            }
+        });
+        let profile = ProviderProfile {
+            name: "anthropic".into(),
+            protocol: Protocol::Anthropic,
+            base_url: format!("http://127.0.0.1:{a_port}/v1"),
+            model: "m".into(),
+            retries: 0,
+            ..Default::default()
+        };
+        let client = VlmClient::with_key(profile, Some("sk-ant-secret-4f1e".into())).unwrap();
+        let req = VlmRequest {
+            system: "s".into(),
+            turns: vec![Turn { role: Role::User, parts: vec![Part::Text("t".into())] }],
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let err = rt.block_on(client.complete(&req)).unwrap_err().to_string();
+        assert!(err.contains("another origin"), "{err}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(b.accept().is_err(), "the request reached the other origin");
+        assert!(key_travels_safely("https://api.anthropic.com/v1") && key_travels_safely("http://127.0.0.1:8000/v1"));
+        assert!(key_travels_safely("http://localhost:11434/v1") && !key_travels_safely("http://10.0.0.5:8000/v1"));
+    }
 
     #[test]
     fn a_timeout_that_is_not_a_number_is_the_default_not_a_panic() {
