@@ -24,7 +24,7 @@ for (const b of document.querySelectorAll('.tab')) b.addEventListener('click', (
 // ---- run state --------------------------------------------------------------------------
 const live = {
   running: false, paused: false, step: 0, width: 1, height: 1, elements: [], targets: [],
-  perceivedAt: {}, latencies: [], stepsSeen: 0,
+  perceivedAt: {}, latencies: [], stepsSeen: 0, askedStep: 0,
 };
 // Read by the end-to-end test: milliseconds from perception finishing to the screenshot shown.
 window.__markpilot = live;
@@ -145,6 +145,7 @@ const handlers = {
     stepItem(e.step).textContent = `${e.action}`;
   },
   awaiting_confirmation(e) {
+    live.askedStep = e.step;
     $('confirm-action').textContent = e.action;
     $('confirm-reason').textContent = `Why: ${e.reason}`;
     $('confirm-edit').value = e.action_json;
@@ -155,6 +156,7 @@ const handlers = {
     $('approve').focus();
   },
   question(e) {
+    live.askedStep = e.step;
     $('question-text').textContent = e.question;
     $('question-box').hidden = false;
     $('answer').focus();
@@ -220,7 +222,8 @@ $('task-form').addEventListener('submit', async (ev) => {
 
 async function confirmWith(verdict, action) {
   try {
-    await invoke('run_confirm', { verdict, action: action ?? null });
+    // The step it answers: a second click lands on nothing, not on the next question.
+    await invoke('run_confirm', { verdict, action: action ?? null, step: live.askedStep });
     $('confirm-box').hidden = true;
   } catch (err) {
     $('confirm-error').textContent = String(err);
@@ -237,7 +240,7 @@ $('edit-approve').addEventListener('click', () => confirmWith('edit', $('confirm
 
 async function answer(text) {
   try {
-    await invoke('run_answer', { answer: text });
+    await invoke('run_answer', { answer: text, step: live.askedStep });
     $('question-box').hidden = true;
   } catch (err) {
     $('question-text').textContent = String(err);

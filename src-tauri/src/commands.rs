@@ -365,9 +365,9 @@ fn reply(state: &AppState, r: Reply) -> CmdResult<()> {
 
 /// Approve, skip, or edit-then-approve the action awaiting confirmation.
 #[tauri::command]
-pub fn run_confirm(state: State<'_, AppState>, verdict: String, action: Option<String>) -> CmdResult<()> {
+pub fn run_confirm(state: State<'_, AppState>, verdict: String, action: Option<String>, step: u32) -> CmdResult<()> {
     let v = parse_verdict(&verdict, action.as_deref())?;
-    reply(&state, Reply::Verdict(v))
+    reply(&state, Reply::Verdict { step, verdict: v })
 }
 
 /// `approve`, `skip`, or `edit` with the edited action's JSON (checked here, before the
@@ -390,8 +390,8 @@ pub fn parse_verdict(verdict: &str, action: Option<&str>) -> CmdResult<Verdict> 
 }
 
 #[tauri::command]
-pub fn run_answer(state: State<'_, AppState>, answer: Option<String>) -> CmdResult<()> {
-    reply(&state, Reply::Answer(answer.filter(|a| !a.trim().is_empty())))
+pub fn run_answer(state: State<'_, AppState>, answer: Option<String>, step: u32) -> CmdResult<()> {
+    reply(&state, Reply::Answer { step, answer: answer.filter(|a| !a.trim().is_empty()) })
 }
 
 fn with_session<T>(state: &AppState, f: impl FnOnce(&Session) -> T) -> CmdResult<T> {

@@ -33,10 +33,12 @@ impl WindowControl for NoWindow {
     fn show(&self) {}
 }
 
-/// The person's answers, from the window to the agent thread.
+/// The person's answers, from the window to the agent thread, each tagged with the step
+/// whose confirmation or question it answers: a second click on Approve, or an answer typed
+/// late, lands on nothing instead of on the next step's question.
 pub enum Reply {
-    Verdict(Verdict),
-    Answer(Option<String>),
+    Verdict { step: u32, verdict: Verdict },
+    Answer { step: u32, answer: Option<String> },
 }
 
 /// The running session, as the command layer holds it.
@@ -95,12 +97,12 @@ impl WindowOperator {
 }
 
 impl Operator for WindowOperator {
-    fn confirm(&mut self, _step: u32, action: &Action, _reason: &str, stop: &StopSignal) -> Verdict {
+    fn confirm(&mut self, step: u32, action: &Action, _reason: &str, stop: &StopSignal) -> Verdict {
         loop {
             match self.wait(format!("confirm {action}"), stop) {
-                Some(Reply::Verdict(v)) => return v,
-                // An answer while a confirmation is waiting: not for this; keep waiting.
-                Some(Reply::Answer(_)) => continue,
+                Some(Reply::Verdict { step: s, verdict }) if s == step => return verdict,
+                // A verdict for another step, or an answer: not for this; keep waiting.
+                Some(_) => continue,
                 None => return Verdict::Refuse,
             }
         }
@@ -110,8 +112,8 @@ impl Operator for WindowOperator {
         (self.ask)(step, question);
         loop {
             match self.wait(format!("answer {question}"), stop) {
-                Some(Reply::Answer(a)) => return a,
-                Some(Reply::Verdict(_)) => continue,
+                Some(Reply::Answer { step: s, answer }) if s == step => return answer,
+                Some(_) => continue,
                 None => return None,
             }
         }
@@ -190,8 +192,8 @@ mod tests {
         let (mut op, tx) = operator(window.clone());
         let click = Action::Pointer { kind: ClickKind::Click, target: Pointer::Mark(3) };
         let edited = Action::Pointer { kind: ClickKind::DoubleClick, target: Pointer::Mark(3) };
-        tx.send(Reply::Answer(Some("stray".into()))).unwrap();
-        tx.send(Reply::Verdict(Verdict::Edit(edited.clone()))).unwrap();
+        tx.send(Reply::Answer { step: 1, answer: Some("stray".into()) }).unwrap();
+        tx.send(Reply::Verdict { step: 1, verdict: Verdict::Edit(edited.clone()) }).unwrap();
         assert_eq!(op.confirm(1, &click, "risky", &StopSignal::new()), Verdict::Edit(edited));
         assert!(window.shown.load(Ordering::SeqCst) >= 1);
         assert!(window.hidden.load(Ordering::SeqCst) >= 1, "hidden again before acting");
@@ -211,7 +213,30 @@ mod tests {
         let click = Action::Pointer { kind: ClickKind::Click, target: Pointer::Mark(1) };
         assert_eq!(op.confirm(1, &click, "r", &stop), Verdict::Refuse);
         t.join().unwrap();
-        tx.send(Reply::Answer(Some("blue".into()))).unwrap();
+        tx.send(Reply::Answer { step: 2, answer: Some("blue".into()) }).unwrap();
         assert_eq!(op.ask(2, "which colour?", &StopSignal::new()), Some("blue".into()));
+    }
+
+    #[test]
+    fn a_second_click_on_approve_does_not_approve_the_next_steps_action() {
+        let (mut op, tx) = operator(Arc::new(Counting::default()));
+        let click = Action::Pointer { kind: ClickKind::Click, target: Pointer::Mark(1) };
+        // Approve clicked twice at step 3: the first answers step 3.
+        tx.send(Reply::Verdict { step: 3, verdict: Verdict::Approve }).unwrap();
+        tx.send(Reply::Verdict { step: 3, verdict: Verdict::Approve }).unwrap();
+        assert_eq!(op.confirm(3, &click, "risky", &StopSignal::new()), Verdict::Approve);
+        // Step 4's risky action waits for its own verdict: the stray one is passed over.
+        let stop = StopSignal::new();
+        let s = stop.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            s.stop();
+        });
+        assert_eq!(op.confirm(4, &click, "risky", &stop), Verdict::Refuse, "the stray approval approved step 4");
+        t.join().unwrap();
+        // A late answer to step 5's question does not answer step 6's.
+        tx.send(Reply::Answer { step: 5, answer: Some("late".into()) }).unwrap();
+        tx.send(Reply::Answer { step: 6, answer: Some("right".into()) }).unwrap();
+        assert_eq!(op.ask(6, "?", &StopSignal::new()), Some("right".into()));
     }
 }
