@@ -145,18 +145,6 @@ pub fn run(a: McpArgs) -> Result<()> {
 
 /// Resolves on Ctrl-C or SIGTERM (how an HTTP server is stopped).
 async fn stop_requested() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let term = async {
-        match term.as_mut() {
-            Some(t) => {
-                t.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term => {},
-    }
+    crate::run_agent::interrupted().await;
     eprintln!("markpilot: stopping the MCP server");
 }

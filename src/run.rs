@@ -82,9 +82,14 @@ pub fn runs_dir(config: &Config) -> PathBuf {
 
 /// The folder a run of `task` records into, if any.
 pub fn run_dir(config: &Config, recording: &Recording, task: &str) -> Option<PathBuf> {
+    folder(config, recording, record::run_id(task))
+}
+
+/// The folder a recording goes to, a new one being named `name`.
+fn folder(config: &Config, recording: &Recording, name: String) -> Option<PathBuf> {
     match recording {
-        Recording::InRunsDir => Some(runs_dir(config).join(record::run_id(task))),
-        Recording::Under(root) => Some(root.join(record::run_id(task))),
+        Recording::InRunsDir => Some(runs_dir(config).join(name)),
+        Recording::Under(root) => Some(root.join(name)),
         Recording::Into(d) => Some(d.clone()),
         Recording::Off => None,
     }
@@ -348,13 +353,7 @@ pub fn prepare_replay(
     let recorded = original.info.options["detectors"].as_str().map(String::from);
     let perception = perception(&perception_config(config, r.detectors.clone().or(recorded).as_deref()))?;
     let executor = executor(r.dry_run)?;
-    let named = |root: PathBuf| root.join(format!("{}-replay", record::run_id(&original.info.task)));
-    let run_dir = match &r.record {
-        Recording::InRunsDir => Some(named(runs_dir(config))),
-        Recording::Under(root) => Some(named(root.clone())),
-        Recording::Into(d) => Some(d.clone()),
-        Recording::Off => None,
-    };
+    let run_dir = folder(config, &r.record, format!("{}-replay", record::run_id(&original.info.task)));
     let recorder = match &run_dir {
         Some(out) => {
             let mut opts = crate::replay::options_json(&original, &options, model, executor.name());

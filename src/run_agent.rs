@@ -142,24 +142,29 @@ pub(crate) fn runtime_with_stop() -> Result<(tokio::runtime::Runtime, StopSignal
     {
         let stop = stop.clone();
         runtime.spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            let term = async {
-                match term.as_mut() {
-                    Some(t) => {
-                        t.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = term => {},
-            }
+            interrupted().await;
             eprintln!("markpilot: stopping after the current step…");
             stop.stop();
         });
     }
     Ok((runtime, stop))
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn interrupted() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
 }
 
 /// One event on stdout: a JSON line, or a line (or a few) for people.
