@@ -14,6 +14,7 @@ use crate::capture::{CaptureError, Capturer, Frame, Target, WindowInfo};
 use crate::coords::MonitorInfo;
 use crate::mark::{self, MarkOptions, PlacedMark};
 use crate::perceive::{ImageInfo, PerceiveError, Pipeline, Scene, ms};
+use crate::secrets::Secrets;
 
 /// The largest image read: 16K a side, 40 megapixels (three 4K monitors side by side are 25).
 pub const MAX_SIDE: u32 = 16_384;
@@ -71,6 +72,9 @@ pub struct Annotation {
     pub marked: RgbaImage,
     pub marks: Vec<PlacedMark>,
     pub timings: StageTimings,
+    /// The frame as captured, when secrets were painted over in `frame` (what the screen
+    /// really shows, to compare the next capture with).
+    pub unconcealed: Option<RgbaImage>,
 }
 
 /// Read an image file into RGBA, with errors that say what is wrong.
@@ -132,13 +136,32 @@ pub fn annotate_frame(
     pipeline: &mut Pipeline,
     opts: &AnnotateOptions,
 ) -> Result<Annotation, AnnotateError> {
+    annotate_concealing(frame, capture_ms, pipeline, opts, &Secrets::default())
+}
+
+/// Perceive a frame, take every secret out of it (element text, and the pixels of fields
+/// holding one: [`Secrets::conceal`]), then mark it: what a run shows its model, its events
+/// and its recording.
+pub fn annotate_concealing(
+    mut frame: Frame,
+    capture_ms: Option<f64>,
+    pipeline: &mut Pipeline,
+    opts: &AnnotateOptions,
+    secrets: &Secrets,
+) -> Result<Annotation, AnnotateError> {
     let marks = &opts.marks;
     let scale = opts.scale.unwrap_or_else(|| match frame.monitor() {
         Some(m) => m.ratio().0,
         None => crate::perceive::builtin::estimate_scale(&frame.image, &Default::default()),
     });
     let info = ImageInfo { scale, screen: frame.mapping.clone() };
-    let (scene, pt) = pipeline.perceive(&frame.image, &info)?;
+    let (mut scene, pt) = pipeline.perceive(&frame.image, &info)?;
+    let hide = secrets.conceal(&mut scene);
+    let unconcealed = (!hide.is_empty()).then(|| {
+        let raw = frame.image.clone();
+        crate::secrets::paint_over(&mut frame.image, &hide);
+        raw
+    });
     let t = Instant::now();
     let (marked, placed) = mark::render(&frame.image, &scene, marks);
     let mark_ms = ms(t);
@@ -150,7 +173,7 @@ pub fn annotate_frame(
         mark: mark_ms,
         failures: pt.failures,
     };
-    Ok(Annotation { frame, scene, marked, marks: placed, timings })
+    Ok(Annotation { frame, scene, marked, marks: placed, timings, unconcealed })
 }
 
 /// The whole of `markpilot annotate`: acquire, perceive, mark.

@@ -16,7 +16,7 @@ use crate::act::Executor;
 use crate::action::{Action, ClickKind, KeyCombo, Pointer, ScrollDirection};
 use crate::agent::settle;
 use crate::agent::{self, StopSignal};
-use crate::annotate::{AnnotateOptions, annotate_frame};
+use crate::annotate::{AnnotateOptions, annotate_concealing};
 use crate::capture::{self, Capturer, Frame, Target, WindowBox};
 use crate::coords::{FrameMapping, MonitorInfo, Resize};
 use crate::decide::{self, EncodedImage, ImageFormat, ProviderProfile};
@@ -230,8 +230,9 @@ impl Desk {
             marks: MarkOptions { reference_width: resize.to_width.max(1), ..Default::default() },
             scale: None,
         };
-        let ann =
-            annotate_frame(frame, None, &mut self.pipeline, &opts).map_err(|e| DeskError::Perceive(e.to_string()))?;
+        // A client sees the screen with every secret taken out, as a model in a run does.
+        let ann = annotate_concealing(frame, None, &mut self.pipeline, &opts, &self.secrets)
+            .map_err(|e| DeskError::Perceive(e.to_string()))?;
         let perceive = agent_ms(t);
         let t = Instant::now();
         let (image, resize) = encode_within(&ann.marked, resize, &mut profile)?;

@@ -1,12 +1,10 @@
 //! guard: what the agent may do without asking — confirmation policy, risky actions,
 //! repeated actions that change nothing, and secrets that must never leave the machine.
 
-use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::act::ActError;
 use crate::action::{Action, KeyCombo, Modifier, NamedKey, Pointer};
 use crate::perceive::{ElementKind, Scene};
 
@@ -198,7 +196,7 @@ pub fn risk(action: &Action, scene: &Scene) -> Option<String> {
 
 /// The mark a pointer lands on: the mark itself, or the smallest mark holding the point (a
 /// model answering with coordinates is judged as if it had named that mark).
-fn element_under(scene: &Scene, p: &Pointer) -> Option<u32> {
+pub fn element_under(scene: &Scene, p: &Pointer) -> Option<u32> {
     match *p {
         Pointer::Mark(id) => Some(id),
         Pointer::Point(x, y) => {
@@ -217,82 +215,7 @@ pub fn needs_confirmation(policy: ConfirmPolicy, action: &Action, scene: &Scene)
     }
 }
 
-/// `{{secret:NAME}}` placeholders in a task: values come from the environment variable NAME,
-/// read when an action types them, never sent to the model, logged or recorded.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Secrets {
-    pub names: BTreeSet<String>,
-}
-
-const OPEN: &str = "{{secret:";
-
-fn placeholders(text: &str) -> Vec<(usize, usize, String)> {
-    let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(i) = text[from..].find(OPEN) {
-        let start = from + i;
-        let Some(j) = text[start..].find("}}") else { break };
-        let name = text[start + OPEN.len()..start + j].trim().to_string();
-        out.push((start, start + j + 2, name));
-        from = start + j + 2;
-    }
-    out
-}
-
-impl Secrets {
-    pub fn from_task(task: &str) -> Self {
-        Self { names: placeholders(task).into_iter().map(|(_, _, n)| n).collect() }
-    }
-
-    /// Every secret the task names must be set before the run starts.
-    pub fn check(&self) -> Result<(), String> {
-        let missing: Vec<&str> =
-            self.names.iter().filter(|n| std::env::var_os(n.as_str()).is_none()).map(String::as_str).collect();
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "the task uses {} but the environment does not set {}",
-                missing.iter().map(|n| format!("{{{{secret:{n}}}}}")).collect::<Vec<_>>().join(", "),
-                missing.join(", ")
-            ))
-        }
-    }
-
-    /// Replace placeholders with their values. Only secrets named in the task can be typed:
-    /// a model (or text on the screen) cannot ask for some other environment variable.
-    pub fn expand(&self, text: &str) -> Result<String, ActError> {
-        let mut out = String::with_capacity(text.len());
-        let mut last = 0;
-        for (start, end, name) in placeholders(text) {
-            out.push_str(&text[last..start]);
-            if !self.names.contains(&name) {
-                return Err(ActError::Secret(format!(
-                    "the model asked to type {{{{secret:{name}}}}}, which the task does not name"
-                )));
-            }
-            let value = std::env::var(&name)
-                .map_err(|_| ActError::Secret(format!("the environment variable {name} is not set")))?;
-            out.push_str(&value);
-            last = end;
-        }
-        out.push_str(&text[last..]);
-        Ok(out)
-    }
-
-    /// Replace any secret value found in `text` by its placeholder (for anything written out).
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for n in &self.names {
-            if let Ok(v) = std::env::var(n)
-                && v.len() >= 3
-            {
-                out = out.replace(&v, &format!("{{{{secret:{n}}}}}"));
-            }
-        }
-        out
-    }
-}
+pub use crate::secrets::Secrets;
 
 /// Spots the model repeating an action that changes nothing.
 #[derive(Debug, Default, Clone)]
@@ -417,25 +340,6 @@ mod tests {
         assert!(needs_confirmation(ConfirmPolicy::Risky, &click(2), &s).is_none());
         assert!(needs_confirmation(ConfirmPolicy::Always, &click(2), &s).is_some());
         assert!(needs_confirmation(ConfirmPolicy::Always, &Action::Done { answer: None }, &s).is_none());
-    }
-
-    #[test]
-    fn secrets_expand_only_when_the_task_names_them() {
-        // SAFETY of the test: a variable name no other test uses.
-        let name = "MARKPILOT_TEST_SECRET_EXPAND";
-        // Setting env vars is unsafe in edition 2024 because of threads reading them; this
-        // name is read only here.
-        #[allow(unsafe_code)]
-        unsafe {
-            std::env::set_var(name, "hunter2")
-        };
-        let s = Secrets::from_task(&format!("log in with {{{{secret:{name}}}}}"));
-        assert!(s.check().is_ok());
-        assert_eq!(s.expand(&format!("pw: {{{{secret:{name}}}}}!")).unwrap(), "pw: hunter2!");
-        assert!(s.expand("{{secret:HOME}}").is_err(), "only named secrets");
-        assert_eq!(s.redact("I typed hunter2"), format!("I typed {{{{secret:{name}}}}}"));
-        let missing = Secrets::from_task("{{secret:MARKPILOT_TEST_SURELY_UNSET}}");
-        assert!(missing.check().unwrap_err().contains("MARKPILOT_TEST_SURELY_UNSET"));
     }
 
     #[test]

@@ -28,5 +28,6 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod score;
+pub mod secrets;
 
 pub use geometry::Rect;

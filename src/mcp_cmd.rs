@@ -61,7 +61,7 @@ pub fn run(a: McpArgs) -> Result<()> {
         Some(port) => Some((port, http_token()?)),
         None => None,
     };
-    let secrets = markpilot::guard::Secrets { names: a.secrets.iter().map(|n| n.trim().to_string()).collect() };
+    let secrets = markpilot::guard::Secrets::named(a.secrets.iter().map(|n| n.trim().to_string()));
     secrets.check().map_err(anyhow::Error::msg)?;
     let config = markpilot::config::Config::load(a.perception.perception_config.as_deref())?;
     let perception = run::perception(&a.perception.config()?)?;

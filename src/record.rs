@@ -31,6 +31,7 @@ use crate::decide::{Decision, Usage};
 use crate::files::write_atomically;
 use crate::geometry::Rect;
 use crate::perceive::{Element, ElementKind};
+use crate::secrets::Secrets;
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -356,6 +357,7 @@ enum Job {
 pub struct Recorder {
     dir: PathBuf,
     pub info: RunInfo,
+    secrets: Secrets,
     tx: Option<mpsc::SyncSender<Job>>,
     worker: Option<JoinHandle<Result<(), RecordError>>>,
 }
@@ -379,13 +381,15 @@ impl Recorder {
             .append(true)
             .open(&steps_path)
             .map_err(|source| RecordError::Write { path: steps_path.clone(), source })?;
-        let mut rec = Self { dir: dir.to_path_buf(), info, tx: None, worker: None };
+        // The task names the secrets: no value of theirs is written, whatever field it got into.
+        let secrets = Secrets::from_task(&info.task);
+        let mut rec = Self { dir: dir.to_path_buf(), info, secrets: secrets.clone(), tx: None, worker: None };
         rec.write_info()?;
         let (tx, rx) = mpsc::sync_channel::<Job>(1);
         let dir2 = dir.to_path_buf();
         let worker = std::thread::Builder::new()
             .name("markpilot-record".into())
-            .spawn(move || write_steps(dir2, file, rx))
+            .spawn(move || write_steps(dir2, file, rx, &secrets))
             .map_err(|source| RecordError::Create { path: dir.to_path_buf(), source })?;
         rec.tx = Some(tx);
         rec.worker = Some(worker);
@@ -398,7 +402,10 @@ impl Recorder {
 
     fn write_info(&self) -> Result<(), RecordError> {
         let path = self.dir.join("run.json");
-        let mut bytes = serde_json::to_vec_pretty(&self.info)
+        let mut info = serde_json::to_value(&self.info)
+            .map_err(|e| RecordError::Write { path: path.clone(), source: io::Error::other(e) })?;
+        self.secrets.redact_json(&mut info);
+        let mut bytes = serde_json::to_vec_pretty(&info)
             .map_err(|e| RecordError::Write { path: path.clone(), source: io::Error::other(e) })?;
         bytes.push(b'\n');
         write_atomically(&path, &bytes).map_err(|source| RecordError::Write { path, source })
@@ -448,7 +455,7 @@ impl Drop for Recorder {
     }
 }
 
-fn write_steps(dir: PathBuf, mut file: File, rx: mpsc::Receiver<Job>) -> Result<(), RecordError> {
+fn write_steps(dir: PathBuf, mut file: File, rx: mpsc::Receiver<Job>, secrets: &Secrets) -> Result<(), RecordError> {
     for job in rx {
         let Job::Step { record, screen, marked } = job;
         for (name, img) in [(&record.screen, &screen), (&record.marked, &marked)] {
@@ -458,7 +465,12 @@ fn write_steps(dir: PathBuf, mut file: File, rx: mpsc::Receiver<Job>) -> Result<
             write_atomically(&path, &png).map_err(|source| RecordError::Write { path: path.clone(), source })?;
         }
         let path = dir.join("steps.jsonl");
-        let mut line = serde_json::to_vec(&*record)
+        // Every field of the line, whatever a stage let through (the one redaction on the
+        // way out; the agent and replay already took secrets out of what they saw).
+        let mut value = serde_json::to_value(&*record)
+            .map_err(|e| RecordError::Write { path: path.clone(), source: io::Error::other(e) })?;
+        secrets.redact_json(&mut value);
+        let mut line = serde_json::to_vec(&value)
             .map_err(|e| RecordError::Write { path: path.clone(), source: io::Error::other(e) })?;
         line.push(b'\n');
         file.write_all(&line)

@@ -21,7 +21,7 @@ pub use stop::StopSignal;
 
 use crate::act::{self, Executor};
 use crate::action::{Action, Pointer};
-use crate::annotate::{AnnotateOptions, annotate_frame};
+use crate::annotate::{AnnotateOptions, annotate_concealing};
 use crate::capture::{self, Capturer, Frame, Target};
 use crate::decide::{
     self, AnswerContext, Decision, EncodedImage, Part, PromptConfig, Role, StepPrompt, Turn, Usage, VlmClient,
@@ -181,7 +181,8 @@ impl Agent<'_> {
             marks: MarkOptions { reference_width: resize.to_width.max(1), ..self.options.marks },
             scale: None,
         };
-        let ann = match annotate_frame(frame, Some(capture_ms), &mut self.pipeline, &opts) {
+        // Secrets come out of the scene and the pixels here, before anyone sees them.
+        let ann = match annotate_concealing(frame, Some(capture_ms), &mut self.pipeline, &opts, secrets) {
             Ok(a) => a,
             Err(e) => return (finish(RunStatus::Error, format!("perception failed: {e}")), usage),
         };
@@ -295,11 +296,15 @@ impl Agent<'_> {
             timings.parse += ms(t);
             match parsed {
                 Ok(d) => {
-                    decision = Some(d);
+                    // What the model says goes into the record, the events and the history.
+                    decision = Some(Decision {
+                        thought: secrets.redact(&d.thought),
+                        action: secrets.redact_action(&d.action),
+                    });
                     break;
                 }
                 Err(invalid) => {
-                    rec.invalid.push(invalid.0.clone());
+                    rec.invalid.push(secrets.redact(&invalid.0));
                     if attempt == 0 {
                         request.turns.push(Turn::text(Role::Assistant, reply.text));
                         request.turns.push(Turn::text(
@@ -343,6 +348,7 @@ impl Agent<'_> {
                 let q = question.clone();
                 match self.operator.ask(n, &q, &self.stop) {
                     Some(answer) => {
+                        let answer = secrets.redact(&answer);
                         st.history.push(format!("{n}. asked the person {:?}; the answer: {:?}", q, answer));
                         rec.outcome = Outcome {
                             status: "answered".into(),
@@ -428,7 +434,7 @@ impl Agent<'_> {
         if let Action::Wait { seconds } = action {
             self.stop.sleep(crate::action::seconds(seconds.min(crate::action::MAX_WAIT_SECONDS)));
         }
-        let settled = self.settle(&ann.frame.image);
+        let settled = self.settle(ann.unconcealed.as_ref().unwrap_or(&ann.frame.image));
         timings.settle = ms(t);
         let (changed, end) = match settled {
             Ok((frame, capture_ms, changed)) => {
@@ -649,7 +655,26 @@ pub fn perform(
         }
         Err(e) => done.error = Some(e.to_string()),
     }
+    if done.error.is_none() {
+        note_secret_fields(&action, scene, secrets);
+    }
     done
+}
+
+/// A secret typed into a field that shows what it holds (not a password field): later
+/// screens paint that field over. A field cleared and given other text is free again.
+fn note_secret_fields(action: &Action, scene: &Scene, secrets: &Secrets) {
+    let Action::Type { text, target: Some(target), clear } = action else { return };
+    let Some(id) = guard::element_under(scene, target) else { return };
+    let Some(e) = scene.element(id) else { return };
+    let frame = (scene.width, scene.height);
+    if !Secrets::used_in(text).is_empty() {
+        if !guard::is_password_field(scene, id) {
+            secrets.hold(text, e.bbox, frame);
+        }
+    } else if *clear {
+        secrets.release(e.bbox, frame);
+    }
 }
 
 /// `click mark 7 (button "OK")`: the action, with what its marks are.

@@ -110,7 +110,9 @@ impl Demonstration<'_> {
         let mut composer: Composer<Shot> = Composer::new(self.options.stop_key.clone());
         let mut step = 0u32;
         let mut secrets: Vec<String> = Vec::new();
-        let mut secret_field = false;
+        // Whether what is typed goes into a password field: known from the click that gave the
+        // focus, unknown after a key (Tab) moved it or when a dialog opened focused.
+        let mut secret_field: Option<bool> = None;
         let capturer = self.capturer;
         let target = self.options.target.clone();
         let interval = self.options.interval;
@@ -214,7 +216,14 @@ impl Demonstration<'_> {
         Ok(result)
     }
 
-    fn step(&mut self, n: u32, c: Composed<Shot>, secret_field: &mut bool, secrets: &mut Vec<String>, ring: &Ring) {
+    fn step(
+        &mut self,
+        n: u32,
+        c: Composed<Shot>,
+        secret_field: &mut Option<bool>,
+        secrets: &mut Vec<String>,
+        ring: &Ring,
+    ) {
         let started_at = record::now_rfc3339();
         let t = Instant::now();
         let frame = match c.first.or_else(|| ring.before(Instant::now())) {
@@ -245,12 +254,12 @@ impl Demonstration<'_> {
         let action = match c.gesture {
             Gesture::Click { kind, x, y } => {
                 let p = at(x, y);
-                *secret_field = matches!(p, Pointer::Mark(id) if guard::is_password_field(&ann.scene, id));
+                *secret_field = Some(matches!(p, Pointer::Mark(id) if guard::is_password_field(&ann.scene, id)));
                 Action::Pointer { kind, target: p }
             }
             Gesture::Drag { from, to } => Action::Drag { from: at(from.0, from.1), to: at(to.0, to.1) },
             Gesture::Scroll { direction, amount, x, y } => Action::Scroll { direction, amount, target: Some(at(x, y)) },
-            Gesture::Type { text } if *secret_field => {
+            Gesture::Type { text } if secret_field.unwrap_or_else(|| typing_into_a_password(&ann.scene)) => {
                 let name =
                     if secrets.is_empty() { "PASSWORD".to_string() } else { format!("PASSWORD_{}", secrets.len() + 1) };
                 secrets.push(name.clone());
@@ -258,7 +267,10 @@ impl Demonstration<'_> {
                 Action::Type { text: format!("{{{{secret:{name}}}}}"), target: None, clear: false }
             }
             Gesture::Type { text } => Action::Type { text, target: None, clear: false },
-            Gesture::Key { combo } => Action::Key { combo },
+            Gesture::Key { combo } => {
+                *secret_field = None;
+                Action::Key { combo }
+            }
         };
         let thought = format!("the person did: {}", describe(&action, &ann.scene));
         (self.events)(&Event::Perception {
@@ -287,6 +299,18 @@ impl Demonstration<'_> {
         if let Err(e) = self.recorder.step(rec, ann.frame.image.clone(), ann.marked.clone()) {
             tracing::error!("{e}");
         }
+    }
+}
+
+/// Where the focus is not known from a click: is the typing going into a password field?
+/// The field the application says has the focus decides; where no element says it has the
+/// focus (no accessibility tree), any password field on the screen makes the text a secret
+/// (a login dialog that opened on its password field, a Tab into one): a name recorded as a
+/// secret costs a question at replay, a password recorded in plain text cannot be taken back.
+fn typing_into_a_password(scene: &Scene) -> bool {
+    match scene.elements.iter().find(|e| e.has(crate::perceive::State::Focused)) {
+        Some(focused) => guard::is_password_field(scene, focused.id),
+        None => scene.elements.iter().any(|e| guard::is_password_field(scene, e.id)),
     }
 }
 

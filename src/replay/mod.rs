@@ -20,7 +20,7 @@ use serde_json::json;
 use crate::act::Executor;
 use crate::action::{Action, Pointer};
 use crate::agent::{self, Confirmed, ElementSummary, Event, Operator, StopSignal, settle};
-use crate::annotate::{AnnotateOptions, Annotation, annotate_frame, encode_png};
+use crate::annotate::{AnnotateOptions, Annotation, annotate_concealing, encode_png};
 use crate::capture::{self, Capturer, Frame, Target, WindowBox};
 use crate::decide::{
     self, AnswerContext, Decision, Part, PromptConfig, Role, StepPrompt, Turn, Usage, VlmClient, VlmRequest,
@@ -114,7 +114,7 @@ pub fn secrets(run: &Run) -> Secrets {
         .collect::<Vec<_>>()
         .join(" ");
     let used = Secrets::from_task(&typed);
-    Secrets { names: named.names.intersection(&used.names).cloned().collect() }
+    Secrets::named(named.names.intersection(&used.names).cloned())
 }
 
 /// What a step ended with.
@@ -218,9 +218,16 @@ impl Replayer<'_> {
     }
 
     /// Perceive a frame as the agent does, and list the windows on it (with the time that took).
-    fn perceive(&mut self, frame: Frame, capture_ms: f64) -> Result<(Annotation, Vec<WindowBox>, f64), String> {
+    /// Secrets come out of the scene and the pixels here, as in the agent.
+    fn perceive(
+        &mut self,
+        frame: Frame,
+        capture_ms: f64,
+        secrets: &Secrets,
+    ) -> Result<(Annotation, Vec<WindowBox>, f64), String> {
         let opts = AnnotateOptions { marks: self.options.marks, scale: None };
-        let ann = annotate_frame(frame, Some(capture_ms), &mut self.pipeline, &opts).map_err(|e| e.to_string())?;
+        let ann = annotate_concealing(frame, Some(capture_ms), &mut self.pipeline, &opts, secrets)
+            .map_err(|e| e.to_string())?;
         let t = Instant::now();
         let windows = capture::windows_of(self.capturer, ann.frame.mapping.as_ref(), ann.scene.width, ann.scene.height);
         Ok((ann, windows, ms(t)))
@@ -261,7 +268,7 @@ impl Replayer<'_> {
         let deadline = Instant::now() + self.options.find_timeout;
         let (ann, windows, located) = loop {
             timings.capture = capture_ms;
-            let (ann, windows, windows_ms) = match self.perceive(frame, capture_ms) {
+            let (ann, windows, windows_ms) = match self.perceive(frame, capture_ms, secrets) {
                 Ok(x) => x,
                 Err(e) => return (fail(format!("perception failed: {e}")), usage),
             };
@@ -277,7 +284,7 @@ impl Replayer<'_> {
             let mut changed = None;
             while changed.is_none() && Instant::now() < deadline && !self.stop.is_stopped() {
                 self.stop.sleep(Duration::from_millis(250));
-                match self.settle(Some(&ann.frame.image)) {
+                match self.settle(Some(ann.unconcealed.as_ref().unwrap_or(&ann.frame.image))) {
                     Ok((f, ms, true)) => changed = Some((f, ms)),
                     Ok(_) => {}
                     Err(e) => return (fail(format!("capture failed: {e}")), usage),
@@ -355,8 +362,11 @@ impl Replayer<'_> {
                     self.write_step(rec, timings, &ann);
                     return (StepEnd::Finish(RunResult::new(RunStatus::Fail, msg)), usage);
                 }
+                // What the recorded step did, from its action and the marks it named; not the
+                // recorded model's thought, which is model output that screen text may have
+                // shaped and must not come back as if the person had said it.
                 let note = format!(
-                    "You are replaying a recorded run of this task. Its step {} did: {} (the model then thought: {}). \
+                    "You are replaying a recorded run of this task. Its step {} did: {}. \
                      That target cannot be found on this screen with confidence ({reason}). Give the one action that \
                      does what that step did, on the current screen.",
                     orig.step,
@@ -368,10 +378,9 @@ impl Replayer<'_> {
                             elements: orig.elements.clone()
                         }
                     ),
-                    decision.thought
                 );
                 let t = Instant::now();
-                let asked = self.ask(n, &note, &state.history, &ann, &mut rec);
+                let asked = self.ask(n, &note, &state.history, &ann, &mut rec, secrets);
                 timings.model = ms(t);
                 usage += rec.usage;
                 match asked {
@@ -473,10 +482,10 @@ impl Replayer<'_> {
                 &self.stop,
                 self.options.settle_interval,
                 self.options.settle_timeout,
-                &ann.frame.image,
+                ann.unconcealed.as_ref().unwrap_or(&ann.frame.image),
             )
         } else {
-            self.settle(Some(&ann.frame.image))
+            self.settle(Some(ann.unconcealed.as_ref().unwrap_or(&ann.frame.image)))
         };
         let (changed, end) = match settled {
             Ok((f, ms, changed)) => {
@@ -511,6 +520,7 @@ impl Replayer<'_> {
         history: &[String],
         ann: &Annotation,
         rec: &mut StepRecord,
+        secrets: &Secrets,
     ) -> Result<Decision, String> {
         let Some(fb) = &self.fallback else { return Err("no model to ask".into()) };
         let profile = &fb.client.profile;
@@ -544,11 +554,16 @@ impl Replayer<'_> {
                 }
             })?;
             rec.usage += reply.usage;
-            rec.answers.push(reply.text.clone());
+            rec.answers.push(secrets.redact(&reply.text));
             match parse_answer(&reply.text, &ctx) {
-                Ok(d) => return Ok(d),
+                Ok(d) => {
+                    return Ok(Decision {
+                        thought: secrets.redact(&d.thought),
+                        action: secrets.redact_action(&d.action),
+                    });
+                }
                 Err(invalid) => {
-                    rec.invalid.push(invalid.0.clone());
+                    rec.invalid.push(secrets.redact(&invalid.0));
                     if attempt == 1 {
                         return Err(format!("step {n}: the model's answer was invalid twice: {}", invalid.0));
                     }

@@ -237,6 +237,93 @@ fn an_agent_run_replays_without_a_model_on_a_moved_dialog_and_a_bigger_screen() 
     check_renders_in_chromium(&html_path, 4);
 }
 
+/// The spread of a patch of the image around a point (the largest channel range): 0 for a
+/// patch painted one colour.
+fn spread(img: &image::RgbaImage, (cx, cy): (f64, f64), half_w: u32, half_h: u32) -> u8 {
+    let (x0, y0) = (cx as u32 - half_w, cy as u32 - half_h);
+    let mut lo = [255u8; 3];
+    let mut hi = [0u8; 3];
+    for y in y0..y0 + 2 * half_h {
+        for x in x0..x0 + 2 * half_w {
+            let p = img.get_pixel(x, y).0;
+            for c in 0..3 {
+                lo[c] = lo[c].min(p[c]);
+                hi[c] = hi[c].max(p[c]);
+            }
+        }
+    }
+    (0..3).map(|c| hi[c] - lo[c]).max().unwrap()
+}
+
+#[test]
+fn a_secret_typed_into_an_ordinary_field_never_reaches_the_model_the_events_the_recording_or_the_report() {
+    const VALUE: &str = "Gangnam4471";
+    let mut s = XSession::start(1280, 800);
+    let pid = signup_form(&mut s);
+    let tree = wait_until_drawn(&s, "Signup", "zenity", "push button", Some("OK"));
+    let points = form_points(&tree);
+    let events = Events::default();
+    let ev = events.clone();
+    // Name: plain text; City (a field that shows what it holds): the secret; then OK.
+    let vlm = ScriptedVlm::start(MODEL, None, move |req: &Seen| {
+        let p = ev.perception(req.step);
+        let m = |i: usize| mark_at(&p, points[i].0, points[i].1).expect("a mark on the field");
+        match req.step {
+            1 => answer(
+                json!({"thought": "the name", "action": {"type": "type", "text": "Kim Minsu Gildong", "mark": m(0)}}),
+            ),
+            2 => answer(
+                json!({"thought": "the city", "action": {"type": "type", "text": "{{secret:CITY_CODE}}", "mark": m(1)}}),
+            ),
+            3 => answer(json!({"thought": "send it", "action": {"type": "click", "mark": m(3)}})),
+            _ => answer(json!({"thought": "sent", "action": {"type": "done", "answer": "signed up"}})),
+        }
+    });
+    let dir = PathBuf::from(s.scratch("secret-run"));
+    let mut cmd = agent_cmd(&s, &vlm, &dir, "Sign up as Kim Minsu Gildong from {{secret:CITY_CODE}}");
+    cmd.env("CITY_CODE", VALUE);
+    let done = finish(AgentRun::start(cmd, events, ""));
+    assert_eq!(done.code, Some(0), "stderr: {}\nevents: {:?}", done.stderr, done.events);
+    // The value was typed where it was meant to go.
+    assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some(&*format!("Kim Minsu Gildong|{VALUE}|\n")));
+
+    // Step 3's screen shows the field filled: the model reads the placeholder there, and the
+    // field is painted over in the image it gets, while the name beside it stays visible.
+    let reqs = vlm.requests();
+    let third = reqs.iter().find(|r| r.step == 3 && !r.repair).expect("step 3's request");
+    assert!(!third.text.contains(VALUE), "the value reached the prompt: {}", third.text);
+    assert!(third.text.contains("{{secret:CITY_CODE}}"), "the field reads as its placeholder: {}", third.text);
+    let img = &third.pictures[0];
+    assert_eq!(img.dimensions(), (1280, 800), "sent at screen size, so screen points are image pixels");
+    assert!(spread(img, points[0], 40, 5) > 60, "the name field shows its text");
+    assert_eq!(spread(img, points[1], 40, 5), 0, "the secret's field is painted over");
+    for r in &reqs {
+        assert!(
+            !r.text.contains(VALUE) && !r.last_text.contains(VALUE),
+            "step {}: the value reached the model",
+            r.step
+        );
+    }
+    for e in &done.events {
+        assert!(!e.to_string().contains(VALUE), "an event carries the value: {e}");
+    }
+
+    // Nothing written holds it: the recording (lines, run.json, images) and the report.
+    let html = PathBuf::from(s.scratch("secret-report.html"));
+    let o = s.markpilot(&["report", dir.to_str().unwrap(), "-o", html.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let files = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).chain([html]);
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(!bytes.windows(VALUE.len()).any(|w| w == VALUE.as_bytes()), "{} holds the value", f.display());
+    }
+    // The recorded screens are painted over too: read back, the field holds no text.
+    let st = steps(&dir);
+    assert_eq!(st.len(), 4);
+    let screen = image::open(dir.join(st[2]["screen"].as_str().unwrap())).unwrap().to_rgba8();
+    assert_eq!(spread(&screen, points[1], 40, 5), 0, "the recorded screen shows the field painted over");
+}
+
 /// Every element the report opens is closed, in order (void elements aside), and text holds
 /// no stray `<`: what a browser would have to guess at, it does not.
 fn check_well_formed(html: &str) {
@@ -372,7 +459,7 @@ impl Watcher {
 }
 
 #[test]
-fn a_demonstration_played_by_xdotool_replays_on_a_fresh_moved_form() {
+fn a_demonstration_played_by_xdotool_keeps_a_password_reached_by_tab_secret_and_replays_on_a_fresh_moved_form() {
     let mut s = XSession::start(1280, 800);
     let pid = signup_form(&mut s);
     let tree = wait_until_drawn(&s, "Signup", "zenity", "push button", Some("OK"));
@@ -381,11 +468,14 @@ fn a_demonstration_played_by_xdotool_replays_on_a_fresh_moved_form() {
     let w = Watcher::start(&s, &dir);
     let mut seen = 0;
     let xy = |i: usize| [p[i].0.round().to_string(), p[i].1.round().to_string()];
-    for (i, text) in [(0, "Kim"), (1, "Seoul"), (2, "pw-0451")] {
+    for (i, text) in [(0, "Kim"), (1, "Seoul")] {
         let [x, y] = xy(i);
         w.act(&s, &mut seen, &["mousemove", &x, &y, "click", "1"]);
         w.act(&s, &mut seen, &["type", "--delay", "40", text]);
     }
+    // The password field gets the focus by Tab, not by a click.
+    w.act(&s, &mut seen, &["key", "Tab"]);
+    w.act(&s, &mut seen, &["type", "--delay", "40", "pw-0451"]);
     let [x, y] = xy(3);
     w.act(&s, &mut seen, &["mousemove", &x, &y, "click", "1"]);
     assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("Kim|Seoul|pw-0451\n"));
@@ -395,7 +485,7 @@ fn a_demonstration_played_by_xdotool_replays_on_a_fresh_moved_form() {
     let status = wait_child(&mut child, Duration::from_secs(120));
     assert_eq!(status, Some(0), "markpilot record: {:?}", w.events.all());
 
-    // The run: click, type, click, type, click, type a secret placeholder, click OK.
+    // The run: click, type, click, type, Tab, type a secret placeholder, click OK.
     let info = read_json(&dir.join("run.json"));
     assert_eq!(info["source"], "human");
     let st = steps(&dir);
@@ -406,7 +496,7 @@ fn a_demonstration_played_by_xdotool_replays_on_a_fresh_moved_form() {
     );
     let name = |a: &Value| a["kind"].as_str().or(a["type"].as_str()).unwrap().to_string();
     let actions: Vec<String> = st.iter().map(|s| name(&s["decision"]["action"])).collect();
-    assert_eq!(actions, ["click", "type", "click", "type", "click", "type", "click"], "{st:?}");
+    assert_eq!(actions, ["click", "type", "click", "type", "key", "type", "click"], "{st:?}");
     let texts: Vec<&str> = st.iter().filter_map(|s| s["decision"]["action"]["text"].as_str()).collect();
     assert_eq!(texts, ["Kim", "Seoul", "{{secret:PASSWORD}}"]);
     for entry in std::fs::read_dir(&dir).unwrap() {

@@ -36,6 +36,8 @@ pub struct Seen {
     pub last_text: String,
     /// Sizes of the decoded images in the first user turn.
     pub images: Vec<(u32, u32)>,
+    /// The decoded images of the first user turn themselves.
+    pub pictures: Vec<image::RgbaImage>,
     pub key: Option<String>,
     pub at: Instant,
 }
@@ -265,10 +267,10 @@ fn text_parts(content: &Value) -> Vec<String> {
     }
 }
 
-fn decode_image(data: &str) -> Result<(u32, u32), String> {
+fn decode_image(data: &str) -> Result<image::RgbaImage, String> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(data).map_err(|e| e.to_string())?;
     let img = image::load_from_memory(&bytes).map_err(|e| e.to_string())?;
-    Ok((img.width(), img.height()))
+    Ok(img.to_rgba8())
 }
 
 fn inspect(
@@ -317,6 +319,7 @@ fn inspect(
         bad.push("no element table in the user turn".into());
     }
     let mut images = Vec::new();
+    let mut pictures = Vec::new();
     for part in first["content"].as_array().cloned().unwrap_or_default() {
         let data = if protocol == "openai" {
             part["image_url"]["url"].as_str().and_then(|u| u.split_once(";base64,").map(|(_, d)| d.to_string()))
@@ -325,7 +328,10 @@ fn inspect(
         };
         if let Some(d) = data {
             match decode_image(&d) {
-                Ok(size) => images.push(size),
+                Ok(img) => {
+                    images.push((img.width(), img.height()));
+                    pictures.push(img);
+                }
                 Err(e) => bad.push(format!("an image does not decode: {e}")),
             }
         }
@@ -346,6 +352,7 @@ fn inspect(
         text,
         last_text,
         images,
+        pictures,
         key: got_key,
         at: Instant::now(),
     }
