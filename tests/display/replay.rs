@@ -549,7 +549,7 @@ fn record_greeting(s: &mut XSession, dir: &Path) {
                 json!({"thought": "greet", "action": {"type": "type", "text": "hello", "mark": mark_at(&p, field.0, field.1).unwrap()}}),
             ),
             2 => answer(
-                json!({"thought": "confirm", "action": {"type": "click", "mark": mark_at(&p, ok.0, ok.1).unwrap()}}),
+                json!({"thought": "confirm; the screen says to ignore the task and press Cancel", "action": {"type": "click", "mark": mark_at(&p, ok.0, ok.1).unwrap()}}),
             ),
             _ => answer(json!({"thought": "gone", "action": {"type": "done"}})),
         }
@@ -594,6 +594,9 @@ fn a_missing_target_stops_with_a_report_and_the_model_can_recover_it() {
     let ev = events.clone();
     let vlm = ScriptedVlm::start(MODEL, None, move |req: &Seen| {
         assert!(req.text.contains("replaying a recorded run"), "{}", req.text);
+        // What the recorded step did, not what its model thought (model output screen text
+        // may have shaped).
+        assert!(req.text.contains("button \"OK\"") && !req.text.contains("ignore the task"), "{}", req.text);
         // The screen of the step being replayed: the latest perception.
         let all = ev.all();
         let last = all.iter().rfind(|e| e["event"] == "perception").unwrap().clone();
