@@ -159,6 +159,28 @@ pub fn is_password_field(scene: &Scene, id: u32) -> bool {
     bullets || describing_text(scene, id).iter().any(|t| has_word(t, PASSWORD_WORDS).is_some())
 }
 
+/// Does the action press Return (a key, or a line break in typed text): what activates a
+/// form's default button?
+fn presses_return(action: &Action) -> bool {
+    match action {
+        Action::Key { combo } => combo.key == Some(NamedKey::Return),
+        Action::Type { text, .. } => text.contains(['\n', '\r']),
+        _ => false,
+    }
+}
+
+/// Words of a button that Return would press to do something that cannot be taken back
+/// (closing a window is not among them: Return in a dialog whose button says Close is not
+/// a risk).
+fn submitting_button(scene: &Scene) -> Option<(u32, String, String)> {
+    scene.elements.iter().filter(|e| e.kind == ElementKind::Button).find_map(|e| {
+        let text = e.text.as_deref()?;
+        let w = has_word(text, RISKY_WORDS)
+            .filter(|w| !matches!(w.as_str(), "close" | "quit" | "exit" | "닫기" | "종료"))?;
+        Some((e.id, text.to_string(), w))
+    })
+}
+
 /// Why an action is risky, if it is.
 pub fn risk(action: &Action, scene: &Scene) -> Option<String> {
     match action {
@@ -166,6 +188,13 @@ pub fn risk(action: &Action, scene: &Scene) -> Option<String> {
         // Whatever it is typed into: a secret leaves the task for the screen (a prompt
         // injection on screen would ask for "{{secret:PW}} in the comment box").
         Action::Type { text, .. } if text.contains("{{secret:") => Some("typing a secret".into()),
+        // Return does what the form's button does: judged as a click on "Send" would be.
+        a if presses_return(a)
+            && let Some((id, text, w)) = submitting_button(scene) =>
+        {
+            let how = if matches!(a, Action::Key { .. }) { "pressing Return" } else { "typing a line break" };
+            Some(format!("{how} submits the form, and mark {id} says {text:?} ({w})"))
+        }
         // Ctrl+A, Delete to whatever has the focus (a file manager: every file).
         Action::Type { target: None, clear: true, .. } => {
             Some("clearing whatever has the keyboard focus (no field named)".into())
@@ -315,6 +344,30 @@ mod tests {
         assert!(risk(&blind, &s).unwrap().contains("keyboard focus"));
         let named = Action::Type { text: "new".into(), target: Some(Pointer::Mark(2)), clear: true };
         assert_eq!(risk(&named, &s), None);
+    }
+
+    #[test]
+    fn return_is_judged_by_the_button_it_would_press() {
+        let enter = Action::Key { combo: KeyCombo::parse("Return").unwrap() };
+        let ctrl_enter = Action::Key { combo: KeyCombo::parse("ctrl+Return").unwrap() };
+        let line = Action::Type { text: "hello\n".into(), target: Some(Pointer::Mark(4)), clear: false };
+        // The form's buttons say "Delete file" and "보내기" (send): Return asks, as a click on them does.
+        for a in [&enter, &ctrl_enter, &line] {
+            let r = risk(a, &scene()).unwrap_or_else(|| panic!("{a:?} is not risky"));
+            assert!(r.contains("submits the form") && r.contains("Delete file"), "{r}");
+        }
+        // A form whose buttons only open or close: Return is an ordinary key.
+        let mut calm = scene();
+        calm.elements.retain(|e| ![1, 6].contains(&e.id));
+        calm.elements.push(el(7, ElementKind::Button, Some("Close"), Rect::new(200, 90, 80, 20)));
+        for a in [&enter, &ctrl_enter] {
+            assert_eq!(risk(a, &calm), None, "{a:?}");
+        }
+        let plain = Action::Type { text: "hello\n".into(), target: Some(Pointer::Mark(2)), clear: false };
+        assert_eq!(risk(&plain, &calm), None);
+        // "Delete" as text, not a button, is no reason.
+        calm.elements.push(el(8, ElementKind::Text, Some("Delete old files"), Rect::new(10, 200, 80, 20)));
+        assert_eq!(risk(&enter, &calm), None);
     }
 
     #[test]
