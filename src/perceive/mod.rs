@@ -312,8 +312,9 @@ impl Pipeline {
         let results: Vec<(String, f64, Result<Vec<Proposal>, PerceiveError>)> = std::thread::scope(|scope| {
             let run = |d: &mut Box<dyn Detector>| {
                 let t = Instant::now();
-                let found = d.detect(image, info);
-                (d.name().to_string(), ms(t), found)
+                let name = d.name().to_string();
+                let found = isolated(&name, || d.detect(image, info));
+                (name, ms(t), found)
             };
             let mut iter = first.into_iter();
             let head = iter.next();
@@ -342,7 +343,8 @@ impl Pipeline {
         }
         for d in later {
             let t = Instant::now();
-            let found = d.detect_with_prior(image, info, &proposals);
+            let name = d.name().to_string();
+            let found = isolated(&name, || d.detect_with_prior(image, info, &proposals));
             timings.detectors.push((d.name().to_string(), ms(t)));
             match found {
                 Ok(found) => proposals.extend(found),
@@ -369,6 +371,62 @@ impl Pipeline {
     }
 }
 
+/// Run one detector so that its panic (a model runtime's, or a bug on a strange image) is
+/// that detector's error on this image, whichever thread it runs on.
+fn isolated(
+    name: &str,
+    f: impl FnOnce() -> Result<Vec<Proposal>, PerceiveError>,
+) -> Result<Vec<Proposal>, PerceiveError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        Err(PerceiveError::Detector { detector: name.to_string(), detail: crate::onnx::panic_text(&p) })
+    })
+}
+
 pub(crate) fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A detector that panics on every image, running first or after the others.
+    struct Panicking {
+        later: bool,
+    }
+
+    impl Detector for Panicking {
+        fn name(&self) -> &str {
+            if self.later { "panics-later" } else { "panics-first" }
+        }
+        fn detect(&mut self, _: &RgbaImage, _: &ImageInfo) -> Result<Vec<Proposal>, PerceiveError> {
+            panic!("a detector bug")
+        }
+        fn uses_prior(&self) -> bool {
+            self.later
+        }
+    }
+
+    #[test]
+    fn a_detector_that_panics_first_or_last_costs_only_its_own_results() {
+        let mut image = RgbaImage::from_pixel(320, 200, image::Rgba([240, 240, 240, 255]));
+        for y in 60..90 {
+            for x in 40..160 {
+                image.put_pixel(x, y, image::Rgba([40, 90, 200, 255]));
+            }
+        }
+        let mut p = Pipeline::new(vec![
+            Box::new(Panicking { later: false }),
+            Box::new(BuiltinDetector::default()),
+            Box::new(Panicking { later: true }),
+        ]);
+        let info = ImageInfo { scale: 1.0, screen: None };
+        let (_, t) = p.perceive(&image, &info).expect("the built-in detector's results stand");
+        let failed: Vec<&str> = t.failures.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(failed, ["panics-first", "panics-later"]);
+        assert!(t.failures.iter().all(|(_, why)| why.contains("a detector bug")), "{:?}", t.failures);
+        // Every detector failing is perception failing, said, not a panic.
+        let mut all_bad = Pipeline::new(vec![Box::new(Panicking { later: false })]);
+        assert!(matches!(all_bad.perceive(&image, &info), Err(PerceiveError::Detector { .. })));
+    }
 }
