@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 /// written to directly: renaming over it would replace the device with a regular file
 /// (and every program on the machine reading `/dev/null` would then read our bytes).
 /// A symbolic link is followed, so the link stays and its target gets the data.
+///
+/// Durable: the data reaches the disk before the rename, and the rename before this returns
+/// (the folder is synced too), so after a power loss the file is the old one or the new one,
+/// and whatever was written after it (a run's line naming a step image) finds it there.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let target: PathBuf = match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(path) {
@@ -29,17 +33,49 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let name =
         target.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
     let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
-    fs::write(&tmp, bytes)?;
-    if let Err(e) = fs::rename(&tmp, &target) {
+    let written = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written.and_then(|_| fs::rename(&tmp, &target)) {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-    Ok(())
+    sync_dir(dir)
+}
+
+/// Make a folder's entries (a file created or renamed in it) durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    match fs::File::open(dir) {
+        Ok(d) => match d.sync_all() {
+            // Some file systems cannot sync a folder; the data itself is synced.
+            Err(e) if matches!(e.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported) => Ok(()),
+            r => r,
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// A name [`write_atomically`] writes under before the rename (`.NAME.tmpPID`): left behind
+/// only by a process killed in between.
+pub fn is_temporary_name(name: &str) -> bool {
+    name.starts_with('.')
+        && name.rsplit_once(".tmp").is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_names_are_known_as_such() {
+        assert!(is_temporary_name(".step-003-screen.png.tmp4711"));
+        assert!(is_temporary_name(".run.json.tmp12"));
+        for other in ["run.json", ".run.json.tmp", "notes.tmp12", ".x.tmp12a", "step-001-screen.png"] {
+            assert!(!is_temporary_name(other), "{other}");
+        }
+    }
     use std::os::unix::fs::FileTypeExt;
 
     fn temp(tag: &str) -> PathBuf {

@@ -385,7 +385,13 @@ impl Recorder {
         let secrets = Secrets::from_task(&info.task);
         let mut rec = Self { dir: dir.to_path_buf(), info, secrets: secrets.clone(), tx: None, worker: None };
         rec.write_info()?;
-        let (tx, rx) = mpsc::sync_channel::<Job>(1);
+        // The folder itself survives a power loss from here on.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            crate::files::sync_dir(parent).map_err(|source| RecordError::Create { path: dir.to_path_buf(), source })?;
+        }
+        // A rendezvous: a step is handed over only once the one before is on disk, so a
+        // killed process loses at most the step being written and the one in progress.
+        let (tx, rx) = mpsc::sync_channel::<Job>(0);
         let dir2 = dir.to_path_buf();
         let worker = std::thread::Builder::new()
             .name("markpilot-record".into())
@@ -518,14 +524,21 @@ pub fn read_run(dir: &Path) -> Result<Run, RecordError> {
             }
         }
     }
+    let missing = |s: &StepRecord| [&s.screen, &s.marked].into_iter().find(|n| !dir.join(n).is_file()).cloned();
+    // The last step's images missing is a step cut short (written by a system that lost
+    // power before they reached the disk): that step is dropped, as a line cut short is.
+    if let Some(last) = steps.last()
+        && missing(last).is_some()
+    {
+        steps.pop();
+        truncated = true;
+    }
     for s in &steps {
-        for name in [&s.screen, &s.marked] {
-            if !dir.join(name).is_file() {
-                return Err(RecordError::Read {
-                    path: dir.join(name),
-                    detail: format!("step {}'s image is missing", s.step),
-                });
-            }
+        if let Some(name) = missing(s) {
+            return Err(RecordError::Read {
+                path: dir.join(&name),
+                detail: format!("step {}'s image is missing", s.step),
+            });
         }
     }
     Ok(Run { dir: dir.to_path_buf(), info, steps, truncated })
@@ -642,7 +655,7 @@ mod tests {
     }
 
     #[test]
-    fn a_run_folder_reads_back_and_a_cut_last_line_is_reported_not_fatal() {
+    fn a_run_folder_reads_back_and_a_cut_last_step_is_reported_not_fatal() {
         let dir = std::env::temp_dir().join(format!("markpilot-record-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let mut rec = Recorder::create(&dir, info()).unwrap();
@@ -666,8 +679,14 @@ mod tests {
         fs::write(&path, format!("garbage\n{text}")).unwrap();
         assert!(read_run(&dir).unwrap_err().to_string().contains("line 1"));
         fs::write(&path, text.rsplit_once('{').unwrap().0).unwrap();
+        fs::remove_file(dir.join("step-001-marked.png")).unwrap();
+        assert!(read_run(&dir).unwrap_err().to_string().contains("step 1's image is missing"));
+        // The last step's images missing (a power loss before they reached the disk): that
+        // step is dropped and the run reads as cut short.
+        fs::write(dir.join("step-001-marked.png"), b"").unwrap();
         fs::remove_file(dir.join("step-002-marked.png")).unwrap();
-        assert!(read_run(&dir).unwrap_err().to_string().contains("step 2's image is missing"));
+        let run = read_run(&dir).unwrap();
+        assert_eq!((run.steps.len(), run.truncated), (1, true));
         let _ = fs::remove_dir_all(&dir);
     }
 

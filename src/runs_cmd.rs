@@ -299,7 +299,8 @@ pub(crate) fn runs(args: RunsArgs) -> Result<()> {
                     || name == "steps.jsonl"
                     || name == "report.html"
                     || (name.starts_with("step-") && name.ends_with(".png"))
-                    || name.ends_with(".tmp");
+                    || name.ends_with(".tmp")
+                    || markpilot::files::is_temporary_name(&name);
                 if !ours || !entry.file_type()?.is_file() {
                     bail!("{} holds {name:?}, which is not part of a run; not removing it", dir.display());
                 }
