@@ -1,7 +1,7 @@
 //! The person beside the agent: asked to confirm risky actions and to answer the model's
 //! questions. Headless runs ask on the terminal; the desktop app asks in its window.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -37,8 +37,13 @@ impl Operator for Unattended {
 }
 
 /// Asks on stderr and reads answers from stdin (a line each). End of input refuses.
+///
+/// On a terminal, only what is typed after a question answers it: lines typed ahead (a "y"
+/// meant for the last question, pressed twice) are dropped when the next question is shown.
+/// Piped input is a script's answers, given in order, and is read as it comes.
 pub struct TerminalOperator {
     lines: Option<mpsc::Receiver<String>>,
+    typed_ahead_is_dropped: bool,
 }
 
 impl std::fmt::Debug for TerminalOperator {
@@ -55,24 +60,20 @@ impl Default for TerminalOperator {
 
 impl TerminalOperator {
     pub fn new() -> Self {
-        Self { lines: None }
+        let terminal = std::io::stdin().is_terminal();
+        // On a terminal, lines are read from the start, so any typed before a question are
+        // known as such when it is asked.
+        Self { lines: terminal.then(read_stdin), typed_ahead_is_dropped: terminal }
     }
 
     /// Stdin is read on its own thread so a stop request is never stuck behind a read.
     fn read_line(&mut self, stop: &StopSignal) -> Option<String> {
-        let rx = self.lines.get_or_insert_with(|| {
-            let (tx, rx) = mpsc::channel();
-            std::thread::spawn(move || {
-                let stdin = std::io::stdin();
-                for line in stdin.lock().lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            rx
-        });
+        let rx = self.lines.get_or_insert_with(read_stdin);
+        if self.typed_ahead_is_dropped && drop_typed_ahead(rx) > 0 {
+            let mut err = std::io::stderr();
+            let _ = write!(err, "(what was typed before this question is ignored) ");
+            let _ = err.flush();
+        }
         loop {
             if stop.is_stopped() {
                 return None;
@@ -84,6 +85,25 @@ impl TerminalOperator {
             }
         }
     }
+}
+
+fn read_stdin() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Drop the lines that arrived before now; returns how many.
+fn drop_typed_ahead(rx: &mpsc::Receiver<String>) -> usize {
+    std::iter::from_fn(|| rx.try_recv().ok()).count()
 }
 
 impl Operator for TerminalOperator {
@@ -106,5 +126,30 @@ impl Operator for TerminalOperator {
         let _ = write!(err, "markpilot: step {step}: the model asks: {question}\n> ");
         let _ = err.flush();
         self.read_line(stop).map(|l| l.trim().to_string()).filter(|l| !l.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_typed_before_the_question_does_not_answer_it() {
+        let (tx, rx) = mpsc::channel();
+        // "y" pressed for the last question, and once more by accident.
+        tx.send("y".to_string()).unwrap();
+        tx.send("y".to_string()).unwrap();
+        drop(tx);
+        let mut op = TerminalOperator { lines: Some(rx), typed_ahead_is_dropped: true };
+        let stop = StopSignal::new();
+        // Nothing typed after the question: no answer, which refuses.
+        assert_eq!(op.read_line(&stop), None);
+        assert_eq!(op.confirm(1, &Action::Wait { seconds: 1.0 }, "test", &stop), Verdict::Refuse);
+
+        // A script's piped answers are taken in order.
+        let (tx, rx) = mpsc::channel();
+        tx.send("y".to_string()).unwrap();
+        let mut piped = TerminalOperator { lines: Some(rx), typed_ahead_is_dropped: false };
+        assert_eq!(piped.read_line(&stop).as_deref(), Some("y"));
     }
 }
