@@ -16,6 +16,8 @@ pub mod decide;
 pub mod demonstrate;
 pub mod desk;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod geometry;
 pub mod guard;
 pub mod mark;

@@ -619,3 +619,80 @@ fn questions_are_put_to_the_person_and_dry_runs_touch_nothing() {
     assert_eq!(steps[0]["outcome"]["status"], "dry_run");
     assert!(steps[0]["outcome"]["input"][1].as_str().unwrap().starts_with("click Left"));
 }
+
+/// `kill -9` of `markpilot run` at twenty random points of a twenty-step run: every run folder
+/// reads back, holds every step but at most the one being written and the one in progress,
+/// and replays its complete steps.
+#[test]
+fn a_run_killed_at_any_point_leaves_a_recording_that_reads_back_and_replays() {
+    let mut s = XSession::start(1024, 700);
+    let pid = s.spawn("zenity", &["--entry", "--title=Crash", "--text=Type here:"]);
+    wait_until_drawn(&s, "Crash", "zenity", "text", None);
+    let root = PathBuf::from(s.scratch("crash-runs"));
+    // Kill points spread over the run's length, in a different order every time the test runs.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+    let mut x = nanos | 1;
+    let mut random = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut counts = Vec::new();
+    for i in 0..20 {
+        let dir = root.join(format!("run-{i:02}"));
+        // Twenty steps, each typing into the focused entry (the screen changes every step).
+        let vlm = ScriptedVlm::start(MODEL, Some(KEY), |r: &Seen| -> Reply {
+            if r.step <= 20 {
+                answer(json!({"thought": "more", "action": {"type": "type", "text": format!("{} ", r.step)}}))
+            } else {
+                done_answer()
+            }
+        });
+        let cmd = run_cmd(&s, &vlm, &dir, "Type the numbers", &["--confirm", "never"]);
+        let events = Events::default();
+        let run = AgentRun::start(cmd, events.clone(), "");
+        // Wait for a random number of recorded steps (0 to 19), then a random fraction of a step.
+        let after = random(20);
+        if after > 0 {
+            events
+                .wait_for(Duration::from_secs(120), |e| {
+                    e["event"] == "step_recorded" && e["step"].as_u64() == Some(after)
+                })
+                .unwrap_or_else(|| panic!("run {i}: step {after} never recorded: {:?}", events.all()));
+        }
+        std::thread::sleep(Duration::from_millis(random(300)));
+        let killed = s.command("kill").args(["-9", &run.pid().to_string()]).status().unwrap();
+        assert!(killed.success());
+        let seen = events.all().iter().filter(|e| e["event"] == "step_recorded").count() as u32;
+        let done = run.wait(Duration::from_secs(30));
+        if !dir.join("run.json").exists() {
+            // Killed before the folder was made: nothing to read back.
+            assert_eq!(seen, 0, "run {i}: steps were recorded but no run.json: {:?}", done.events);
+            counts.push((seen, 0));
+            continue;
+        }
+        let back = markpilot::record::read_run(&dir)
+            .unwrap_or_else(|e| panic!("run {i} (killed after {seen} recorded steps) does not read back: {e}"));
+        let n = back.steps.len() as u32;
+        let numbers: Vec<u32> = back.steps.iter().map(|s| s.step).collect();
+        assert_eq!(numbers, (1..=n).collect::<Vec<_>>(), "run {i}: steps in order, none missing");
+        assert!(n + 2 >= seen, "run {i}: {seen} steps recorded before the kill, {n} read back");
+        counts.push((seen, n));
+    }
+    eprintln!("kill -9 points (steps recorded before the kill, steps read back): {counts:?}");
+
+    // The longest recording replays its complete steps (dry run: nothing typed again).
+    let (i, _) = counts.iter().enumerate().max_by_key(|(_, c)| c.1).unwrap();
+    let longest = root.join(format!("run-{i:02}"));
+    if counts[i].1 > 0 {
+        let out = PathBuf::from(s.scratch("crash-replayed"));
+        let mut cmd = s.command(markpilot_bin());
+        cmd.args(["replay", longest.to_str().unwrap(), "--json", "--dry-run", "--confirm", "never"]);
+        cmd.args(["--detectors", "builtin", "--record", out.to_str().unwrap()]);
+        let done = finish(AgentRun::start(cmd, Events::default(), ""));
+        assert_eq!(done.code, Some(0), "stderr: {}\nevents: {:?}", done.stderr, done.events);
+        assert_eq!(steps(&out).len() as u32, counts[i].1, "every complete step replayed");
+    }
+    s.kill(pid);
+}

@@ -8,5 +8,6 @@
 mod common;
 
 mod cli;
+mod fuzz;
 mod models;
 mod perception;
