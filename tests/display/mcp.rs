@@ -338,6 +338,13 @@ fn over_http_only_the_printed_token_gets_in_and_clients_come_and_go_on_one_desk(
     assert_eq!(outcomes, ["performed", "performed", "performed"]);
 }
 
+/// A run folder's run.json; `None` for a folder still being created (made, its run.json not
+/// yet renamed into it).
+fn run_info(dir: &std::path::Path) -> Option<Value> {
+    let p = dir.join("run.json");
+    p.is_file().then(|| read_json(&p))
+}
+
 #[test]
 fn run_task_hands_a_task_to_the_agent_reports_progress_and_stops_when_cancelled() {
     const MODEL: &str = "scripted-vl";
@@ -429,7 +436,7 @@ fn run_task_hands_a_task_to_the_agent_reports_progress_and_stops_when_cancelled(
     assert!(seen["structured"]["marks"].is_array(), "{seen}");
     let stopped: Vec<Value> = std::fs::read_dir(&runs)
         .unwrap()
-        .filter_map(|e| Some(read_json(&e.ok()?.path().join("run.json"))))
+        .filter_map(|e| run_info(&e.ok()?.path()))
         .filter(|i| i["task"] == "wait for ever")
         .collect();
     assert_eq!(stopped.len(), 1);
@@ -444,7 +451,7 @@ fn run_task_hands_a_task_to_the_agent_reports_progress_and_stops_when_cancelled(
     let task_runs = |status: Option<&str>| {
         std::fs::read_dir(&runs)
             .unwrap()
-            .filter_map(|e| Some(read_json(&e.ok()?.path().join("run.json"))))
+            .filter_map(|e| run_info(&e.ok()?.path()))
             .filter(|i| i["task"] == "wait until the client is gone")
             .filter(|i| status.is_none_or(|st| i["result"]["status"] == st))
             .count()
@@ -457,7 +464,7 @@ fn run_task_hands_a_task_to_the_agent_reports_progress_and_stops_when_cancelled(
     while task_runs(Some("stopped")) != 1 {
         let all: Vec<Value> = std::fs::read_dir(&runs)
             .unwrap()
-            .filter_map(|e| Some(read_json(&e.ok()?.path().join("run.json"))))
+            .filter_map(|e| run_info(&e.ok()?.path()))
             .map(|i| json!([i["task"], i["result"]]))
             .collect();
         assert!(
