@@ -12,9 +12,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::McpServer;
-use crate::agent::{Agent, Event, StopSignal, Unattended};
+use crate::action::Action;
+use crate::agent::{Agent, Event, Operator, StopSignal, Verdict};
 use crate::config::Config;
 use crate::decide::{ProviderProfile, VlmClient};
+use crate::desk::Asker;
 use crate::guard::ConfirmPolicy;
 use crate::run::{self, Recording, RunRequest};
 
@@ -103,6 +105,8 @@ impl McpServer {
         };
 
         let total = prepared.options.max_steps;
+        // The run's risky steps are put to the client's person, as the desk's own are.
+        let ask = super::asker(ctx.peer.clone());
         let ran = self
             .run_on_desk(ctx, total, false, move |capturer, stop, events, runtime| {
                 Agent {
@@ -111,7 +115,7 @@ impl McpServer {
                     pipeline: prepared.perception.pipeline,
                     client: prepared.client,
                     executor: prepared.executor,
-                    operator: Box::new(Unattended),
+                    operator: Box::new(Eliciting(ask)),
                     recorder: prepared.recorder,
                     stop,
                     events,
@@ -163,6 +167,8 @@ impl McpServer {
             .iter()
             .filter(|s| !s.decision.as_ref().is_some_and(|d| d.action.is_terminal()))
             .count() as u32;
+        // The run's risky steps are put to the client's person, as the desk's own are.
+        let ask = super::asker(ctx.peer.clone());
         let ran = self
             .run_on_desk(ctx, total, true, move |capturer, stop, events, _| {
                 crate::replay::Replayer {
@@ -172,7 +178,7 @@ impl McpServer {
                     pipeline: prepared.perception.pipeline,
                     fallback: None,
                     executor: prepared.executor,
-                    operator: Box::new(Unattended),
+                    operator: Box::new(Eliciting(ask)),
                     recorder: prepared.recorder,
                     stop,
                     events,
@@ -307,4 +313,29 @@ fn ended(ran: Result<(crate::record::RunResult, TaskEnd), String>) -> CallToolRe
         "run_dir": end.run_dir,
     }));
     out
+}
+
+/// The person behind an MCP client, asked through elicitation about a whole run's risky
+/// steps; a client that cannot be asked refuses them, as before. The model's questions to
+/// the person are not elicited: the run ends with them, for the client to answer.
+struct Eliciting(Asker);
+
+impl Operator for Eliciting {
+    fn confirm(&mut self, step: u32, action: &Action, reason: &str, stop: &StopSignal) -> Verdict {
+        if stop.is_stopped() {
+            return Verdict::Refuse;
+        }
+        match (self.0)(&format!("markpilot's step {step} is about to {action}: {reason}. Allow it?")) {
+            Ok(true) => Verdict::Approve,
+            Ok(false) => Verdict::Refuse,
+            Err(why) => {
+                tracing::info!("step {step}: {reason}; not confirmed: {why}");
+                Verdict::Refuse
+            }
+        }
+    }
+
+    fn ask(&mut self, _: u32, _: &str, _: &StopSignal) -> Option<String> {
+        None
+    }
 }

@@ -514,4 +514,22 @@ fn risky_actions_are_put_to_the_person_through_elicitation_when_the_client_offer
     let calm = c.ok("key", json!({"keys": "shift"}));
     assert_eq!(calm["elicited"], json!([]), "{calm}");
     c.close();
+
+    // A whole task's risky step is put to the person too, and done once allowed.
+    s.spawn("zenity", &["--entry", "--title=Keep me", "--text=Close this?"]);
+    wait_until_drawn(&s, "Keep me", "zenity", "text", None);
+    let vlm = ScriptedVlm::start("scripted-vl", None, |r: &Seen| -> Reply {
+        match r.step {
+            1 => answer(json!({"thought": "close it", "action": {"type": "key", "keys": "alt+F4"}})),
+            _ => answer(json!({"action": {"type": "done", "answer": "closed"}})),
+        }
+    });
+    let args = ["--detectors", "builtin", "--no-record", "--base-url", &vlm.base_url, "--model", "scripted-vl"];
+    let mut c = Client::start(&s, &args, &[("MCP_BRIDGE_ELICIT", "accept")]);
+    let ran = c.ok("run_task", json!({"task": "close the dialog"}));
+    let asked = ran["elicited"].as_array().unwrap();
+    assert_eq!(asked.len(), 1, "{ran}");
+    assert!(asked[0].as_str().unwrap().contains("alt+F4"), "{asked:?}");
+    s.wait_until("the dialog to close", Duration::from_secs(10), |s| !open(s));
+    c.close();
 }
