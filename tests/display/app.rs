@@ -260,6 +260,14 @@ fn a_task_is_given_approved_watched_and_stopped_in_the_app() {
     let html = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("{report}: {e}"));
     assert_eq!(html.matches("data:image/png;base64,").count(), 3);
     save_shot(&wd, "4-runs");
+    // Nothing the app wrote holds the key: its settings, the run folder, the report.
+    let run_folder = Path::new(&report).parent().unwrap().to_path_buf();
+    for dir in [s.config_home().join("markpilot"), run_folder] {
+        for f in files_under(&dir) {
+            let bytes = std::fs::read(&f).unwrap();
+            assert!(!bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()), "{} holds the API key", f.display());
+        }
+    }
 
     // A long task, stopped from the window: it ends within the step in progress.
     wd.click("button[data-view='run']");
@@ -306,4 +314,18 @@ fn a_task_is_given_approved_watched_and_stopped_in_the_app() {
         memory_kb.1.join(", ")
     );
     wd.close();
+}
+
+/// Every file under a folder.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
