@@ -260,7 +260,7 @@ fn redact_with(values: &[(String, String)], text: &str) -> String {
     let mut out = text.to_string();
     for (name, value) in values {
         if out.contains(value.as_str()) {
-            out = out.replace(value.as_str(), &placeholder(name));
+            out = replace_outside_placeholders(&out, value, &placeholder(name));
         }
         let chars = value.chars().count();
         let edits = if chars >= 12 {
@@ -277,6 +277,26 @@ fn redact_with(values: &[(String, String)], text: &str) -> String {
             }
         }
     }
+    out
+}
+
+/// `text` with `value` replaced by `with` wherever it is not part of a placeholder (a value
+/// that is also in a secret's name is not replaced inside its placeholder: redacting twice
+/// changes nothing).
+fn replace_outside_placeholders(text: &str, value: &str, with: &str) -> String {
+    let protected: Vec<(usize, usize)> = placeholders(text).into_iter().map(|(a, b, _)| (a, b)).collect();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (i, _) in text.match_indices(value) {
+        let end = i + value.len();
+        if i < last || protected.iter().any(|&(a, b)| i < b && a < end) {
+            continue;
+        }
+        out.push_str(&text[last..i]);
+        out.push_str(with);
+        last = end;
+    }
+    out.push_str(&text[last..]);
     out
 }
 
@@ -434,6 +454,16 @@ mod tests {
         assert_eq!(s.redact("corect-horse-1"), p, "two edits on a long value");
         assert_eq!(s.redact("an unrelated line"), "an unrelated line");
         assert_eq!(s.redact(&format!("{p} and correct-horse-7")), format!("{p} and {p}"));
+    }
+
+    #[test]
+    fn redacting_twice_changes_nothing_even_when_the_value_is_in_the_name() {
+        let name = "MARKPILOT_TEST_SECRET_KIM";
+        set(name, "KIM");
+        let s = Secrets::from_task(&placeholder(name));
+        let once = s.redact("user KIM logged in");
+        assert_eq!(once, format!("user {} logged in", placeholder(name)));
+        assert_eq!(s.redact(&once), once);
     }
 
     #[test]
