@@ -77,6 +77,14 @@ pub struct Annotation {
     pub unconcealed: Option<RgbaImage>,
 }
 
+impl Annotation {
+    /// What the screen really showed (the frame before secrets were painted over): what
+    /// the next capture is compared with.
+    pub fn screen(&self) -> &RgbaImage {
+        self.unconcealed.as_ref().unwrap_or(&self.frame.image)
+    }
+}
+
 /// Read an image file into RGBA, with errors that say what is wrong.
 pub fn load_image(path: &Path) -> Result<RgbaImage, AnnotateError> {
     let bytes = std::fs::read(path)

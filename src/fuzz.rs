@@ -130,17 +130,7 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
 }
 
 fn scene() -> Scene {
-    let el = |id, kind, text: &str, bbox| Element {
-        id,
-        bbox,
-        kind,
-        text: Some(text.into()),
-        score: 1.0,
-        source: "fuzz".into(),
-        mask: None,
-        states: vec![],
-        path: None,
-    };
+    let el = |id, kind, text: &str, bbox| Element::simple(id, kind, Some(text), bbox, "fuzz");
     Scene {
         width: 1920,
         height: 1080,

@@ -290,17 +290,7 @@ mod tests {
     use crate::perceive::Element;
 
     fn el(id: u32, kind: ElementKind, text: Option<&str>, bbox: Rect) -> Element {
-        Element {
-            id,
-            bbox,
-            kind,
-            text: text.map(str::to_string),
-            score: 1.0,
-            source: "t".into(),
-            mask: None,
-            states: Vec::new(),
-            path: None,
-        }
+        Element::simple(id, kind, text, bbox, "t")
     }
 
     fn scene() -> Scene {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::act::ActError;
 use crate::action::Action;
 use crate::geometry::Rect;
-use crate::perceive::{ElementKind, Scene};
+use crate::perceive::{ElementKind, Scene, State};
 
 const OPEN: &str = "{{secret:";
 
@@ -175,6 +175,27 @@ impl Secrets {
             if !held.contains(&h) {
                 held.push(h);
             }
+        }
+    }
+
+    /// What a performed action typed, and where: a secret typed into a field that shows what
+    /// it holds (not a password field) holds that field ([`Secrets::hold`]); a field cleared
+    /// and given other text is free again. With no field named, the field the application
+    /// says has the focus (when its tree was read) is the one typed into.
+    pub fn note_typed(&self, action: &Action, scene: &Scene) {
+        let Action::Type { text, target, clear } = action else { return };
+        let id = match target {
+            Some(t) => crate::guard::element_under(scene, t),
+            None => scene.elements.iter().find(|e| e.has(State::Focused)).map(|e| e.id),
+        };
+        let Some(e) = id.and_then(|id| scene.element(id)) else { return };
+        let frame = (scene.width, scene.height);
+        if !Self::used_in(text).is_empty() {
+            if !crate::guard::is_password_field(scene, e.id) {
+                self.hold(text, e.bbox, frame);
+            }
+        } else if *clear {
+            self.release(e.bbox, frame);
         }
     }
 
@@ -406,6 +427,7 @@ fn paint_box(image: &mut RgbaImage, b: &Rect) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::action::Pointer;
     use crate::perceive::Element;
 
     fn set(name: &str, value: &str) {
@@ -417,17 +439,7 @@ mod tests {
     }
 
     fn el(id: u32, kind: ElementKind, text: Option<&str>, bbox: Rect) -> Element {
-        Element {
-            id,
-            bbox,
-            kind,
-            text: text.map(str::to_string),
-            score: 1.0,
-            source: "test".into(),
-            mask: None,
-            states: vec![],
-            path: None,
-        }
+        Element::simple(id, kind, text, bbox, "test")
     }
 
     #[test]
@@ -531,6 +543,33 @@ mod tests {
         let mut again = before.clone();
         assert!(s.conceal(&mut again).is_empty());
         assert_eq!(again, before);
+    }
+
+    fn field(id: u32, states: Vec<State>, y: i32) -> Element {
+        Element { states, ..Element::simple(id, ElementKind::TextField, Some("shown"), Rect::new(10, y, 200, 24), "t") }
+    }
+
+    #[test]
+    fn the_field_a_secret_went_into_is_remembered_named_or_focused() {
+        let scene = Scene {
+            width: 400,
+            height: 200,
+            elements: vec![field(1, vec![], 10), field(2, vec![State::Focused], 60), field(3, vec![], 110)],
+        };
+        let secrets = Secrets::from_task("{{secret:MARKPILOT_TEST_NOTED}}");
+        let typed = |target| Action::Type { text: "{{secret:MARKPILOT_TEST_NOTED}}".into(), target, clear: false };
+        // No field named: the focused one.
+        secrets.note_typed(&typed(None), &scene);
+        let mut seen = scene.clone();
+        assert_eq!(secrets.conceal(&mut seen), vec![scene.elements[1].bbox]);
+        assert_eq!(seen.elements[1].text.as_deref(), Some("{{secret:MARKPILOT_TEST_NOTED}}"));
+        // Named by its mark.
+        secrets.note_typed(&typed(Some(Pointer::Mark(3))), &scene);
+        assert_eq!(secrets.conceal(&mut scene.clone()).len(), 2);
+        // Cleared and given other text: free again.
+        let cleared = Action::Type { text: "plain".into(), target: Some(Pointer::Mark(3)), clear: true };
+        secrets.note_typed(&cleared, &scene);
+        assert_eq!(secrets.conceal(&mut scene.clone()), vec![scene.elements[1].bbox]);
     }
 
     #[test]

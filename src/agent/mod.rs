@@ -434,7 +434,7 @@ impl Agent<'_> {
         if let Action::Wait { seconds } = action {
             self.stop.sleep(crate::action::seconds(seconds.min(crate::action::MAX_WAIT_SECONDS)));
         }
-        let settled = self.settle(ann.unconcealed.as_ref().unwrap_or(&ann.frame.image));
+        let settled = self.settle(ann.screen());
         timings.settle = ms(t);
         let (changed, end) = match settled {
             Ok((frame, capture_ms, changed)) => {
@@ -656,31 +656,9 @@ pub fn perform(
         Err(e) => done.error = Some(e.to_string()),
     }
     if done.error.is_none() {
-        note_secret_fields(&action, scene, secrets);
+        secrets.note_typed(&action, scene);
     }
     done
-}
-
-/// A secret typed into a field that shows what it holds (not a password field): later
-/// screens paint that field over. A field cleared and given other text is free again.
-/// With no field named, the field the application says has the focus (when its tree was
-/// read) is the one typed into.
-fn note_secret_fields(action: &Action, scene: &Scene, secrets: &Secrets) {
-    let Action::Type { text, target, clear } = action else { return };
-    let id = match target {
-        Some(t) => guard::element_under(scene, t),
-        None => scene.elements.iter().find(|e| e.has(crate::perceive::State::Focused)).map(|e| e.id),
-    };
-    let Some(id) = id else { return };
-    let Some(e) = scene.element(id) else { return };
-    let frame = (scene.width, scene.height);
-    if !Secrets::used_in(text).is_empty() {
-        if !guard::is_password_field(scene, id) {
-            secrets.hold(text, e.bbox, frame);
-        }
-    } else if *clear {
-        secrets.release(e.bbox, frame);
-    }
 }
 
 /// `click mark 7 (button "OK")`: the action, with what its marks are.
@@ -735,48 +713,4 @@ pub fn options_json(o: &AgentOptions, client: &VlmClient, executor: &str) -> ser
             "api_key_env": p.api_key_env,
         },
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::geometry::Rect;
-    use crate::perceive::{Element, ElementKind, State};
-
-    fn field(id: u32, states: Vec<State>, y: i32) -> Element {
-        Element {
-            id,
-            bbox: Rect::new(10, y, 200, 24),
-            kind: ElementKind::TextField,
-            text: Some("shown".into()),
-            score: 1.0,
-            source: "t".into(),
-            mask: None,
-            states,
-            path: None,
-        }
-    }
-
-    #[test]
-    fn the_field_a_secret_went_into_is_remembered_named_or_focused() {
-        let scene = Scene {
-            width: 400,
-            height: 200,
-            elements: vec![field(1, vec![], 10), field(2, vec![State::Focused], 60), field(3, vec![], 110)],
-        };
-        let secrets = Secrets::from_task("{{secret:MARKPILOT_TEST_NOTED}}");
-        let typed = |target| Action::Type { text: "{{secret:MARKPILOT_TEST_NOTED}}".into(), target, clear: false };
-        // No field named: the focused one.
-        note_secret_fields(&typed(None), &scene, &secrets);
-        let mut seen = scene.clone();
-        assert_eq!(secrets.conceal(&mut seen), vec![scene.elements[1].bbox]);
-        assert_eq!(seen.elements[1].text.as_deref(), Some("{{secret:MARKPILOT_TEST_NOTED}}"));
-        // Named by its mark.
-        note_secret_fields(&typed(Some(Pointer::Mark(3))), &scene, &secrets);
-        assert_eq!(secrets.conceal(&mut scene.clone()).len(), 2);
-        // Cleared and given other text: free again.
-        let cleared = Action::Type { text: "plain".into(), target: Some(Pointer::Mark(3)), clear: true };
-        note_secret_fields(&cleared, &scene, &secrets);
-        assert_eq!(secrets.conceal(&mut scene.clone()), vec![scene.elements[1].bbox]);
-    }
 }

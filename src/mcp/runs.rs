@@ -67,8 +67,9 @@ impl McpServer {
     #[tool(description = "Hand a whole task to markpilot's own agent and its model (the one the server was started \
         with): it observes, decides and acts step by step until the task is done, fails or hits max_steps. \
         Progress comes as progress notifications (one per step); cancelling the call stops the run after the \
-        current step. Risky actions are refused unless the server allows them. The run is recorded and can be \
-        replayed. Marks from earlier observations are invalid afterwards.")]
+        current step. Risky steps are put to the person through elicitation (refused where the client cannot \
+        be asked) unless the server allows them. The run is recorded and can be replayed. Marks from earlier \
+        observations are invalid afterwards.")]
     async fn run_task(
         &self,
         Parameters(a): Parameters<RunTaskArgs>,
@@ -131,8 +132,9 @@ impl McpServer {
         description = "Replay a recorded run (a `list_runs` id or a run folder) with no model at all: each recorded \
         action's target is found again on the screen as it is now, even where windows moved. Progress comes as \
         progress notifications; cancelling stops after the current step. Stops, saying why, where a target \
-        cannot be found. Risky actions are refused unless the server allows them. Marks from earlier \
-        observations are invalid afterwards."
+        cannot be found. Risky steps are put to the person through elicitation (refused where the client \
+        cannot be asked) unless the server allows them. Marks from earlier observations are invalid \
+        afterwards."
     )]
     async fn replay(
         &self,

@@ -169,6 +169,21 @@ pub struct Element {
 }
 
 impl Element {
+    /// An element with a box, a kind and perhaps text: score 1, no mask, states or tree path.
+    pub fn simple(id: u32, kind: ElementKind, text: Option<&str>, bbox: Rect, source: &str) -> Self {
+        Self {
+            id,
+            bbox,
+            kind,
+            text: text.map(str::to_string),
+            score: 1.0,
+            source: source.into(),
+            mask: None,
+            states: Vec::new(),
+            path: None,
+        }
+    }
+
     pub fn has(&self, state: State) -> bool {
         self.states.contains(&state)
     }

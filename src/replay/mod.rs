@@ -284,7 +284,7 @@ impl Replayer<'_> {
             let mut changed = None;
             while changed.is_none() && Instant::now() < deadline && !self.stop.is_stopped() {
                 self.stop.sleep(Duration::from_millis(250));
-                match self.settle(Some(ann.unconcealed.as_ref().unwrap_or(&ann.frame.image))) {
+                match self.settle(Some(ann.screen())) {
                     Ok((f, ms, true)) => changed = Some((f, ms)),
                     Ok(_) => {}
                     Err(e) => return (fail(format!("capture failed: {e}")), usage),
@@ -482,10 +482,10 @@ impl Replayer<'_> {
                 &self.stop,
                 self.options.settle_interval,
                 self.options.settle_timeout,
-                ann.unconcealed.as_ref().unwrap_or(&ann.frame.image),
+                ann.screen(),
             )
         } else {
-            self.settle(Some(ann.unconcealed.as_ref().unwrap_or(&ann.frame.image)))
+            self.settle(Some(ann.screen()))
         };
         let (changed, end) = match settled {
             Ok((f, ms, changed)) => {

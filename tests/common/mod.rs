@@ -562,3 +562,17 @@ pub fn steps(dir: &Path) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).expect("each step line is JSON"))
         .collect()
 }
+
+/// Every file under a folder, at any depth.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

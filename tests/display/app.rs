@@ -13,7 +13,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::vlm::{Reply, ScriptedVlm, Seen, answer};
-use crate::common::{XSession, markpilot_bin, wait_until_drawn};
+use crate::common::{XSession, files_under, markpilot_bin, wait_until_drawn};
 use serde_json::{Value, json};
 use webdriver::WebDriver;
 
@@ -314,18 +314,4 @@ fn a_task_is_given_approved_watched_and_stopped_in_the_app() {
         memory_kb.1.join(", ")
     );
     wd.close();
-}
-
-/// Every file under a folder.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::common::{TempDir, one_error_line, run_markpilot, stderr, stdout};
+use crate::common::{TempDir, files_under, one_error_line, run_markpilot, stderr, stdout};
 use image::{Rgba, RgbaImage};
 use markpilot::geometry::Rect;
 use markpilot::perceive::sam::SamSegmenter;
@@ -322,7 +322,7 @@ fn models_verify_finds_a_corrupt_file_and_fetch_reports_an_unreachable_index_wit
     assert_eq!(errors.len(), 1, "{err}");
     assert!(errors[0].contains("cannot download http://127.0.0.1:9/simple/rapidocr-onnxruntime/"), "{err}");
     assert!(err.lines().last() == Some(errors[0]), "the error is the last line: {err}");
-    let leftovers: Vec<_> = walk(&copy).into_iter().filter(|p| p.to_string_lossy().ends_with(".part")).collect();
+    let leftovers: Vec<_> = files_under(&copy).into_iter().filter(|p| p.to_string_lossy().ends_with(".part")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     let o = run_markpilot(dir.path(), &[], &["models", "fetch", "ppocr-v9", "--models-dir", dir_arg]);
@@ -383,19 +383,6 @@ fn a_download_that_stalls_ends_with_an_error_and_no_leftovers() {
     assert!(last.starts_with("markpilot: cannot download") && last.contains("/files/rapidocr_onnxruntime"), "{err}");
     assert!(last.contains("the download stalled: no data for 1 s after 4096 bytes"), "{err}");
     assert_eq!(err.lines().filter(|l| l.starts_with("markpilot:")).count(), 1, "{err}");
-    let leftovers: Vec<_> = walk(&copy).into_iter().filter(|p| p.to_string_lossy().ends_with(".part")).collect();
+    let leftovers: Vec<_> = files_under(&copy).into_iter().filter(|p| p.to_string_lossy().ends_with(".part")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
