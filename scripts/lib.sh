@@ -22,6 +22,34 @@ DISPLAY_PACKAGES=(xvfb openbox zenity dbus dbus-x11 fonts-dejavu-core adwaita-ic
 # Korean in the app's window; gnome-keyring: the keyring the app keeps API keys in.
 TEST_PACKAGES=(gtk-3-examples gnome-calculator qt5ct featherpad at-spi2-core python3 python3-gi gir1.2-atspi-2.0 x11-xserver-utils x11-utils xdotool
   python3-venv chromium webkit2gtk-driver fonts-noto-cjk gnome-keyring)
+# Reading Korean: Tesseract's library (loaded at run time) and its Korean and English data.
+# The tests also show Korean desktops (the ko_KR.UTF-8 locale, `locales`).
+KOREAN_PACKAGES=(libtesseract5 tesseract-ocr-kor tesseract-ocr-eng)
+
+# Generate a locale (`ensure_locale ko_KR.UTF-8`) unless the system has it.
+ensure_locale() {
+  local want="$1" norm
+  norm="$(echo "$want" | tr 'A-Z' 'a-z' | sed 's/utf-8/utf8/')"
+  locale -a 2>/dev/null | tr 'A-Z' 'a-z' | grep -qx "$norm" && return 0
+  ensure_packages locales
+  local sudo=()
+  [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+  say "generating the $want locale"
+  if [ -f /etc/locale.gen ] && grep -q "^# *$want UTF-8" /etc/locale.gen; then
+    "${sudo[@]}" sed -i "s/^# *$want UTF-8/$want UTF-8/" /etc/locale.gen
+    "${sudo[@]}" locale-gen >/dev/null
+  elif command -v locale-gen >/dev/null; then
+    # Ubuntu's locale-gen takes the name.
+    "${sudo[@]}" locale-gen "$want" >/dev/null
+  fi
+  locale -a 2>/dev/null | tr 'A-Z' 'a-z' | grep -qx "$norm" || { echo "error: could not generate the $want locale" >&2; exit 1; }
+}
+
+# The language of the user's locale (ko for ko_KR.UTF-8).
+locale_language() {
+  local l="${LC_ALL:-${LC_MESSAGES:-${LANG:-}}}"
+  echo "${l%%_*}" | tr 'A-Z' 'a-z'
+}
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 

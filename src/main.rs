@@ -233,6 +233,10 @@ pub(crate) struct PerceptionArgs {
     /// The ONNX Runtime library (default: ORT_DYLIB_PATH, else the fetched copy).
     #[arg(long, value_name = "PATH")]
     onnxruntime: Option<PathBuf>,
+    /// Languages on screen, as ISO 639-1 codes (`en,ko`; default: the config's, else English
+    /// and the locale's language). Korean is read with Tesseract where PP-OCR cannot.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    languages: Option<Vec<String>>,
     /// Config file (default: $XDG_CONFIG_HOME/markpilot/config.toml when it exists).
     #[arg(long = "config", value_name = "PATH")]
     perception_config: Option<PathBuf>,
@@ -250,6 +254,9 @@ impl PerceptionArgs {
         }
         if let Some(p) = &self.onnxruntime {
             cfg.onnxruntime = Some(p.clone());
+        }
+        if let Some(l) = &self.languages {
+            cfg.languages = Some(l.clone());
         }
         Ok(cfg)
     }

@@ -100,6 +100,12 @@ pub struct PerceptionConfig {
     /// How long one application may take to give its accessibility tree before it is
     /// skipped, in milliseconds (default 1500).
     pub a11y_timeout_ms: Option<u64>,
+    /// The languages on screen, as ISO 639-1 codes (`["en", "ko"]`; default: English and
+    /// the locale's language). Korean lines are read by Tesseract where PP-OCR cannot.
+    pub languages: Option<Vec<String>>,
+    /// The folder holding Tesseract's `kor.traineddata` and `eng.traineddata` (default:
+    /// TESSDATA_PREFIX, else the distribution's folder).
+    pub tessdata: Option<PathBuf>,
 }
 
 /// A detector left out, and why.
@@ -137,11 +143,27 @@ impl PerceptionConfig {
             (None, None) => default_file("text-recognition", &|e| e.dictionary.clone()),
         };
         TextConfig {
+            languages: self.languages(),
+            tessdata: self.tessdata.clone(),
             det: det.unwrap_or_else(|| dir.join("text-det.onnx")),
             rec: rec.unwrap_or_else(|| dir.join("text-rec.onnx")),
             dictionary,
             threads: self.threads(),
             min_confidence: self.text_min_confidence.unwrap_or(0.5),
+        }
+    }
+
+    /// The languages to read: the configured ones, else English and the locale's.
+    pub fn languages(&self) -> Vec<String> {
+        match &self.languages {
+            Some(l) => l.iter().map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()).collect(),
+            None => {
+                let mut l = vec!["en".to_string()];
+                if let Some(c) = super::ocr::languages::of_locale().filter(|c| c != "en") {
+                    l.push(c);
+                }
+                l
+            }
         }
     }
 
@@ -170,6 +192,16 @@ impl PerceptionConfig {
         let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
         let mut skipped = Vec::new();
         for spec in specs {
+            if spec == DetectorSpec::Text {
+                match self.open_text() {
+                    Ok((d, notes)) => {
+                        detectors.push(d);
+                        skipped.extend(notes);
+                    }
+                    Err(e) => skipped.push(Skipped { detector: spec.name(), reason: e.to_string() }),
+                }
+                continue;
+            }
             match self.open(&spec) {
                 Ok(d) => detectors.push(d),
                 // A desktop without the accessibility bus is common: unasked, the tree is
@@ -184,6 +216,39 @@ impl PerceptionConfig {
             detectors.push(Box::new(BuiltinDetector::default()));
         }
         Ok((Pipeline::new(detectors), skipped))
+    }
+
+    /// The text detector with a reader for every language PP-OCR cannot read, and a note for
+    /// each language that has none (said once, here, not per line).
+    fn open_text(&self) -> Result<(Box<dyn Detector>, Vec<Skipped>), ModelError> {
+        let cfg = self.text_config();
+        for p in [&cfg.det, &cfg.rec] {
+            missing(p, "run `markpilot models fetch` (or set text_det / text_rec in the config)")?;
+        }
+        let env = self.environment()?;
+        let mut text = TextDetector::open(&env, &cfg)?;
+        let mut notes = Vec::new();
+        let plan = super::ocr::languages::plan(&cfg.languages);
+        for lang in &plan.unknown {
+            notes.push(Skipped {
+                detector: format!("text:{lang}"),
+                reason: format!(
+                    "markpilot has no text reader for the language {lang:?}: its text is read as far as PP-OCR's \
+                     Latin and Chinese characters go"
+                ),
+            });
+        }
+        if !plan.tesseract.is_empty() {
+            let langs: Vec<&str> = plan.tesseract.iter().map(String::as_str).collect();
+            match super::ocr::tess::Tesseract::open(&langs, cfg.tessdata.as_deref()) {
+                Ok(t) => text.second = Some(t),
+                Err(e) => notes.push(Skipped {
+                    detector: format!("text:{}", plan.needs.join("+")),
+                    reason: format!("{} text is not read: {e}", plan.needs_names()),
+                }),
+            }
+        }
+        Ok((Box::new(text), notes))
     }
 
     fn environment(&self) -> Result<ort::environment::Environment, ModelError> {

@@ -72,11 +72,102 @@ pub const ZENITY: &[(&str, &str, &[&str])] = &[
     ("zenity file chooser", "Open a report", &["--file-selection", "--title", "Open a report"]),
 ];
 
+/// zenity dialogs with Korean text (shown under `LANG=ko_KR.UTF-8`, so zenity's and GTK's own
+/// words are Korean too), mixed Hangul, Latin and digits among them.
+pub const ZENITY_KOREAN: &[(&str, &str, &[&str])] = &[
+    (
+        "zenity forms ko",
+        "계정을 만드세요",
+        &[
+            "--forms",
+            "--title",
+            "계정을 만드세요",
+            "--text",
+            "새 계정",
+            "--add-entry",
+            "이름",
+            "--add-entry",
+            "도시",
+            "--add-password",
+            "비밀번호",
+            "--add-combo",
+            "그룹",
+            "--combo-values",
+            "가족|친구|회사",
+        ],
+    ),
+    ("zenity question ko", "파일 삭제", &["--question", "--title", "파일 삭제", "--text", "선택한 파일을 삭제할까요?"]),
+    (
+        "zenity entry ko",
+        "이름 바꾸기",
+        &["--entry", "--title", "이름 바꾸기", "--text", "새 이름:", "--entry-text", "초안.txt"],
+    ),
+    (
+        "zenity mixed ko",
+        "문서 저장",
+        &[
+            "--forms",
+            "--title",
+            "문서 저장",
+            "--text",
+            "파일 저장 (Ctrl+S)",
+            "--add-entry",
+            "2026년 12월 1일",
+            "--add-entry",
+            "PDF 파일 이름",
+            "--add-entry",
+            "사본 3개",
+        ],
+    ),
+    (
+        "zenity checklist ko",
+        "꾸러미 고르기",
+        &[
+            "--list",
+            "--checklist",
+            "--title",
+            "꾸러미 고르기",
+            "--text",
+            "설치할 꾸러미를 고르세요",
+            "--width",
+            "420",
+            "--height",
+            "360",
+            "--column",
+            "선택",
+            "--column",
+            "이름",
+            "--column",
+            "크기",
+            "TRUE",
+            "편집기",
+            "1 MB",
+            "FALSE",
+            "계산기",
+            "10 MB",
+        ],
+    ),
+    ("zenity scale ko", "음량", &["--scale", "--title", "음량", "--text", "출력 음량", "--value", "40"]),
+    ("zenity password ko", "로그인", &["--password", "--username", "--title", "로그인"]),
+    ("zenity info ko", "알림", &["--info", "--title", "알림", "--text", "저장했습니다. 바뀐 파일 3개"]),
+    ("zenity file chooser ko", "보고서 열기", &["--file-selection", "--title", "보고서 열기"]),
+];
+
 /// Open each zenity dialog in turn and call `f(session, AT-SPI tree, window title, name)`
 /// while it is on screen.
-pub fn each_zenity_dialog(s: &mut XSession, mut f: impl FnMut(&XSession, &Value, &str, &str)) {
-    for (name, title, args) in ZENITY {
-        let pid = s.spawn("zenity", args);
+pub fn each_zenity_dialog(s: &mut XSession, f: impl FnMut(&XSession, &Value, &str, &str)) {
+    each_dialog_of(s, ZENITY, &[], f)
+}
+
+/// [`each_zenity_dialog`] over other dialogs, with more environment (`LANG`…).
+pub fn each_dialog_of(
+    s: &mut XSession,
+    dialogs: &[(&str, &str, &[&str])],
+    env: &[(&str, &str)],
+    mut f: impl FnMut(&XSession, &Value, &str, &str),
+) {
+    for (name, title, args) in dialogs {
+        let pid = s.spawn_with("zenity", args, env);
         s.wait_for_window(title);
         let tree = s.wait_for_app("zenity", 5);
         f(s, &tree, title, name);

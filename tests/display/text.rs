@@ -8,8 +8,16 @@ use crate::common::screens;
 use crate::common::truth::{self, Quality, Reading};
 use serde_json::Value;
 
-fn annotate(s: &XSession, name: &str, detectors: &str) -> Value {
-    let mut args = vec!["annotate".to_string(), "--detectors".into(), detectors.into(), "--json".into(), "-".into()];
+fn annotate(s: &XSession, name: &str, detectors: &str, languages: &str) -> Value {
+    let mut args = vec![
+        "annotate".to_string(),
+        "--detectors".into(),
+        detectors.into(),
+        "--languages".into(),
+        languages.into(),
+        "--json".into(),
+        "-".into(),
+    ];
     match std::env::var_os("MARKPILOT_TEST_ARTIFACTS") {
         Some(dir) => {
             let dir = std::path::PathBuf::from(dir);
@@ -35,15 +43,20 @@ fn client(s: &XSession, title: &str) -> (i64, i64, i64, i64) {
 
 /// Reading and fused recall on one screen.
 fn measure(s: &XSession, tree: &Value, app: &str, title: &str, name: &str) -> (Reading, Quality) {
+    measure_in(s, tree, app, title, name, "en")
+}
+
+/// [`measure`] with these languages on screen.
+fn measure_in(s: &XSession, tree: &Value, app: &str, title: &str, name: &str, languages: &str) -> (Reading, Quality) {
     let t = truth::parse(tree, app);
     let area = client(s, title);
-    let text_only = annotate(s, name, "text");
+    let text_only = annotate(s, name, "text", languages);
     let reading = truth::reading(&t, &truth::text_lines(&text_only));
     eprintln!("{}", reading.line(name));
     for w in &reading.wrong {
         eprintln!("    misread: {w}");
     }
-    let fused = annotate(s, name, "builtin,text");
+    let fused = annotate(s, name, "builtin,text", languages);
     let q = truth::measure(&t, &truth::mark_centres(&fused), area);
     eprintln!("{}", q.line(name));
     for m in &q.missed {
@@ -79,6 +92,50 @@ fn text_reading_and_fused_marks_meet_the_bar_on_real_gtk_screens() {
         quality.marks_per_element() <= 1.5,
         "{:.2} marks per element (bar: about 1.5)",
         quality.marks_per_element()
+    );
+}
+
+/// Korean desktops: zenity dialogs with Korean text under `LANG=ko_KR.UTF-8` (GTK's and
+/// zenity's own words Korean too; mixed lines such as "파일 저장 (Ctrl+S)" and "2026년 12월
+/// 1일"), the English dialogs under the Korean locale, and gtk3-widget-factory (an
+/// English application on a Korean desktop). Ground truth: AT-SPI names.
+#[test]
+fn korean_screens_are_read_with_their_hangul_labels() {
+    let mut s = XSession::start(1920, 1080);
+    let ko = [("LANG", "ko_KR.UTF-8"), ("LC_ALL", "ko_KR.UTF-8")];
+    let (mut korean, mut quality) = (Reading::default(), Quality::default());
+    let mut each = |s: &XSession, tree: &Value, title: &str, name: &str| {
+        let (r, q) = measure_in(s, tree, "zenity", title, name, "en,ko");
+        korean.add(&r);
+        quality.add(&q);
+    };
+    screens::each_dialog_of(&mut s, screens::ZENITY_KOREAN, &ko, &mut each);
+    screens::each_dialog_of(&mut s, screens::ZENITY, &ko, &mut each);
+    eprintln!("{}", korean.line("KOREAN DESKTOP"));
+    eprintln!("{}", quality.line("KOREAN DESKTOP"));
+    // The same pages read with and without Korean: the second reader changes nothing there.
+    let (mut with_korean, mut english_only) = (Reading::default(), Reading::default());
+    s.spawn_with("gtk3-widget-factory", &[], &ko);
+    screens::each_widget_factory_page(&s, "widget factory ko", |s, tree, name| {
+        let t = truth::parse(tree, "gtk3-widget-factory");
+        for (languages, sum) in [("en,ko", &mut with_korean), ("en", &mut english_only)] {
+            let r = truth::reading(&t, &truth::text_lines(&annotate(s, name, "text", languages)));
+            eprintln!("{}", r.line(&format!("{name} ({languages})")));
+            for w in &r.wrong {
+                eprintln!("    misread: {w}");
+            }
+            sum.add(&r);
+        }
+    });
+    eprintln!("{}", with_korean.line("ENGLISH APP, KOREAN DESKTOP"));
+    eprintln!("{}", english_only.line("THE SAME, ENGLISH ONLY"));
+    assert!(korean.rate() >= 0.90, "read {:.3} of the names on Korean screens exactly (bar: 0.90)", korean.rate());
+    assert!(quality.recall() >= 0.95, "recall {:.3} is below 0.95", quality.recall());
+    assert!(
+        with_korean.exact >= english_only.exact,
+        "an English app on a Korean desktop: {} names read exactly with Korean on, {} without",
+        with_korean.exact,
+        english_only.exact
     );
 }
 
