@@ -19,7 +19,9 @@
 //! detectors = "builtin,text" # also a11y, yolo:MODEL.onnx, sam:ENCODER.onnx,DECODER.onnx
 //! # models_dir = "/data/markpilot-models"
 //! # onnxruntime = "/opt/onnxruntime/lib/libonnxruntime.so.1.31.1"
-//! # text_rec = "/models/korean_PP-OCRv5_rec.onnx"
+//! # languages = ["en", "ko"]  # default: English and the locale's; Korean via Tesseract
+//! # tessdata = "/usr/share/tesseract-ocr/5/tessdata"
+//! # text_rec = "/models/korean_PP-OCRv5_rec.onnx"   # a Korean PP-OCR model reads Hangul itself
 //! # text_dictionary = "/models/korean_dict.txt"
 //!
 //! [providers.local]          # a new profile, or overrides for a built-in one

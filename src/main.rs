@@ -527,6 +527,12 @@ fn models_cmd(action: ModelsAction, dir: Option<PathBuf>) -> Result<()> {
         ModelsAction::List { json } => {
             let rows: Vec<(&models::ModelEntry, bool)> =
                 manifest.models.iter().map(|m| (m, models::present(&dir, m))).collect();
+            // Korean lines are read by Tesseract, which comes from the system's packages.
+            let korean = markpilot::perceive::ocr::languages::plan(&PerceptionConfig::default().languages())
+                .needs
+                .iter()
+                .any(|l| l == "ko");
+            let system = markpilot::perceive::ocr::tess::system_models(None);
             if json {
                 let list: Vec<serde_json::Value> = rows
                     .iter()
@@ -538,6 +544,14 @@ fn models_cmd(action: ModelsAction, dir: Option<PathBuf>) -> Result<()> {
                             "files": m.files.iter().map(|f| models::file_path(&dir, m, &f.file)).collect::<Vec<_>>(),
                         })
                     })
+                    .chain(system.iter().map(|m| {
+                        serde_json::json!({
+                            "name": m.name, "task": "text-recognition", "default": korean, "present": m.path.is_some(),
+                            "package": format!("debian:{}", m.package), "licence": "Apache-2.0",
+                            "description": m.description, "files": m.path.iter().collect::<Vec<_>>(),
+                            "problem": m.problem,
+                        })
+                    }))
                     .collect();
                 writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({"dir": dir, "models": list}))?)?;
                 return Ok(());
@@ -560,6 +574,22 @@ fn models_cmd(action: ModelsAction, dir: Option<PathBuf>) -> Result<()> {
                     m.licence,
                     m.description
                 )?;
+            }
+            for m in &system {
+                writeln!(
+                    out,
+                    "{:<14} {:<17} {:<8} {:<8} {:<32} {:<11} {}",
+                    m.name,
+                    "text-recognition",
+                    if korean { "yes" } else { "" },
+                    if m.path.is_some() { "yes" } else { "no" },
+                    format!("apt: {}", m.package),
+                    "Apache-2.0",
+                    m.description
+                )?;
+            }
+            if let Some(p) = system.iter().find_map(|m| m.problem.as_ref()) {
+                writeln!(out, "Korean text: {p}")?;
             }
         }
         ModelsAction::Fetch { names } => {

@@ -238,7 +238,8 @@ impl PerceptionConfig {
                 ),
             });
         }
-        if !plan.tesseract.is_empty() {
+        // A Korean recognition model configured as text_rec reads Hangul itself.
+        if !plan.tesseract.is_empty() && !text.rec.knows('가') {
             let langs: Vec<&str> = plan.tesseract.iter().map(String::as_str).collect();
             match super::ocr::tess::Tesseract::open(&langs, cfg.tessdata.as_deref()) {
                 Ok(t) => text.second = Some(t),

@@ -386,3 +386,109 @@ fn a_download_that_stalls_ends_with_an_error_and_no_leftovers() {
     let leftovers: Vec<_> = files_under(&copy).into_iter().filter(|p| p.to_string_lossy().ends_with(".part")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Where the system keeps Tesseract's data (./scripts/test installs tesseract-ocr-kor).
+fn tessdata() -> PathBuf {
+    markpilot::perceive::ocr::tess::find_data(None, "kor")
+        .unwrap_or_else(|e| panic!("{e} (./scripts/test installs it)"))
+}
+
+/// Korean reading that cannot start — no library, no Korean data, a cut Korean model, a
+/// language markpilot has no reader for — is said on one line, saying what to install, and
+/// the text detector goes on reading what PP-OCR can.
+#[test]
+fn korean_reading_that_cannot_start_is_said_once_and_the_rest_is_still_read() {
+    let dir = TempDir::new("no-korean");
+    let img = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/devset/gtk3-zenity-list.png");
+    let models = models_dir();
+    let empty = dir.join("empty-tessdata");
+    std::fs::create_dir_all(&empty).unwrap();
+    let cut = dir.join("cut-tessdata");
+    std::fs::create_dir_all(&cut).unwrap();
+    let kor = std::fs::read(tessdata().join("kor.traineddata")).unwrap();
+    std::fs::write(cut.join("kor.traineddata"), &kor[..kor.len() / 2]).unwrap();
+    std::fs::copy(tessdata().join("eng.traineddata"), cut.join("eng.traineddata")).unwrap();
+    let config = |name: &str, tessdata: &Path| {
+        let p = dir.join(name);
+        std::fs::write(&p, format!("[perception]\ntessdata = {:?}\n", tessdata.display().to_string())).unwrap();
+        p.display().to_string()
+    };
+    let (no_data, cut_data) = (config("empty.toml", &empty), config("cut.toml", &cut));
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["--languages", "en,ko", "--config", &no_data],
+            vec![],
+            vec!["Korean text is not read", "no kor.traineddata", "apt install"],
+        ),
+        (
+            vec!["--languages", "en,ko", "--config", &cut_data],
+            vec![],
+            vec![
+                "Korean text is not read",
+                "kor.traineddata is not a usable Tesseract model",
+                "cut short",
+                "apt install",
+            ],
+        ),
+        (
+            vec!["--languages", "en,ko"],
+            vec![("MARKPILOT_TESSERACT", "/nonexistent/libtesseract.so.5")],
+            vec![
+                "Korean text is not read",
+                "/nonexistent/libtesseract.so.5 is not a usable Tesseract library",
+                "apt install",
+            ],
+        ),
+        (vec!["--languages", "en,xx"], vec![], vec!["no text reader for the language \"xx\""]),
+    ];
+    for (flags, env, needles) in cases {
+        let mut args = vec!["annotate", "--image", img.to_str().unwrap(), "--detectors", "text", "--json", "-"];
+        args.extend(["--models-dir", models.to_str().unwrap(), "--out", "m.png"]);
+        args.extend(flags.iter().copied());
+        let o = run_markpilot(dir.path(), &env, &args);
+        let err = stderr(&o);
+        assert!(o.status.success(), "{flags:?}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{flags:?}: one line, not one per text line: {err}");
+        for n in needles {
+            assert!(lines[0].contains(n), "{flags:?}: {n:?} not in {}", lines[0]);
+        }
+        let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let texts = report["elements"].as_array().unwrap().iter().filter(|e| e["text"].is_string()).count();
+        assert!(texts >= 10, "{flags:?}: PP-OCR still reads the screen ({texts} texts)");
+    }
+}
+
+/// With Korean on, English screens of every toolkit read exactly as without it: Tesseract's
+/// sure-sounding answers on icons ("별" for a folder) never become text.
+#[test]
+fn english_screens_read_the_same_with_korean_on_and_icons_never_become_hangul() {
+    let read = |name: &str, languages: &[&str]| {
+        let cfg = markpilot::perceive::setup::PerceptionConfig {
+            detectors: Some("text".into()),
+            models_dir: Some(models_dir()),
+            languages: Some(languages.iter().map(|l| l.to_string()).collect()),
+            tessdata: Some(tessdata()),
+            ..Default::default()
+        };
+        let (mut pipeline, skipped) = cfg.build().unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/devset").join(name);
+        let image = image::open(&path).unwrap().into_rgba8();
+        let (scene, _) = pipeline.perceive(&image, &ImageInfo::default()).unwrap();
+        scene.elements.iter().filter_map(|e| e.text.clone()).collect::<Vec<String>>()
+    };
+    for name in [
+        "qt5-designer.png",
+        "gtk3-widget-factory-1.png",
+        "gtk4-text-editor.png",
+        "tk-demo-form.png",
+        "gtk3-thunar-list.png",
+    ] {
+        let english = read(name, &["en"]);
+        let korean = read(name, &["en", "ko"]);
+        assert!(english.len() >= 5, "{name}: {english:?}");
+        assert_eq!(korean, english, "{name}: Korean on changed what an English screen reads");
+    }
+}

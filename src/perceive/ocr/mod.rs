@@ -81,7 +81,7 @@ const REC_MARGIN: i32 = 4;
 
 pub struct TextDetector {
     det: TextDetModel,
-    rec: TextRecModel,
+    pub rec: TextRecModel,
     /// The reader of the lines PP-OCR cannot read (Korean), when a language needs one.
     pub second: Option<tess::Tesseract>,
     min_confidence: f32,

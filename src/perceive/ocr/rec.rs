@@ -96,6 +96,13 @@ impl TextRecModel {
         Ok(Self { session, path: path.to_path_buf(), input, height, classes, batch_columns: 2048 })
     }
 
+    /// Whether the dictionary has this character (a Korean model has '가').
+    pub fn knows(&self, c: char) -> bool {
+        let mut buf = [0u8; 4];
+        let c: &str = c.encode_utf8(&mut buf);
+        self.classes.iter().any(|k| k == c)
+    }
+
     /// Read each crop (one text line each); character positions are in the crop's pixels.
     pub fn recognize(&mut self, lines: &[RgbaImage]) -> Result<Vec<Reading>, ModelError> {
         let hgt = self.height;

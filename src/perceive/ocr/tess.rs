@@ -85,7 +85,16 @@ struct Library {
     omp_threads: Option<unsafe extern "C" fn(c_int)>,
 }
 
+/// The library: `MARKPILOT_TESSERACT` (a path) when set, else the system's.
 fn load_library(lang: &str) -> Result<Library, TessError> {
+    let explicit = std::env::var("MARKPILOT_TESSERACT").ok().filter(|p| !p.is_empty());
+    if let Some(path) = &explicit {
+        // SAFETY: as below.
+        return match unsafe { libloading::Library::new(path) } {
+            Ok(lib) => functions(lib, path, lang),
+            Err(e) => Err(TessError::BadLibrary { path: path.clone(), detail: e.to_string(), lang: lang.into() }),
+        };
+    }
     let mut last = None;
     for name in LIBRARIES {
         // SAFETY: loading Tesseract runs its static initialisers, which have no preconditions.
@@ -157,6 +166,41 @@ pub fn find_data(explicit: Option<&Path>, lang: &str) -> Result<PathBuf, TessErr
         lang: lang.into(),
         looked: dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
     })
+}
+
+/// A reader markpilot uses from the system rather than fetching it (for `models list`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SystemModel {
+    pub name: String,
+    pub lang: String,
+    pub description: String,
+    /// The Debian package it comes from.
+    pub package: String,
+    /// Where its data is, when found and sound.
+    pub path: Option<PathBuf>,
+    /// Why it cannot be used, when it cannot.
+    pub problem: Option<String>,
+}
+
+/// Tesseract's Korean and English data as this system has them.
+pub fn system_models(data_dir: Option<&Path>) -> Vec<SystemModel> {
+    let library = load_library("kor").err().map(|e| e.to_string());
+    [("kor", "Korean"), ("eng", "English, for the Latin words of Korean lines")]
+        .into_iter()
+        .map(|(lang, what)| {
+            let found = find_data(data_dir, lang).map(|d| d.join(format!("{lang}.traineddata")));
+            let checked = found.and_then(|p| check_data(&p, lang).map(|()| p));
+            let problem = library.clone().or_else(|| checked.as_ref().err().map(|e| e.to_string()));
+            SystemModel {
+                name: format!("tesseract-{lang}"),
+                lang: lang.into(),
+                description: format!("Tesseract LSTM text recognition, {what} (reads the lines PP-OCR cannot)"),
+                package: format!("tesseract-ocr-{lang}"),
+                path: checked.ok(),
+                problem,
+            }
+        })
+        .collect()
 }
 
 /// Check a `.traineddata` file's container before Tesseract reads it (Tesseract aborts the
