@@ -659,3 +659,54 @@ impl Detector for TextDetector {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(chars: &[(&str, f32, f32)]) -> Reading {
+        Reading::from_chars(chars.iter().map(|(c, x, p)| (c.to_string(), *x, *p)))
+    }
+
+    #[test]
+    fn english_lines_read_with_confidence_are_not_read_twice_and_garbled_ones_are() {
+        let sure = reading(&[("S", 4.0, 0.99), ("a", 10.0, 0.99), ("v", 16.0, 0.99), ("e", 22.0, 0.7)]);
+        assert!(!needs_second_reader(&sure), "one unsure letter in a sure word");
+        // "아니요(N)" as PP-OCR reads it: letters, none of them a sure word.
+        let garbled = reading(&[("O", 4.0, 0.9), ("L", 10.0, 0.6), ("|", 14.0, 0.5), ("R", 18.0, 0.8)]);
+        assert!(needs_second_reader(&garbled));
+        assert!(needs_second_reader(&reading(&[("喜", 6.0, 0.96)])), "Chinese for Hangul");
+    }
+
+    #[test]
+    fn the_second_reading_keeps_its_hangul_and_takes_the_sure_latin_of_the_first() {
+        let tight = Rect::new(4, 0, 80, 14);
+        // Tesseract: "취소(0)"; PP-OCR: "(C)" with confidence at the same place.
+        let second =
+            reading(&[("취", 10.0, 0.99), ("소", 22.0, 0.99), ("(", 31.0, 1.0), ("0", 37.0, 0.93), (")", 43.0, 0.97)]);
+        let first = reading(&[("(", 30.0, 0.9), ("c", 38.0, 0.8), (")", 45.0, 0.9)]);
+        assert!(second_reading_wins(&second, 0.5));
+        assert_eq!(merged(&first, &second, tight).text, "취소(C)", "PP-OCR's letter, a capital access key");
+        // Nothing sure from PP-OCR there: Tesseract's own.
+        let unsure = reading(&[("(", 30.0, 0.3), ("c", 38.0, 0.3), (")", 45.0, 0.3)]);
+        assert_eq!(merged(&unsure, &second, tight).text, "취소(0)");
+        // Full-width signs become ASCII.
+        let wide = reading(&[
+            ("저", 10.0, 0.99),
+            ("장", 22.0, 0.99),
+            ("（", 31.0, 0.99),
+            ("S", 37.0, 0.99),
+            ("）", 43.0, 0.99),
+        ]);
+        assert_eq!(merged(&Reading::default(), &wide, tight).text, "저장(S)");
+    }
+
+    #[test]
+    fn icons_read_as_hangul_or_lone_jamo_are_not_taken() {
+        // A folder icon Tesseract reads as "별" at 0.95, and a lone jamo.
+        assert!(!second_reading_wins(&reading(&[("별", 8.0, 0.95)]), 0.5));
+        assert!(!second_reading_wins(&reading(&[("ㅁ", 8.0, 0.99)]), 0.5));
+        assert!(!second_reading_wins(&reading(&[("O", 8.0, 0.99), ("g", 14.0, 0.99)]), 0.5));
+        assert!(second_reading_wins(&reading(&[("홈", 8.0, 0.99)]), 0.5));
+    }
+}
