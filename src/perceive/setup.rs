@@ -222,6 +222,7 @@ impl PerceptionConfig {
     /// each language that has none (said once, here, not per line).
     fn open_text(&self) -> Result<(Box<dyn Detector>, Vec<Skipped>), ModelError> {
         let cfg = self.text_config();
+        // Say which file is missing before complaining about the runtime.
         for p in [&cfg.det, &cfg.rec] {
             missing(p, "run `markpilot models fetch` (or set text_det / text_rec in the config)")?;
         }
@@ -268,15 +269,8 @@ impl PerceptionConfig {
     fn open_model(&self, spec: &DetectorSpec) -> Result<Box<dyn Detector>, ModelError> {
         match spec {
             DetectorSpec::Builtin => Ok(Box::new(BuiltinDetector::default())),
-            DetectorSpec::Text => {
-                let cfg = self.text_config();
-                // Say which file is missing before complaining about the runtime.
-                for p in [&cfg.det, &cfg.rec] {
-                    missing(p, "run `markpilot models fetch` (or set text_det / text_rec in the config)")?;
-                }
-                let env = self.environment()?;
-                Ok(Box::new(TextDetector::open(&env, &cfg)?))
-            }
+            // `build` opens it with `open_text` to keep its notes.
+            DetectorSpec::Text => Ok(self.open_text()?.0),
             DetectorSpec::A11y => open_a11y(self.a11y_timeout_ms)
                 .map_err(|detail| ModelError::Other { path: PathBuf::from("a11y"), detail }),
             DetectorSpec::Yolo { model } => {
