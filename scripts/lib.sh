@@ -19,8 +19,9 @@ DISPLAY_PACKAGES=(xvfb openbox zenity dbus dbus-x11 fonts-dejavu-core adwaita-ic
 # from PyPI into a private virtual environment (target/test-python). chromium: run reports
 # are opened in a real (headless) browser.
 # webkit2gtk-driver: WebKitWebDriver, which tauri-driver drives the app through; fonts-noto-cjk:
-# Korean in the app's window; gnome-keyring: the keyring the app keeps API keys in.
-TEST_PACKAGES=(gtk-3-examples gnome-calculator qt5ct featherpad at-spi2-core python3 python3-gi gir1.2-atspi-2.0 x11-xserver-utils x11-utils xdotool
+# Korean in the app's window; gnome-keyring: the keyring the app keeps API keys in;
+# gir1.2-gtk-3.0, python3-gi-cairo: the settling tests' window that repaints late or forever (Python GTK).
+TEST_PACKAGES=(gtk-3-examples gnome-calculator qt5ct featherpad at-spi2-core python3 python3-gi gir1.2-atspi-2.0 gir1.2-gtk-3.0 python3-gi-cairo x11-xserver-utils x11-utils xdotool
   python3-venv chromium webkit2gtk-driver fonts-noto-cjk gnome-keyring)
 # Reading Korean: Tesseract's library (loaded at run time) and its Korean and English data.
 # The tests also show Korean desktops (the ko_KR.UTF-8 locale, `locales`).

@@ -190,6 +190,12 @@ impl Action {
     }
 
     /// Sends input to the desktop.
+    /// Whether the action is expected to change the screen (a hover may not; a wait or the
+    /// end of a run do not): settling waits for its first change.
+    pub fn expects_change(&self) -> bool {
+        self.touches_desktop() && !matches!(self, Action::Pointer { kind: ClickKind::Hover, .. })
+    }
+
     pub fn touches_desktop(&self) -> bool {
         !self.is_terminal() && !matches!(self, Action::Wait { .. })
     }

@@ -98,6 +98,9 @@ struct Latest {
     mapping: Option<FrameMapping>,
     resize: Resize,
     frame: RgbaImage,
+    /// What the screen really showed, when secrets were painted over in `frame`: what the
+    /// next capture is compared with.
+    unconcealed: Option<RgbaImage>,
     marked: RgbaImage,
     sent: SentImage,
     windows: Vec<WindowBox>,
@@ -144,6 +147,9 @@ pub struct Desk {
     /// Every action (performed or refused) becomes a step of this run, replayable later.
     recorder: Option<Recorder>,
     steps: u32,
+    /// The display server's change reports (opened at the first observation), when it gives them.
+    changes: Option<Box<dyn crate::capture::Changes>>,
+    watching: bool,
 }
 
 impl Desk {
@@ -168,6 +174,8 @@ impl Desk {
             stop: StopSignal::new(),
             recorder: None,
             steps: 0,
+            changes: None,
+            watching: false,
         }
     }
 
@@ -220,6 +228,7 @@ impl Desk {
                 "max_side {max_side} is out of range ({MIN_MAX_SIDE} to {MAX_MAX_SIDE})"
             )));
         }
+        self.watch();
         let t = Instant::now();
         let frame = self.capturer.capture(&target).map_err(|e| DeskError::Capture(e.to_string()))?;
         let capture = agent_ms(t);
@@ -274,6 +283,7 @@ impl Desk {
             mapping: ann.frame.mapping.clone(),
             resize,
             frame: ann.frame.image,
+            unconcealed: ann.unconcealed,
             marked: ann.marked,
             sent,
             windows,
@@ -455,6 +465,8 @@ impl Desk {
         }
         let latest = self.latest.as_ref().ok_or(DeskError::NoObservation)?;
         let description = agent::describe(&action, &latest.scene);
+        // What changed since the observation (carets, spinners) animates.
+        let idle = self.changes.as_mut().map(|c| c.take()).unwrap_or_default();
         let done =
             agent::perform(&action, &latest.scene, latest.mapping.as_ref(), &self.secrets, self.executor.as_mut());
         if let Some(e) = done.error {
@@ -464,7 +476,7 @@ impl Desk {
             return Err(DeskError::Act(e));
         }
         let dry_run = self.executor.is_dry_run();
-        let screen_changed = if dry_run { false } else { self.changed_since_latest() };
+        let screen_changed = if dry_run { false } else { self.changed_since_latest(&action, &idle) };
         let status = agent::acted_status(&action, dry_run);
         let outcome =
             Outcome { status: status.into(), detail: None, screen_changed: Some(screen_changed), input: done.input };
@@ -478,23 +490,46 @@ impl Desk {
         })
     }
 
-    /// Wait for the screen to settle and say whether it differs from the latest observation.
-    fn changed_since_latest(&self) -> bool {
+    /// Wait for the screen to settle after `action` (on the display server's change reports
+    /// when it gives them) and say whether it differs from the latest observation.
+    fn changed_since_latest(&mut self, action: &Action, idle: &[crate::geometry::Rect]) -> bool {
         let Some(latest) = &self.latest else { return false };
+        let capturer = self.capturer.as_ref();
         let capture = || {
             let t = Instant::now();
-            let frame: Frame = self.capturer.capture(&latest.target).map_err(|e| e.to_string())?;
+            let frame: Frame = capturer.capture(&latest.target).map_err(|e| e.to_string())?;
             Ok((frame, agent_ms(t)))
         };
-        settle::until_still(
-            capture,
-            &self.stop,
-            Duration::from_millis(120),
-            Duration::from_secs(3),
-            Some(&latest.frame),
-        )
-        .map(|(_, _, changed)| changed)
-        .unwrap_or(true)
+        let before = latest.unconcealed.as_ref().unwrap_or(&latest.frame);
+        let timeout = Duration::from_secs(3);
+        let area = latest.mapping.as_ref().map(|m| {
+            crate::geometry::Rect::new(
+                m.monitor.physical_x + m.offset_x,
+                m.monitor.physical_y + m.offset_y,
+                before.width(),
+                before.height(),
+            )
+        });
+        let settled = match (self.changes.as_deref_mut(), area) {
+            (Some(changes), Some(area)) => {
+                let wait = settle::Quiet {
+                    quiet: agent::SETTLE_QUIET,
+                    first_change: action.expects_change().then_some(agent::SETTLE_FIRST_CHANGE),
+                    timeout,
+                };
+                settle::until_quiet(changes, capture, &self.stop, wait, area, Some(before), idle)
+            }
+            _ => settle::until_still(capture, &self.stop, Duration::from_millis(120), timeout, Some(before)),
+        };
+        settled.map(|(_, _, changed)| changed).unwrap_or(true)
+    }
+
+    /// Start listening to the display server's change reports (once).
+    fn watch(&mut self) {
+        if !self.watching {
+            self.watching = true;
+            self.changes = self.capturer.watch();
+        }
     }
 }
 

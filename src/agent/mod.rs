@@ -47,8 +47,14 @@ pub struct AgentOptions {
     pub history_images: usize,
     /// Longest wait for the screen to stop changing after an action.
     pub settle_timeout: Duration,
-    /// Time between the captures compared while settling.
+    /// Time between the captures compared while settling (where the display server does not
+    /// report changes).
     pub settle_interval: Duration,
+    /// With the display server's change reports: settled after this long with no change.
+    pub settle_quiet: Duration,
+    /// With the change reports: how long an action that should change the screen is given
+    /// to show its first change.
+    pub settle_first_change: Duration,
 }
 
 impl AgentOptions {
@@ -64,9 +70,17 @@ impl AgentOptions {
             history_images: 0,
             settle_timeout: Duration::from_millis(3000),
             settle_interval: Duration::from_millis(120),
+            settle_quiet: SETTLE_QUIET,
+            settle_first_change: SETTLE_FIRST_CHANGE,
         }
     }
 }
+
+/// Settled after this long with no change reported by the display server: longer than the
+/// gap between two frames of an animation (16–40 ms) or between a click and its repaint.
+pub const SETTLE_QUIET: Duration = Duration::from_millis(80);
+/// How long a click, a key or typed text is given to show its first change.
+pub const SETTLE_FIRST_CHANGE: Duration = Duration::from_millis(700);
 
 /// Everything the loop works with.
 pub struct Agent<'a> {
@@ -95,6 +109,8 @@ struct StepState {
     repeat: RepeatTracker,
     /// The settled frame after the last action: the next step starts from it.
     next_frame: Option<(Frame, f64)>,
+    /// The display server's change reports, when it gives them.
+    changes: Option<Box<dyn crate::capture::Changes>>,
 }
 
 fn finish(status: RunStatus, message: impl Into<String>) -> StepEnd {
@@ -113,6 +129,7 @@ impl Agent<'_> {
             images: VecDeque::new(),
             repeat: Default::default(),
             next_frame: None,
+            changes: self.capturer.watch(),
         };
         let mut usage = Usage::default();
         let mut result = None;
@@ -411,6 +428,8 @@ impl Agent<'_> {
         // Latency from the decision to the first input event, not counting a person's
         // thinking time: the guard's own checks, resolving, and the executor's first call.
         let t = Instant::now();
+        // What changed while the model was asked (carets, spinners) animates.
+        let idle = st.changes.as_mut().map(|c| c.take()).unwrap_or_default();
         let done = perform(&action, &ann.scene, mapping.as_ref(), secrets, self.executor.as_mut());
         timings.act_latency = guard_ms + done.latency_ms;
         timings.act = ms(t);
@@ -434,7 +453,8 @@ impl Agent<'_> {
         if let Action::Wait { seconds } = action {
             self.stop.sleep(crate::action::seconds(seconds.min(crate::action::MAX_WAIT_SECONDS)));
         }
-        let settled = self.settle(ann.screen());
+        let settled =
+            self.settle(ann.screen(), settle::screen_area(&ann.frame), &action, st.changes.as_deref_mut(), &idle);
         timings.settle = ms(t);
         let (changed, end) = match settled {
             Ok((frame, capture_ms, changed)) => {
@@ -501,10 +521,27 @@ impl Agent<'_> {
         })
     }
 
-    /// Capture until two captures in a row are still (at most a sliver differs: spinners,
-    /// carets), or the timeout. Returns the last frame, its capture time, and whether it
-    /// differs from `before` outside what was animating.
-    fn settle(&self, before: &RgbaImage) -> Result<(Frame, f64, bool), String> {
+    /// Wait for the screen to settle after `action`: on the display server's change reports
+    /// when it gives them, else capture until two captures in a row are still (at most a
+    /// sliver differs: spinners, carets), or the timeout. Returns the last frame, its capture
+    /// time, and whether it differs from `before` outside what was animating.
+    fn settle(
+        &self,
+        before: &RgbaImage,
+        area: Option<crate::geometry::Rect>,
+        action: &Action,
+        changes: Option<&mut (dyn crate::capture::Changes + 'static)>,
+        idle: &[crate::geometry::Rect],
+    ) -> Result<(Frame, f64, bool), String> {
+        if let (Some(changes), Some(area)) = (changes, area) {
+            let o = &self.options;
+            let wait = settle::Quiet {
+                quiet: o.settle_quiet,
+                first_change: action.expects_change().then_some(o.settle_first_change),
+                timeout: o.settle_timeout,
+            };
+            return settle::until_quiet(changes, || self.capture(), &self.stop, wait, area, Some(before), idle);
+        }
         settle::until_still(
             || self.capture(),
             &self.stop,

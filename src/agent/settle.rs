@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use image::RgbaImage;
 
-use crate::capture::Frame;
+use crate::capture::{Changes, Frame};
+use crate::geometry::Rect;
 
 use super::StopSignal;
 
@@ -49,6 +50,170 @@ pub fn until_still(
         _ => true,
     };
     Ok((prev, ms, changed))
+}
+
+/// Settling on the display server's change reports ([`Changes`]) instead of comparing
+/// captures: how long it waits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quiet {
+    /// Settled when nothing changed (beyond a sliver) for this long.
+    pub quiet: Duration,
+    /// Wait this long for the action's first change before counting quiet time (an action
+    /// expected to change the screen); `None`: count from the start (a hover, a wait).
+    pub first_change: Option<Duration>,
+    /// The longest wait in all (an animation that never stops ends here).
+    pub timeout: Duration,
+}
+
+/// An area that changed while nothing was being done (a caret, a spinner) counts as
+/// animating when it is at most this share of the frame.
+const IDLE_MAX: f64 = 0.005;
+
+/// The frame's rectangle on the screen (physical pixels), when it came from the screen.
+pub fn screen_area(frame: &Frame) -> Option<Rect> {
+    let m = frame.mapping.as_ref()?;
+    let (w, h) = frame.image.dimensions();
+    Some(Rect::new(m.monitor.physical_x + m.offset_x, m.monitor.physical_y + m.offset_y, w, h))
+}
+
+/// Cells of a frame-sized grid covered by screen rectangles (clipped to `area`).
+struct Mask {
+    area: Rect,
+    grid_w: u32,
+    grid_h: u32,
+    cells: Vec<bool>,
+}
+
+impl Mask {
+    fn new(area: Rect) -> Mask {
+        let (grid_w, grid_h) = (area.w.div_ceil(CELL), area.h.div_ceil(CELL));
+        Mask { area, grid_w, grid_h, cells: vec![false; (grid_w * grid_h) as usize] }
+    }
+
+    /// The cell range a screen rectangle covers on the frame (`None`: off the frame).
+    fn span(&self, r: &Rect) -> Option<(u32, u32, u32, u32)> {
+        let c = r.intersection(&self.area);
+        if c.is_empty() {
+            return None;
+        }
+        let (x0, y0) = ((c.x - self.area.x) as u32, (c.y - self.area.y) as u32);
+        Some((x0 / CELL, y0 / CELL, (x0 + c.w - 1) / CELL, (y0 + c.h - 1) / CELL))
+    }
+
+    fn add(&mut self, r: &Rect) {
+        if let Some((x0, y0, x1, y1)) = self.span(r) {
+            for cy in y0..=y1 {
+                for cx in x0..=x1 {
+                    self.cells[(cy * self.grid_w + cx) as usize] = true;
+                }
+            }
+        }
+    }
+
+    fn covers(&self, r: &Rect) -> bool {
+        self.span(r).is_some_and(|(x0, y0, x1, y1)| {
+            (y0..=y1).all(|cy| (x0..=x1).all(|cx| self.cells[(cy * self.grid_w + cx) as usize]))
+        })
+    }
+
+    fn as_diff(&self) -> Diff {
+        Diff { pixels: 0, grid_w: self.grid_w, grid_h: self.grid_h, cells: self.cells.clone() }
+    }
+}
+
+/// Settle on change reports: (for an action expected to change the screen) wait for its
+/// first change, then until nothing but a sliver of the frame has changed for `quiet`, or
+/// the timeout, or a stop; then capture once. `area` is the frame's screen rectangle, only
+/// changes there count; `idle` are the areas that changed while nothing was being done
+/// (their small ones animate: a change there is no evidence). Returns what [`until_still`]
+/// returns. Should the reports stop coming, the rest of the wait compares captures.
+#[allow(clippy::too_many_arguments)]
+pub fn until_quiet(
+    changes: &mut dyn Changes,
+    mut capture: impl FnMut() -> Result<(Frame, f64), String>,
+    stop: &StopSignal,
+    wait: Quiet,
+    area: Rect,
+    before: Option<&RgbaImage>,
+    idle: &[Rect],
+) -> Result<(Frame, f64, bool), String> {
+    let start = Instant::now();
+    let deadline = start + wait.timeout;
+    // Waits are cut in slices so a stop is seen at once.
+    let slice = Duration::from_millis(50);
+    let total = area.area() as f64;
+    let mut animated = Mask::new(area);
+    for r in idle.iter().filter(|r| (r.intersection(&area).area() as f64) <= IDLE_MAX * total) {
+        animated.add(r);
+    }
+    let counts = |r: &Rect, animated: &Mask| !r.intersection(&area).is_empty() && !animated.covers(r);
+    let mut failed = None;
+
+    let mut quiet_from = start;
+    if let Some(first) = wait.first_change {
+        let until = (start + first).min(deadline);
+        let mut seen = false;
+        while !seen && failed.is_none() && !stop.is_stopped() {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            match changes.next((until - now).min(slice)) {
+                Ok(Some(r)) => seen = counts(&r, &animated),
+                Ok(None) => {}
+                Err(e) => failed = Some(e),
+            }
+        }
+        if !seen && failed.is_none() {
+            // Nothing came of the action in all that time: nothing is happening.
+            let (frame, ms) = capture()?;
+            let changed = changed_since(before, &frame, &animated);
+            return Ok((frame, ms, changed));
+        }
+        quiet_from = Instant::now();
+    }
+
+    let sliver = STILL * total;
+    let mut small = 0.0;
+    while failed.is_none() && !stop.is_stopped() {
+        let now = Instant::now();
+        let end = (quiet_from + wait.quiet).min(deadline);
+        if now >= end {
+            break;
+        }
+        match changes.next((end - now).min(slice)) {
+            Ok(Some(r)) if counts(&r, &animated) => {
+                let a = r.intersection(&area).area() as f64;
+                if small + a <= sliver {
+                    // A caret blinking, a spinner turning: still enough, and not a change.
+                    small += a;
+                    animated.add(&r);
+                } else {
+                    quiet_from = Instant::now();
+                    small = 0.0;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => failed = Some(e),
+        }
+    }
+    if let Some(e) = failed {
+        tracing::debug!(error = %e, "the change reports stopped; settling by comparing captures");
+        let left = deadline.saturating_duration_since(Instant::now());
+        return until_still(capture, stop, Duration::from_millis(100), left, before);
+    }
+    let (frame, ms) = capture()?;
+    let changed = changed_since(before, &frame, &animated);
+    Ok((frame, ms, changed))
+}
+
+/// Whether `frame` differs from `before` outside the animating cells (true with no `before`
+/// or a frame of another size).
+fn changed_since(before: Option<&RgbaImage>, frame: &Frame, animated: &Mask) -> bool {
+    match before.map(|b| Diff::between(b, &frame.image)) {
+        Some(Some(d)) => d.changed_outside(Some(&animated.as_diff())),
+        _ => true,
+    }
 }
 
 /// Cells of this many pixels square.
@@ -180,5 +345,88 @@ mod tests {
         paint(&mut c, 10, 10, 6, 6, 20);
         let action = Diff::between(&a, &c).unwrap();
         assert!(action.changed_outside(Some(&spin)));
+    }
+
+    /// Change reports at fixed offsets from the start (a script of what the server says).
+    struct Script {
+        start: std::time::Instant,
+        events: std::collections::VecDeque<(u64, Rect)>,
+    }
+
+    impl Script {
+        fn new(events: &[(u64, Rect)]) -> Script {
+            Script { start: std::time::Instant::now(), events: events.iter().copied().collect() }
+        }
+    }
+
+    impl Changes for Script {
+        fn take(&mut self) -> Vec<Rect> {
+            Vec::new()
+        }
+        fn next(&mut self, timeout: Duration) -> Result<Option<Rect>, String> {
+            let now = self.start.elapsed();
+            match self.events.front() {
+                Some(&(at, r)) if Duration::from_millis(at) <= now + timeout => {
+                    std::thread::sleep(Duration::from_millis(at).saturating_sub(now));
+                    self.events.pop_front();
+                    Ok(Some(r))
+                }
+                _ => {
+                    std::thread::sleep(timeout);
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    fn settle_on(events: &[(u64, Rect)], wait: Quiet, idle: &[Rect]) -> (Duration, bool) {
+        let before = blank();
+        let mut after = blank();
+        paint(&mut after, 10, 10, 6, 6, 20);
+        let mut script = Script::new(events);
+        let t = std::time::Instant::now();
+        let capture = || Ok((Frame::from_image(after.clone()), 0.0));
+        let area = Rect::new(0, 0, 200, 100);
+        let (_, _, changed) =
+            until_quiet(&mut script, capture, &StopSignal::new(), wait, area, Some(&before), idle).unwrap();
+        (t.elapsed(), changed)
+    }
+
+    const WAIT: Quiet = Quiet {
+        quiet: Duration::from_millis(80),
+        first_change: Some(Duration::from_millis(700)),
+        timeout: Duration::from_millis(2000),
+    };
+
+    #[test]
+    fn settling_on_reports_waits_for_a_late_first_change_then_for_quiet() {
+        // The change comes 300 ms after the action, then one more 40 ms later.
+        let r = Rect::new(0, 0, 100, 100);
+        let (took, changed) = settle_on(&[(300, r), (340, r)], WAIT, &[]);
+        assert!(took >= Duration::from_millis(420), "{took:?}");
+        assert!(changed);
+    }
+
+    #[test]
+    fn settling_on_reports_ends_at_the_cap_when_the_screen_never_stops() {
+        let r = Rect::new(0, 0, 100, 100);
+        let events: Vec<(u64, Rect)> = (0..200).map(|i| (i * 20, r)).collect();
+        let (took, _) = settle_on(&events, WAIT, &[]);
+        assert!(took >= Duration::from_millis(2000), "{took:?}");
+    }
+
+    #[test]
+    fn a_blinking_caret_neither_delays_settling_nor_counts_as_a_change() {
+        // A 2x12 caret that blinked while the model thought blinks on after the action: its
+        // cell is animated, so nothing counts as the action's change; with no first change
+        // awaited (a hover) the wait is the quiet time alone.
+        let caret = Rect::new(10, 10, 2, 12);
+        let hover = Quiet { first_change: None, ..WAIT };
+        let (took, changed) = settle_on(&[(10, caret), (50, caret)], hover, &[caret]);
+        assert!(took < Duration::from_millis(2000), "{took:?}");
+        assert!(!changed, "the caret's cell was the only difference");
+        // The same difference with no caret seen before: a change.
+        let (_, changed) = settle_on(&[], hover, &[]);
+        assert!(changed);
     }
 }

@@ -4,6 +4,10 @@
 //! exactly one input-device point (see [`crate::coords`]). The hardware sits behind the
 //! [`Capturer`] trait; [`create_capturer`] returns the platform's one.
 
+#[cfg(all(unix, not(target_os = "macos")))]
+mod damage;
+#[cfg(all(unix, not(target_os = "macos")))]
+mod x11;
 mod xcap_backend;
 
 use image::RgbaImage;
@@ -156,6 +160,20 @@ pub trait Capturer: Send + Sync {
     /// The top-level windows, topmost first.
     fn windows(&self) -> Result<Vec<WindowInfo>, CaptureError>;
     fn capture(&self, target: &Target) -> Result<Frame, CaptureError>;
+    /// Reports of where the screen changes, from the display server, when it gives them
+    /// (X11's DAMAGE); `None`: settling compares captures instead.
+    fn watch(&self) -> Option<Box<dyn Changes>> {
+        None
+    }
+}
+
+/// Where the screen changed, as the display server reports it (screen physical pixels).
+pub trait Changes: Send {
+    /// The areas changed since the last call (or since the watch began), forgotten.
+    fn take(&mut self) -> Vec<Rect>;
+    /// The next changed area, waiting at most `timeout` (`None` when nothing changed); an
+    /// error when the reports have stopped coming (the display went away).
+    fn next(&mut self, timeout: std::time::Duration) -> Result<Option<Rect>, String>;
 }
 
 /// The platform's capturer.

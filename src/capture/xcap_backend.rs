@@ -4,6 +4,10 @@
 //! plain data. On X11 xcap reports monitor geometry in logical units (divided by the
 //! Xft.dpi scale) but captures physical pixels; the physical geometry is recovered here.
 
+#[cfg(all(unix, not(target_os = "macos")))]
+use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(all(unix, not(target_os = "macos")))]
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
@@ -14,17 +18,41 @@ use super::{CaptureError, Capturer, Frame, Target, WindowInfo, default_monitor, 
 use crate::coords::{FrameMapping, InputSpace, MonitorInfo};
 use crate::geometry::Rect;
 
-/// Captures with xcap, retrying transient failures.
+/// Captures with xcap, retrying transient failures; on X11 monitors and regions come through
+/// MIT-SHM when the server offers it ([`super::x11`]), with the same frames and metadata.
 #[derive(Debug, Clone)]
 pub struct XcapCapturer {
     /// Attempts per capture before giving up (transient X errors happen under Xvfb).
     pub attempts: u32,
+    /// The shared-memory path, opened at the first capture (`None` inside: not available,
+    /// or turned off by `MARKPILOT_CAPTURE=xcap`, or failed once).
+    #[cfg(all(unix, not(target_os = "macos")))]
+    fast: Arc<FastSlot>,
+}
+
+#[cfg(all(unix, not(target_os = "macos")))]
+#[derive(Debug, Default)]
+struct FastSlot {
+    open: OnceLock<Option<super::x11::Fast>>,
+    failed: AtomicBool,
 }
 
 impl Default for XcapCapturer {
     fn default() -> Self {
-        Self { attempts: 3 }
+        Self {
+            attempts: 3,
+            #[cfg(all(unix, not(target_os = "macos")))]
+            fast: Arc::default(),
+        }
     }
+}
+
+/// Why the shared-memory path did not give a frame: a real answer for the caller (no such
+/// monitor, a region outside it), or a reason to use xcap instead.
+#[cfg(all(unix, not(target_os = "macos")))]
+enum FastMiss {
+    Answer(CaptureError),
+    Unavailable(String),
 }
 
 fn check_display() -> Result<(), CaptureError> {
@@ -93,7 +121,101 @@ impl XcapCapturer {
         Ok(out)
     }
 
+    /// The shared-memory capturer, when the X server offers it and it has not failed.
+    #[cfg(all(unix, not(target_os = "macos")))]
+    fn fast(&self) -> Option<&super::x11::Fast> {
+        if self.fast.failed.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.fast
+            .open
+            .get_or_init(|| {
+                let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty());
+                if wayland || std::env::var("MARKPILOT_CAPTURE").is_ok_and(|v| v == "xcap") {
+                    return None;
+                }
+                match super::x11::Fast::open() {
+                    Ok(f) => {
+                        debug!("capturing through MIT-SHM");
+                        Some(f)
+                    }
+                    Err(e) => {
+                        debug!(reason = %e, "capturing through xcap: MIT-SHM capture is not available");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// A monitor (or a region of it, in the monitor's physical pixels) through shared memory.
+    #[cfg(all(unix, not(target_os = "macos")))]
+    fn capture_fast(
+        &self,
+        index: Option<usize>,
+        region: Option<&Rect>,
+    ) -> Option<Result<(RgbaImage, MonitorInfo), CaptureError>> {
+        let fast = self.fast()?;
+        let got = (|| -> Result<(RgbaImage, MonitorInfo), FastMiss> {
+            let monitors = fast
+                .monitors(|| Ok(Self::xcap_monitors()?.into_iter().map(|(_, i)| i).collect()))
+                .map_err(FastMiss::Unavailable)?
+                .map_err(FastMiss::Answer)?;
+            let infos: Vec<MonitorInfo> = monitors.iter().map(|(i, _)| i.clone()).collect();
+            let wanted = match index {
+                Some(i) => i,
+                None => default_monitor(&infos)
+                    .map(|m| m.index)
+                    .ok_or(FastMiss::Answer(CaptureError::MonitorNotFound { requested: 0, available: 0 }))?,
+            };
+            let (mut info, raw) = monitors
+                .into_iter()
+                .find(|(info, _)| info.index == wanted)
+                .ok_or(FastMiss::Answer(CaptureError::MonitorNotFound { requested: wanted, available: infos.len() }))?;
+            // As xcap's: the capture's size is the monitor's true physical size.
+            info.physical_width = raw.w;
+            info.physical_height = raw.h;
+            let rect = match region {
+                None => raw,
+                Some(r) => {
+                    if !Rect::new(0, 0, raw.w, raw.h).contains(r) {
+                        return Err(FastMiss::Answer(CaptureError::RegionOutside {
+                            region: *r,
+                            monitor: info.index,
+                            width: raw.w,
+                            height: raw.h,
+                        }));
+                    }
+                    Rect::new(raw.x + r.x, raw.y + r.y, r.w, r.h)
+                }
+            };
+            let image = fast.grab(&rect).map_err(FastMiss::Unavailable)?;
+            Ok((image, info))
+        })();
+        match got {
+            Ok(v) => Some(Ok(v)),
+            Err(FastMiss::Answer(e)) => Some(Err(e)),
+            Err(FastMiss::Unavailable(reason)) => {
+                debug!(%reason, "MIT-SHM capture failed; capturing through xcap from now on");
+                self.fast.failed.store(true, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    fn capture_fast(
+        &self,
+        _index: Option<usize>,
+        _region: Option<&Rect>,
+    ) -> Option<Result<(RgbaImage, MonitorInfo), CaptureError>> {
+        None
+    }
+
     fn capture_monitor(&self, index: Option<usize>) -> Result<(RgbaImage, MonitorInfo), CaptureError> {
+        if let Some(got) = self.capture_fast(index, None) {
+            return got;
+        }
         self.retry("monitor capture", || {
             let monitors = Self::xcap_monitors()?;
             let infos: Vec<MonitorInfo> = monitors.iter().map(|(_, i)| i.clone()).collect();
@@ -146,6 +268,21 @@ fn crop(image: &RgbaImage, r: &Rect) -> RgbaImage {
 }
 
 impl Capturer for XcapCapturer {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    fn watch(&self) -> Option<Box<dyn super::Changes>> {
+        let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty());
+        if wayland || std::env::var("MARKPILOT_SETTLE").is_ok_and(|v| v == "poll") || check_display().is_err() {
+            return None;
+        }
+        match super::damage::Watch::open() {
+            Ok(w) => Some(Box::new(w)),
+            Err(e) => {
+                debug!(reason = %e, "settling by comparing captures: the X server's change reports are not available");
+                None
+            }
+        }
+    }
+
     fn monitors(&self) -> Result<Vec<MonitorInfo>, CaptureError> {
         check_display()?;
         self.retry("monitor listing", || Ok(Self::xcap_monitors()?.into_iter().map(|(_, i)| i).collect()))
@@ -193,6 +330,14 @@ impl Capturer for XcapCapturer {
             Target::Region { monitor, rect } => {
                 if rect.is_empty() {
                     return Err(CaptureError::EmptyRegion(*rect));
+                }
+                if let Some(got) = self.capture_fast(*monitor, Some(rect)) {
+                    let (image, info) = got?;
+                    return Ok(Frame {
+                        image,
+                        mapping: Some(FrameMapping::new(info, rect.x, rect.y, input)),
+                        window: None,
+                    });
                 }
                 let (image, info) = self.capture_monitor(*monitor)?;
                 let bounds = Rect::new(0, 0, image.width(), image.height());

@@ -44,6 +44,8 @@ pub struct ReplayOptions {
     pub marks: MarkOptions,
     pub settle_timeout: Duration,
     pub settle_interval: Duration,
+    /// With the display server's change reports: settled after this long with no change.
+    pub settle_quiet: Duration,
     /// How long a target that is not (yet) on the screen is waited for.
     pub find_timeout: Duration,
     /// Emit each step's marked screenshot (for the desktop app's live view).
@@ -61,6 +63,7 @@ impl Default for ReplayOptions {
             // Shorter than the agent's: a target not found on a screen caught mid-change is
             // looked for again, and a recorded step that changed the screen is waited for.
             settle_interval: Duration::from_millis(40),
+            settle_quiet: agent::SETTLE_QUIET,
             find_timeout: Duration::from_millis(4000),
             screenshots: false,
         }
@@ -130,6 +133,8 @@ struct StepState {
     history: Vec<String>,
     /// The recorded screens, decoded ahead (one step ahead) on their own thread.
     recorded: mpsc::Receiver<Result<RgbaImage, String>>,
+    /// The display server's change reports, when it gives them.
+    changes: Option<Box<dyn crate::capture::Changes>>,
 }
 
 /// The targets of one step, found (or not).
@@ -163,7 +168,8 @@ impl Replayer<'_> {
                 }
             }
         });
-        let mut state = StepState { next_frame: None, history: Vec::new(), recorded: rx };
+        let mut state =
+            StepState { next_frame: None, history: Vec::new(), recorded: rx, changes: self.capturer.watch() };
         let mut n = 0;
         for orig in &steps {
             if result.is_some() {
@@ -449,6 +455,7 @@ impl Replayer<'_> {
 
         // act
         let t = Instant::now();
+        let idle = state.changes.as_mut().map(|c| c.take()).unwrap_or_default();
         let done = agent::perform(&action, &ann.scene, mapping.as_ref(), secrets, self.executor.as_mut());
         timings.act_latency = done.latency_ms;
         timings.act = ms(t);
@@ -476,7 +483,17 @@ impl Replayer<'_> {
             let s = seconds.min(crate::action::MAX_WAIT_SECONDS) / self.options.speed.max(0.01);
             self.stop.sleep(crate::action::seconds(s));
         }
-        let settled = if orig.outcome.screen_changed == Some(true) && !matches!(action, Action::Wait { .. }) {
+        let expect_change = orig.outcome.screen_changed == Some(true) && !matches!(action, Action::Wait { .. });
+        let area = settle::screen_area(&ann.frame);
+        let settled = if let (Some(changes), Some(area)) = (state.changes.as_deref_mut(), area) {
+            // The recorded step changed the screen: its change is waited for as long as it takes.
+            let wait = settle::Quiet {
+                quiet: self.options.settle_quiet,
+                first_change: expect_change.then_some(self.options.settle_timeout),
+                timeout: self.options.settle_timeout,
+            };
+            settle::until_quiet(changes, || self.capture(), &self.stop, wait, area, Some(ann.screen()), &idle)
+        } else if expect_change {
             settle::until_changed_then_still(
                 || self.capture(),
                 &self.stop,

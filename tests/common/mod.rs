@@ -111,9 +111,16 @@ impl XSession {
 
     /// Like [`start`](Self::start), optionally without a window manager.
     pub fn start_with(width: u32, height: u32, window_manager: bool) -> Self {
+        Self::start_with_args(width, height, window_manager, &[])
+    }
+
+    /// [`start_with`](Self::start_with), with more Xvfb arguments (`-extension DAMAGE` turns
+    /// an extension off).
+    pub fn start_with_args(width: u32, height: u32, window_manager: bool, xvfb_args: &[&str]) -> Self {
         let runtime_dir = TempDir::new("xdg");
         let mut xvfb = Command::new("Xvfb")
             .args(["-displayfd", "1", "-noreset", "-nolisten", "tcp", "-screen", "0", &format!("{width}x{height}x24")])
+            .args(xvfb_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .process_group(0)

@@ -749,3 +749,103 @@ fn a_three_hundred_step_run_holds_steady_memory_and_file_descriptors() {
     assert_eq!(steps(&dir).len(), 301);
     s.kill(pid);
 }
+
+/// The centre of a window (screen pixels), once it is listed.
+fn window_centre(s: &XSession, title: &str) -> (f64, f64) {
+    let w = s.wait_for_window(title);
+    let f = |k: &str| w[k].as_f64().unwrap();
+    (f("x") + f("width") / 2.0, f("y") + f("height") / 2.0)
+}
+
+/// A scripted model for the repaint app: wait until its window shows grey (drawn, not yet
+/// clicked), click its centre, then done.
+fn click_once_grey(at: (f64, f64), screen_w: f64) -> impl FnMut(&Seen) -> Reply + Send + 'static {
+    let mut clicked = false;
+    move |r: &Seen| {
+        if clicked {
+            return done_answer();
+        }
+        let pic = &r.pictures[0];
+        let k = pic.width() as f64 / screen_w;
+        let (x, y) = (at.0 * k, at.1 * k);
+        let p = pic.get_pixel(x as u32, y as u32);
+        if p[0] > 190 && p[1] > 190 && p[2] > 190 {
+            clicked = true;
+            answer(json!({"action": {"type": "click", "point": [x, y]}}))
+        } else {
+            answer(json!({"action": {"type": "wait", "seconds": 0.2}}))
+        }
+    }
+}
+
+/// The recorded screen after the click (the next step's) at `at`, and the click's step.
+fn after_the_click(dir: &Path, at: (f64, f64)) -> (image::Rgba<u8>, Value) {
+    let steps = check_recording(dir, "done");
+    let i = steps
+        .iter()
+        .position(|s| s["decision"]["action"]["kind"] == "click")
+        .unwrap_or_else(|| panic!("no click step: {steps:?}"));
+    let next = &steps[i + 1];
+    let screen = image::open(dir.join(next["screen"].as_str().unwrap())).unwrap().to_rgba8();
+    (*screen.get_pixel(at.0 as u32, at.1 as u32), steps[i].clone())
+}
+
+fn is_blue(p: image::Rgba<u8>) -> bool {
+    p[2] > 150 && p[0] < 80 && p[1] < 120
+}
+
+#[test]
+fn settling_sees_a_repaint_that_comes_late_and_stops_at_the_cap_on_an_endless_animation() {
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/repaint_app.py");
+    let app = app.to_str().unwrap();
+    let mut s = XSession::start(1024, 700);
+
+    // The click shows nothing at once and repaints 300 ms later: settling on the X server's
+    // change reports waits for it.
+    let late = s.spawn("/usr/bin/python3", &[app, "late"]);
+    let at = window_centre(&s, "Repaint late");
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), click_once_grey(at, 1024.0));
+    let dir = PathBuf::from(s.scratch("late"));
+    let cmd = run_cmd(&s, &vlm, &dir, "click the grey window", &["--coordinates"]);
+    let done = finish(AgentRun::start(cmd, Events::default(), ""));
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let (colour, click) = after_the_click(&dir, at);
+    assert!(is_blue(colour), "the screen after the click is stale: {colour:?}");
+    assert_eq!(click["outcome"]["screen_changed"], true, "{click}");
+    s.finish(late, Duration::from_secs(5));
+
+    // Repainting forever: settling ends at the cap (here 1 s) and the run goes on.
+    let forever = s.spawn("/usr/bin/python3", &[app, "forever"]);
+    let at = window_centre(&s, "Repaint forever");
+    let config = s.scratch("settle.toml");
+    std::fs::write(&config, "[agent]\nsettle_timeout_ms = 1000\n").unwrap();
+    let mut clicked = false;
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), move |_: &Seen| {
+        if std::mem::replace(&mut clicked, true) {
+            done_answer()
+        } else {
+            answer(json!({"action": {"type": "click", "point": [at.0, at.1]}}))
+        }
+    });
+    let dir = PathBuf::from(s.scratch("forever"));
+    let cmd = run_cmd(&s, &vlm, &dir, "click the animation", &["--coordinates", "--config", &config]);
+    let done = finish(AgentRun::start(cmd, Events::default(), ""));
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let steps = check_recording(&dir, "done");
+    let settle = steps[0]["timings_ms"]["settle"].as_f64().unwrap();
+    assert!(settle >= 1000.0, "settling ended before the cap on a screen that never stops: {settle} ms");
+    s.finish(forever, Duration::from_secs(5));
+
+    // Without DAMAGE the agent compares captures, as before, and says so at debug level.
+    let s = XSession::start_with_args(1024, 700, true, &["-extension", "DAMAGE"]);
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), |r: &Seen| {
+        if r.step == 1 { answer(json!({"action": {"type": "click", "point": [20, 20]}})) } else { done_answer() }
+    });
+    let dir = PathBuf::from(s.scratch("no-damage"));
+    let mut cmd = run_cmd(&s, &vlm, &dir, "click", &["--coordinates"]);
+    cmd.env("RUST_LOG", "markpilot=debug");
+    let done = finish(AgentRun::start(cmd, Events::default(), ""));
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert!(done.stderr.contains("settling by comparing captures"), "{}", done.stderr);
+    check_recording(&dir, "done");
+}

@@ -134,3 +134,57 @@ fn without_a_window_manager_window_capture_explains_what_is_missing() {
     let doc = json(&s.markpilot(&["annotate", "--out", &s.scratch("m.png"), "--json", "-"]));
     assert_eq!(doc["image"]["width"].as_u64(), Some(1024));
 }
+
+/// The frame `annotate` saves (built-in detector only), with more environment.
+fn saved_frame(s: &XSession, extra: &[&str], env: &[(&str, &str)]) -> (image::RgbaImage, String) {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let png = s.scratch(&format!("frame-{}.png", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    let mut args = vec!["annotate", "--detectors", "builtin", "--out", "/dev/null", "--save-frame", &png];
+    args.extend_from_slice(extra);
+    let o = s.command(common::markpilot_bin()).args(&args).envs(env.iter().copied()).output().unwrap();
+    assert!(o.status.success(), "annotate failed: {}", stderr(&o));
+    (image::open(&png).unwrap().to_rgba8(), stderr(&o))
+}
+
+#[test]
+fn shared_memory_frames_are_xcap_frames_pixel_for_pixel_on_monitors_and_regions() {
+    let mut s = XSession::start(1280, 800);
+    s.spawn("zenity", &["--list", "--title", "Fruit", "--column", "Fruit", "Apple", "Banana", "Cherry"]);
+    s.wait_for_window("Fruit");
+    s.wait_for_app("zenity", 5);
+    let debug = [("RUST_LOG", "markpilot=debug")];
+    let xcap = [("MARKPILOT_CAPTURE", "xcap")];
+    let (fast, log) = saved_frame(&s, &[], &debug);
+    assert!(log.contains("capturing through MIT-SHM"), "{log}");
+    let (slow, _) = saved_frame(&s, &[], &xcap);
+    assert_eq!(fast.dimensions(), (1280, 800));
+    assert!(fast == slow, "the MIT-SHM frame differs from xcap's");
+    let region = ["--region", "100,50,333,211"];
+    let (fast, _) = saved_frame(&s, &region, &[]);
+    let (slow, _) = saved_frame(&s, &region, &xcap);
+    assert_eq!(fast.dimensions(), (333, 211));
+    assert!(fast == slow, "the MIT-SHM region differs from xcap's");
+    // A monitor away from the screen's origin: the same pixels, and a region outside it
+    // still gets its one clear line.
+    s.only_the_right_half_as_monitor(1280, 800);
+    let (fast, _) = saved_frame(&s, &[], &[]);
+    let (slow, _) = saved_frame(&s, &[], &xcap);
+    assert_eq!(fast.dimensions(), (640, 800));
+    assert!(fast == slow, "the MIT-SHM frame of the right-hand monitor differs from xcap's");
+    let o = s.markpilot(&["annotate", "--detectors", "builtin", "--out", "/dev/null", "--region", "600,0,100,100"]);
+    assert!(!o.status.success());
+    assert!(one_error_line(&o).contains("is outside monitor 0 (640x800 pixels)"), "{}", stderr(&o));
+}
+
+#[test]
+fn without_mit_shm_capture_falls_back_to_xcap_and_says_so_at_debug_level() {
+    let mut s = XSession::start_with_args(1024, 700, true, &["-extension", "MIT-SHM"]);
+    s.spawn("zenity", &["--list", "--title", "Fruit", "--column", "Fruit", "Apple", "Banana", "Cherry"]);
+    s.wait_for_window("Fruit");
+    let (frame, log) = saved_frame(&s, &[], &[("RUST_LOG", "markpilot=debug")]);
+    assert_eq!(frame.dimensions(), (1024, 700));
+    assert!(log.contains("MIT-SHM capture is not available"), "{log}");
+    let (region, _) = saved_frame(&s, &["--region", "10,10,200,100"], &[]);
+    assert_eq!(region.dimensions(), (200, 100));
+    assert!(region == image::imageops::crop_imm(&frame, 10, 10, 200, 100).to_image());
+}
