@@ -122,11 +122,14 @@ impl Mask {
 }
 
 /// Settle on change reports: (for an action expected to change the screen) wait for its
-/// first change, then until nothing but a sliver of the frame has changed for `quiet`, or
-/// the timeout, or a stop; then capture once. `area` is the frame's screen rectangle, only
-/// changes there count; `idle` are the areas that changed while nothing was being done
-/// (their small ones animate: a change there is no evidence). Returns what [`until_still`]
-/// returns. Should the reports stop coming, the rest of the wait compares captures.
+/// first change, then until the screen has been quiet for `quiet`, or the timeout, or a stop.
+/// `area` is the frame's screen rectangle, only changes there count; `idle` are the areas
+/// that changed while nothing was being done: a change there does not end the wait for the
+/// action's first change, and the small ones (carets, spinners) are no evidence of a change.
+/// Applications repaint more than changes (a toolkit redraws a whole panel around a turning
+/// spinner), so a stretch with reports in it is judged by its pixels: two captures `quiet`
+/// apart that differ by at most a sliver are settled. Returns what [`until_still`] returns.
+/// Should the reports stop coming, the rest of the wait compares captures.
 #[allow(clippy::too_many_arguments)]
 pub fn until_quiet(
     changes: &mut dyn Changes,
@@ -143,66 +146,98 @@ pub fn until_quiet(
     let slice = Duration::from_millis(50);
     let total = area.area() as f64;
     let mut animated = Mask::new(area);
-    for r in idle.iter().filter(|r| (r.intersection(&area).area() as f64) <= IDLE_MAX * total) {
-        animated.add(r);
+    let mut repainting = Mask::new(area);
+    for r in idle {
+        repainting.add(r);
+        if (r.intersection(&area).area() as f64) <= IDLE_MAX * total {
+            animated.add(r);
+        }
     }
-    let counts = |r: &Rect, animated: &Mask| !r.intersection(&area).is_empty() && !animated.covers(r);
+    let on_frame = |r: &Rect| !r.intersection(&area).is_empty();
     let mut failed = None;
 
-    let mut quiet_from = start;
     if let Some(first) = wait.first_change {
         let until = (start + first).min(deadline);
-        let mut seen = false;
+        let (mut seen, mut repainted) = (false, false);
         while !seen && failed.is_none() && !stop.is_stopped() {
             let now = Instant::now();
             if now >= until {
                 break;
             }
             match changes.next((until - now).min(slice)) {
-                Ok(Some(r)) => seen = counts(&r, &animated),
-                Ok(None) => {}
+                Ok(Some(r)) if on_frame(&r) => {
+                    seen = !repainting.covers(&r);
+                    repainted = true;
+                }
+                Ok(_) => {}
                 Err(e) => failed = Some(e),
             }
         }
-        if !seen && failed.is_none() {
-            // Nothing came of the action in all that time: nothing is happening.
+        // Only what kept repainting was reported: whether it settles is for its pixels to say.
+        if !seen && !repainted && failed.is_none() {
+            // Nothing came of the action in all that time.
             let (frame, ms) = capture()?;
             let changed = changed_since(before, &frame, &animated);
             return Ok((frame, ms, changed));
         }
-        quiet_from = Instant::now();
     }
 
     let sliver = STILL * total;
     let mut small = 0.0;
+    let mut window = Instant::now();
+    let mut damaged = false;
+    let mut reference: Option<RgbaImage> = None;
+    let mut settled: Option<(Frame, f64)> = None;
     while failed.is_none() && !stop.is_stopped() {
         let now = Instant::now();
-        let end = (quiet_from + wait.quiet).min(deadline);
-        if now >= end {
+        if now >= deadline {
             break;
         }
-        match changes.next((end - now).min(slice)) {
-            Ok(Some(r)) if counts(&r, &animated) => {
-                let a = r.intersection(&area).area() as f64;
-                if small + a <= sliver {
-                    // A caret blinking, a spinner turning: still enough, and not a change.
-                    small += a;
-                    animated.add(&r);
-                } else {
-                    quiet_from = Instant::now();
-                    small = 0.0;
+        let end = (window + wait.quiet).min(deadline);
+        if now < end {
+            match changes.next((end - now).min(slice)) {
+                Ok(Some(r)) if on_frame(&r) && !animated.covers(&r) => {
+                    let a = r.intersection(&area).area() as f64;
+                    if small + a <= sliver {
+                        // A caret blinking: still enough, and not a change.
+                        small += a;
+                        animated.add(&r);
+                    } else {
+                        damaged = true;
+                    }
                 }
+                Ok(_) => {}
+                Err(e) => failed = Some(e),
             }
-            Ok(_) => {}
-            Err(e) => failed = Some(e),
+            continue;
         }
+        if !damaged {
+            break;
+        }
+        // Reported repaints in this stretch: did the pixels change?
+        let (frame, ms) = capture()?;
+        let still = reference.as_ref().and_then(|r| Diff::between(r, &frame.image)).filter(|d| d.is_still(STILL));
+        if let Some(d) = still {
+            for (cell, moving) in animated.cells.iter_mut().zip(&d.cells) {
+                *cell |= *moving;
+            }
+            settled = Some((frame, ms));
+            break;
+        }
+        tracing::trace!("still changing");
+        reference = Some(frame.image);
+        (window, damaged, small) = (Instant::now(), false, 0.0);
     }
     if let Some(e) = failed {
         tracing::debug!(error = %e, "the change reports stopped; settling by comparing captures");
         let left = deadline.saturating_duration_since(Instant::now());
         return until_still(capture, stop, Duration::from_millis(100), left, before);
     }
-    let (frame, ms) = capture()?;
+    // The capture that showed the screen still is the latest look; else look now.
+    let (frame, ms) = match settled {
+        Some(l) => l,
+        None => capture()?,
+    };
     let changed = changed_since(before, &frame, &animated);
     Ok((frame, ms, changed))
 }
@@ -379,13 +414,23 @@ mod tests {
         }
     }
 
-    fn settle_on(events: &[(u64, Rect)], wait: Quiet, idle: &[Rect]) -> (Duration, bool) {
+    /// Settle on scripted reports; each capture shows the same change (a small square), or,
+    /// `moving`, a large area in a new shade every time.
+    fn settle_on(events: &[(u64, Rect)], wait: Quiet, idle: &[Rect], moving: bool) -> (Duration, bool) {
         let before = blank();
         let mut after = blank();
         paint(&mut after, 10, 10, 6, 6, 20);
         let mut script = Script::new(events);
         let t = std::time::Instant::now();
-        let capture = || Ok((Frame::from_image(after.clone()), 0.0));
+        let mut shade = 0u8;
+        let capture = || {
+            let mut f = after.clone();
+            if moving {
+                shade = shade.wrapping_add(7);
+                paint(&mut f, 0, 0, 100, 100, shade);
+            }
+            Ok((Frame::from_image(f), 0.0))
+        };
         let area = Rect::new(0, 0, 200, 100);
         let (_, _, changed) =
             until_quiet(&mut script, capture, &StopSignal::new(), wait, area, Some(&before), idle).unwrap();
@@ -402,7 +447,7 @@ mod tests {
     fn settling_on_reports_waits_for_a_late_first_change_then_for_quiet() {
         // The change comes 300 ms after the action, then one more 40 ms later.
         let r = Rect::new(0, 0, 100, 100);
-        let (took, changed) = settle_on(&[(300, r), (340, r)], WAIT, &[]);
+        let (took, changed) = settle_on(&[(300, r), (340, r)], WAIT, &[], false);
         assert!(took >= Duration::from_millis(420), "{took:?}");
         assert!(changed);
     }
@@ -411,8 +456,13 @@ mod tests {
     fn settling_on_reports_ends_at_the_cap_when_the_screen_never_stops() {
         let r = Rect::new(0, 0, 100, 100);
         let events: Vec<(u64, Rect)> = (0..200).map(|i| (i * 20, r)).collect();
-        let (took, _) = settle_on(&events, WAIT, &[]);
+        let (took, _) = settle_on(&events, WAIT, &[], true);
         assert!(took >= Duration::from_millis(2000), "{took:?}");
+        // The same reports over pixels that stay the same (a toolkit repainting what did not
+        // change): settled well before the cap.
+        let (took, changed) = settle_on(&events, WAIT, &[], false);
+        assert!(took < Duration::from_millis(2000), "{took:?}");
+        assert!(changed);
     }
 
     #[test]
@@ -422,11 +472,11 @@ mod tests {
         // awaited (a hover) the wait is the quiet time alone.
         let caret = Rect::new(10, 10, 2, 12);
         let hover = Quiet { first_change: None, ..WAIT };
-        let (took, changed) = settle_on(&[(10, caret), (50, caret)], hover, &[caret]);
+        let (took, changed) = settle_on(&[(10, caret), (50, caret)], hover, &[caret], false);
         assert!(took < Duration::from_millis(2000), "{took:?}");
         assert!(!changed, "the caret's cell was the only difference");
         // The same difference with no caret seen before: a change.
-        let (_, changed) = settle_on(&[], hover, &[]);
+        let (_, changed) = settle_on(&[], hover, &[], false);
         assert!(changed);
     }
 }
