@@ -127,8 +127,8 @@ impl Mask {
 /// that changed while nothing was being done: a change there does not end the wait for the
 /// action's first change, and the small ones (carets, spinners) are no evidence of a change.
 /// Applications repaint more than changes (a toolkit redraws a whole panel around a turning
-/// spinner), so a stretch with reports in it is judged by its pixels: two captures `quiet`
-/// apart that differ by at most a sliver are settled. Returns what [`until_still`] returns.
+/// spinner), so a stretch with reports in it is judged by its pixels: two captures (`quiet`,
+/// then half of it, apart) that differ by at most a sliver are settled. Returns what [`until_still`] returns.
 /// Should the reports stop coming, the rest of the wait compares captures.
 #[allow(clippy::too_many_arguments)]
 pub fn until_quiet(
@@ -193,7 +193,10 @@ pub fn until_quiet(
         if now >= deadline {
             break;
         }
-        let end = (window + wait.quiet).min(deadline);
+        // Once a capture is there to compare with, the next look comes sooner: two looks
+        // half the quiet time apart that agree are settled.
+        let stretch = if reference.is_some() { wait.quiet / 2 } else { wait.quiet };
+        let end = (window + stretch).min(deadline);
         if now < end {
             match changes.next((end - now).min(slice)) {
                 Ok(Some(r)) if on_frame(&r) && !animated.covers(&r) => {
