@@ -63,7 +63,8 @@ impl Default for ReplayOptions {
             // Shorter than the agent's: a target not found on a screen caught mid-change is
             // looked for again, and a recorded step that changed the screen is waited for.
             settle_interval: Duration::from_millis(40),
-            settle_quiet: agent::SETTLE_QUIET,
+            // Shorter than the agent's, for the same reason.
+            settle_quiet: Duration::from_millis(40),
             find_timeout: Duration::from_millis(4000),
             screenshots: false,
         }
