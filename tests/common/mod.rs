@@ -374,8 +374,17 @@ impl XSession {
 
     /// The AT-SPI tree once it stops growing: three answers in a row with the same objects.
     pub fn settled_atspi(&self, app: &str) -> Value {
+        // The objects and where they are: a page still sliding in (GtkStack's transition)
+        // has all its objects, at places that are still changing.
         let count = |t: &Value| {
-            t["apps"].as_array().and_then(|a| a.first()).and_then(|a| a["nodes"].as_array()).map_or(0, |n| n.len())
+            let nodes = t["apps"].as_array().and_then(|a| a.first()).and_then(|a| a["nodes"].as_array());
+            nodes.map_or((0, 0), |n| {
+                let place: i64 = n
+                    .iter()
+                    .map(|v| ["x", "y", "w", "h"].iter().map(|k| v[*k].as_i64().unwrap_or(0)).sum::<i64>())
+                    .sum();
+                (n.len(), place)
+            })
         };
         // Three answers in a row that agree: a tree still being filled in (an expander's
         // children, an icon view's items) can pause once between two batches.
@@ -385,7 +394,7 @@ impl XSession {
         self.wait_until(&format!("{app}'s accessibility tree to settle"), Duration::from_secs(30), |s| {
             std::thread::sleep(Duration::from_millis(200));
             let cur = s.atspi(&[app]);
-            let same = count(&cur) == count(&prev) && count(&cur) > 0;
+            let same = count(&cur) == count(&prev) && count(&cur).0 > 0;
             agreed = if same { agreed + 1 } else { 0 };
             prev = cur.clone();
             if agreed >= 2 {
