@@ -537,7 +537,8 @@ impl Agent<'_> {
             let o = &self.options;
             let wait = settle::Quiet {
                 quiet: o.settle_quiet,
-                first_change: action.expects_change().then_some(o.settle_first_change),
+                // A dry run sends no input: no change is coming.
+                first_change: (action.expects_change() && !self.executor.is_dry_run()).then_some(o.settle_first_change),
                 timeout: o.settle_timeout,
             };
             return settle::until_quiet(changes, || self.capture(), &self.stop, wait, area, Some(before), idle);

@@ -45,8 +45,11 @@ pub fn until_still(
             break;
         }
     }
-    let changed = match before.map(|b| Diff::between(b, &prev.image)) {
-        Some(Some(d)) => d.changed_outside(animated.as_ref()),
+    let changed = match before.map(|b| (b, Diff::between(b, &prev.image))) {
+        Some((b, Some(d))) => {
+            let mask = animated.filter(|a| a.cells.len() == d.cells.len()).unwrap_or_else(|| d.none());
+            d.changed_outside(Some(&mask)) && !only_a_caret(b, &prev.image, &d, &mask)
+        }
         _ => true,
     };
     Ok((prev, ms, changed))
@@ -69,6 +72,15 @@ pub struct Quiet {
 /// animating when it is at most this share of the frame.
 const IDLE_MAX: f64 = 0.005;
 
+/// An animating area no longer than this on either side (a spinner, a caret's own
+/// rectangle) changes as a whole: nothing that differs in it counts as the action's change.
+/// A longer one (a toolkit repainting a whole entry around its caret) is not masked.
+const COMPACT: u32 = 64;
+
+/// All that differs is a bar this narrow and no taller than a line of text: a caret blinking.
+const CARET_W: u32 = 3;
+const CARET_H: u32 = 48;
+
 /// The frame's rectangle on the screen (physical pixels), when it came from the screen.
 pub fn screen_area(frame: &Frame) -> Option<Rect> {
     let m = frame.mapping.as_ref()?;
@@ -77,6 +89,7 @@ pub fn screen_area(frame: &Frame) -> Option<Rect> {
 }
 
 /// Cells of a frame-sized grid covered by screen rectangles (clipped to `area`).
+#[derive(Clone)]
 struct Mask {
     area: Rect,
     grid_w: u32,
@@ -145,12 +158,24 @@ pub fn until_quiet(
     // Waits are cut in slices so a stop is seen at once.
     let slice = Duration::from_millis(50);
     let total = area.area() as f64;
+    // What to ignore while waiting for quiet: what kept changing while nothing was done.
     let mut animated = Mask::new(area);
     let mut repainting = Mask::new(area);
+    // What differs there is still weighed for the action's change but in a spinner's own
+    // small square (`unchanged`): a toolkit repainting a whole entry around its caret is no
+    // reason to miss the text typed into it.
+    let mut unchanged = Mask::new(area);
     for r in idle {
         repainting.add(r);
-        if (r.intersection(&area).area() as f64) <= IDLE_MAX * total {
-            animated.add(r);
+        let c = r.intersection(&area);
+        if c.is_empty() {
+            continue;
+        }
+        if (c.area() as f64) <= IDLE_MAX * total {
+            animated.add(&c);
+        }
+        if (c.area() as f64) <= IDLE_MAX * total && c.w.max(c.h) <= COMPACT {
+            unchanged.add(&c);
         }
     }
     let on_frame = |r: &Rect| !r.intersection(&area).is_empty();
@@ -159,14 +184,24 @@ pub fn until_quiet(
     if let Some(first) = wait.first_change {
         let until = (start + first).min(deadline);
         let (mut seen, mut repainted) = (false, false);
+        // A report inside what kept repainting may be the action's change: its pixels say.
+        let mut unchecked = false;
+        let mut looked: Option<Instant> = None;
         while !seen && failed.is_none() && !stop.is_stopped() {
             let now = Instant::now();
             if now >= until {
                 break;
             }
+            if unchecked && looked.is_none_or(|t| now >= t + wait.quiet / 2) {
+                let (frame, _) = capture()?;
+                seen = changed_since(before, &frame, &unchanged);
+                (unchecked, looked) = (false, Some(Instant::now()));
+                continue;
+            }
             match changes.next((until - now).min(slice)) {
                 Ok(Some(r)) if on_frame(&r) => {
                     seen = !repainting.covers(&r);
+                    unchecked |= !seen;
                     repainted = true;
                 }
                 Ok(_) => {}
@@ -177,7 +212,7 @@ pub fn until_quiet(
         if !seen && !repainted && failed.is_none() {
             // Nothing came of the action in all that time.
             let (frame, ms) = capture()?;
-            let changed = changed_since(before, &frame, &animated);
+            let changed = changed_since(before, &frame, &unchanged);
             return Ok((frame, ms, changed));
         }
     }
@@ -200,11 +235,13 @@ pub fn until_quiet(
         if now < end {
             match changes.next((end - now).min(slice)) {
                 Ok(Some(r)) if on_frame(&r) && !animated.covers(&r) => {
-                    let a = r.intersection(&area).area() as f64;
+                    let c = r.intersection(&area);
+                    let a = c.area() as f64;
                     if small + a <= sliver {
-                        // A caret blinking: still enough, and not a change.
+                        // A caret blinking: still enough (but the action's own last touch
+                        // may be this small too: it is not masked).
                         small += a;
-                        animated.add(&r);
+                        animated.add(&c);
                     } else {
                         damaged = true;
                     }
@@ -221,8 +258,9 @@ pub fn until_quiet(
         let (frame, ms) = capture()?;
         let still = reference.as_ref().and_then(|r| Diff::between(r, &frame.image)).filter(|d| d.is_still(STILL));
         if let Some(d) = still {
-            for (cell, moving) in animated.cells.iter_mut().zip(&d.cells) {
+            for ((cell, masked), moving) in animated.cells.iter_mut().zip(unchanged.cells.iter_mut()).zip(&d.cells) {
                 *cell |= *moving;
+                *masked |= *moving;
             }
             settled = Some((frame, ms));
             break;
@@ -241,17 +279,39 @@ pub fn until_quiet(
         Some(l) => l,
         None => capture()?,
     };
-    let changed = changed_since(before, &frame, &animated);
+    let changed = changed_since(before, &frame, &unchanged);
     Ok((frame, ms, changed))
 }
 
-/// Whether `frame` differs from `before` outside the animating cells (true with no `before`
-/// or a frame of another size).
-fn changed_since(before: Option<&RgbaImage>, frame: &Frame, animated: &Mask) -> bool {
-    match before.map(|b| Diff::between(b, &frame.image)) {
-        Some(Some(d)) => d.changed_outside(Some(&animated.as_diff())),
-        _ => true,
+/// Whether `frame` differs from `before` outside what changes by itself (true with no
+/// `before` or a frame of another size): the `unchanged` cells, and a caret blinking: when
+/// all else that differs is one bar at most [`CARET_W`] wide and [`CARET_H`] tall. Text typed
+/// at a caret (which also moves it) is wider.
+fn changed_since(before: Option<&RgbaImage>, frame: &Frame, unchanged: &Mask) -> bool {
+    let Some(b) = before else { return true };
+    let Some(d) = Diff::between(b, &frame.image) else { return true };
+    let mask = unchanged.as_diff();
+    d.changed_outside(Some(&mask)) && !only_a_caret(b, &frame.image, &d, &mask)
+}
+
+/// Whether the pixels that differ between `a` and `b` in the cells `d` has and `mask` has
+/// not form one caret-sized bar.
+fn only_a_caret(a: &RgbaImage, b: &RgbaImage, d: &Diff, mask: &Diff) -> bool {
+    let (mut lo, mut hi, mut top, mut bottom) = (u32::MAX, 0u32, u32::MAX, 0u32);
+    for (i, _) in d.cells.iter().zip(&mask.cells).enumerate().filter(|(_, (c, m))| **c && !**m) {
+        let (cx, cy) = (i as u32 % d.grid_w * CELL, i as u32 / d.grid_w * CELL);
+        for y in cy..(cy + CELL).min(a.height()) {
+            for x in cx..(cx + CELL).min(a.width()) {
+                if a.get_pixel(x, y).0[..3] != b.get_pixel(x, y).0[..3] {
+                    (lo, hi, top, bottom) = (lo.min(x), hi.max(x), top.min(y), bottom.max(y));
+                }
+            }
+        }
+        if lo <= hi && (hi - lo >= CARET_W || bottom - top >= CARET_H) {
+            return false;
+        }
     }
+    lo <= hi
 }
 
 /// Cells of this many pixels square.
@@ -324,6 +384,11 @@ impl Diff {
             }
         }
         Some(Diff { pixels, grid_w, grid_h, cells })
+    }
+
+    /// A diff of the same grid with no cell set.
+    fn none(&self) -> Diff {
+        Diff { pixels: 0, grid_w: self.grid_w, grid_h: self.grid_h, cells: vec![false; self.cells.len()] }
     }
 
     /// At most this share of the screen differs (animations, a blinking caret).
@@ -481,5 +546,47 @@ mod tests {
         // The same difference with no caret seen before: a change.
         let (_, changed) = settle_on(&[], hover, &[], false);
         assert!(changed);
+    }
+
+    /// Settle on scripted reports over a 1000x500 screen that shows `after` on every look.
+    fn settle_over(after: &RgbaImage, events: &[(u64, Rect)], wait: Quiet, idle: &[Rect]) -> (Duration, bool) {
+        let before = RgbaImage::from_pixel(1000, 500, Rgba([240, 240, 240, 255]));
+        let mut script = Script::new(events);
+        let t = std::time::Instant::now();
+        let capture = || Ok((Frame::from_image(after.clone()), 0.0));
+        let area = Rect::new(0, 0, 1000, 500);
+        let (_, _, changed) =
+            until_quiet(&mut script, capture, &StopSignal::new(), wait, area, Some(&before), idle).unwrap();
+        (t.elapsed(), changed)
+    }
+
+    #[test]
+    fn text_typed_into_an_entry_that_repaints_around_its_caret_is_a_change_and_the_caret_is_not() {
+        // The toolkit repaints the whole 240x10 entry when its caret blinks: a small share of
+        // the screen, but no spinner. The caret blinking on (a 2 px bar) is no change …
+        let entry = Rect::new(300, 200, 240, 10);
+        let mut caret = RgbaImage::from_pixel(1000, 500, Rgba([240, 240, 240, 255]));
+        paint(&mut caret, 302, 200, 2, 10, 0);
+        let hover = Quiet { first_change: None, ..WAIT };
+        let (_, changed) = settle_over(&caret, &[], hover, &[entry]);
+        assert!(!changed, "a caret blinking in the entry is not the action's change");
+        // … the text typed there (and the caret moved past it) is, and it is seen at its
+        // first repaint, not after the whole wait for a first change.
+        let mut typed = caret.clone();
+        paint(&mut typed, 302, 200, 20, 10, 30);
+        let (took, changed) = settle_over(&typed, &[(30, entry), (60, entry)], WAIT, &[entry]);
+        assert!(changed, "the typed text is a change");
+        assert!(took < Duration::from_millis(500), "seen by its pixels at the first repaint: {took:?}");
+    }
+
+    #[test]
+    fn a_small_square_that_kept_changing_is_masked_whole() {
+        // A 32x32 spinner turned while nothing was done: what differs in it is no change.
+        let spinner = Rect::new(900, 400, 32, 32);
+        let mut turned = RgbaImage::from_pixel(1000, 500, Rgba([240, 240, 240, 255]));
+        paint(&mut turned, 905, 405, 20, 20, 0);
+        let hover = Quiet { first_change: None, ..WAIT };
+        let (_, changed) = settle_over(&turned, &[], hover, &[spinner]);
+        assert!(!changed);
     }
 }

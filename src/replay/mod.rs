@@ -484,7 +484,9 @@ impl Replayer<'_> {
             let s = seconds.min(crate::action::MAX_WAIT_SECONDS) / self.options.speed.max(0.01);
             self.stop.sleep(crate::action::seconds(s));
         }
-        let expect_change = orig.outcome.screen_changed == Some(true) && !matches!(action, Action::Wait { .. });
+        let expect_change = orig.outcome.screen_changed == Some(true)
+            && !matches!(action, Action::Wait { .. })
+            && !self.executor.is_dry_run();
         let area = settle::screen_area(&ann.frame);
         let settled = if let (Some(changes), Some(area)) = (state.changes.as_deref_mut(), area) {
             // The recorded step changed the screen: its change is waited for as long as it takes.
