@@ -20,6 +20,7 @@ use crate::annotate::{AnnotateOptions, annotate_concealing};
 use crate::capture::{self, Capturer, Frame, Target, WindowBox};
 use crate::coords::{FrameMapping, MonitorInfo, Resize};
 use crate::decide::{self, EncodedImage, ImageFormat, ProviderProfile};
+use crate::geometry::Rect;
 use crate::guard::{self, ConfirmPolicy, Secrets};
 use crate::mark::MarkOptions;
 use crate::perceive::{Pipeline, Scene};
@@ -35,6 +36,10 @@ pub const MIN_MAX_SIDE: u32 = 256;
 pub const MAX_MAX_SIDE: u32 = 4096;
 pub const MAX_WAIT_SECONDS: f64 = 60.0;
 pub const MAX_SCROLL: u32 = 50;
+/// A zoom of a zoom is the deepest: a third one is refused.
+pub const MAX_ZOOM_DEPTH: u8 = 2;
+/// The smallest zoom, in screen pixels on either side.
+pub const MIN_ZOOM_SIDE: u32 = 16;
 
 #[derive(Debug, Error)]
 pub enum DeskError {
@@ -72,6 +77,27 @@ pub struct Observed {
     pub marks: Vec<ObservedMark>,
     pub monitor: Option<MonitorInfo>,
     pub timings_ms: ObserveTimings,
+    /// When this observation is a zoom: of which observation, and where.
+    pub zoom: Option<Zoomed>,
+}
+
+/// What a zoom showed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Zoomed {
+    /// The observation it zoomed into.
+    pub of: u64,
+    /// 1 for a zoom of the screen, 2 for a zoom of a zoom.
+    pub depth: u8,
+    /// x, y, width, height in the monitor's physical pixels (what `region` takes).
+    pub region: [i64; 4],
+}
+
+/// Where a zoom looks: around a mark of the latest observation, or at a box of its image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Zoom {
+    Mark(u32),
+    /// x, y, width, height in the observation's image pixels.
+    Region([f64; 4]),
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -106,6 +132,8 @@ struct Latest {
     windows: Vec<WindowBox>,
     target: Target,
     max_side: u32,
+    /// 0 for an observation of a monitor, window or region the caller named; 1 for a zoom…
+    zoom_depth: u8,
 }
 
 /// How an action went.
@@ -270,6 +298,7 @@ impl Desk {
             marks,
             monitor: ann.frame.monitor().cloned(),
             timings_ms: ObserveTimings { capture, perceive, encode },
+            zoom: None,
         };
         let sent = SentImage {
             width: observed.image.width,
@@ -289,6 +318,7 @@ impl Desk {
             windows,
             target,
             max_side,
+            zoom_depth: 0,
         });
         Ok(observed)
     }
@@ -296,8 +326,79 @@ impl Desk {
     /// Observe again what the latest observation showed, at the same size (after an action).
     pub fn observe_again(&mut self) -> Result<Observed, DeskError> {
         let latest = self.latest.as_ref().ok_or(DeskError::NoObservation)?;
-        let (target, max_side) = (latest.target.clone(), latest.max_side);
-        self.observe(target, Some(max_side))
+        let (target, max_side, depth) = (latest.target.clone(), latest.max_side, latest.zoom_depth);
+        let observed = self.observe(target, Some(max_side))?;
+        if let Some(l) = self.latest.as_mut() {
+            l.zoom_depth = depth;
+        }
+        Ok(observed)
+    }
+
+    /// Observe part of the latest observation at the screen's full resolution (not scaled
+    /// down to the image the caller was sent): around one of its marks, or a box of its image.
+    /// Marked afresh, this becomes the latest observation. A zoom of a zoom is the deepest.
+    pub fn zoom(&mut self, observation: Option<u64>, zoom: Zoom, max_side: Option<u32>) -> Result<Observed, DeskError> {
+        let latest = self.latest(observation)?;
+        if latest.zoom_depth >= MAX_ZOOM_DEPTH {
+            return Err(DeskError::BadArguments(format!(
+                "observation {} is already a zoom of a zoom; observe the whole screen again to zoom elsewhere",
+                latest.id
+            )));
+        }
+        let mapping = latest.mapping.as_ref().ok_or_else(|| {
+            DeskError::BadArguments(format!("observation {} is not of the screen: nothing to zoom into", latest.id))
+        })?;
+        let (fw, fh) = latest.frame.dimensions();
+        let rect = match zoom {
+            Zoom::Mark(mark) => {
+                let e = latest.scene.element(mark).ok_or(DeskError::UnknownMark {
+                    mark,
+                    observation: latest.id,
+                    count: latest.scene.elements.len(),
+                })?;
+                around(&e.bbox, fw, fh)
+            }
+            Zoom::Region([x, y, w, h]) => {
+                let (iw, ih) = (latest.resize.to_width as f64, latest.resize.to_height as f64);
+                let inside = [x, y, w, h].iter().all(|v| v.is_finite())
+                    && x >= 0.0
+                    && y >= 0.0
+                    && w > 0.0
+                    && h > 0.0
+                    && x + w <= iw
+                    && y + h <= ih;
+                if !inside {
+                    return Err(DeskError::BadArguments(format!(
+                        "zoom region [{x}, {y}, {w}, {h}] is not a box inside the observed image ({iw}x{ih})"
+                    )));
+                }
+                let (x0, y0) = latest.resize.to_frame(x, y);
+                let (x1, y1) = latest.resize.to_frame(x + w, y + h);
+                let r = Rect::new(x0.floor() as i32, y0.floor() as i32, 0, 0);
+                let r =
+                    Rect::new(r.x, r.y, (x1.ceil() as i32 - r.x).max(0) as u32, (y1.ceil() as i32 - r.y).max(0) as u32)
+                        .clamp_to(fw, fh);
+                if r.w < MIN_ZOOM_SIDE.min(fw) || r.h < MIN_ZOOM_SIDE.min(fh) {
+                    return Err(DeskError::BadArguments(format!(
+                        "zoom region [{x}, {y}, {w}, {h}] is {}x{} screen pixels; a zoom is at least {MIN_ZOOM_SIDE} on each side",
+                        r.w, r.h
+                    )));
+                }
+                r
+            }
+        };
+        let of = latest.id;
+        let depth = latest.zoom_depth + 1;
+        let region = Rect::new(mapping.offset_x + rect.x, mapping.offset_y + rect.y, rect.w, rect.h);
+        let target = Target::Region { monitor: Some(mapping.monitor.index), rect: region };
+        let max_side = max_side.unwrap_or(latest.max_side);
+        let mut observed = self.observe(target, Some(max_side))?;
+        if let Some(l) = self.latest.as_mut() {
+            l.zoom_depth = depth;
+        }
+        observed.zoom =
+            Some(Zoomed { of, depth, region: [region.x as i64, region.y as i64, region.w as i64, region.h as i64] });
+        Ok(observed)
     }
 
     fn latest(&self, observation: Option<u64>) -> Result<&Latest, DeskError> {
@@ -492,7 +593,7 @@ impl Desk {
 
     /// Wait for the screen to settle after `action` (on the display server's change reports
     /// when it gives them) and say whether it differs from the latest observation.
-    fn changed_since_latest(&mut self, action: &Action, idle: &[crate::geometry::Rect]) -> bool {
+    fn changed_since_latest(&mut self, action: &Action, idle: &[Rect]) -> bool {
         let Some(latest) = &self.latest else { return false };
         let capturer = self.capturer.as_ref();
         let capture = || {
@@ -503,7 +604,7 @@ impl Desk {
         let before = latest.unconcealed.as_ref().unwrap_or(&latest.frame);
         let timeout = Duration::from_secs(3);
         let area = latest.mapping.as_ref().map(|m| {
-            crate::geometry::Rect::new(
+            Rect::new(
                 m.monitor.physical_x + m.offset_x,
                 m.monitor.physical_y + m.offset_y,
                 before.width(),
@@ -555,6 +656,16 @@ fn encode_within(
         profile.max_side = side;
         resize = decide::sent_size(image.width(), image.height(), profile);
     }
+}
+
+/// The part of a `fw`×`fh` frame a zoom around `b` shows: the box with room around it, at
+/// least a quarter of the frame on each side, inside the frame.
+fn around(b: &Rect, fw: u32, fh: u32) -> Rect {
+    let side = |len: u32, full: u32| (len + 64).max(full / 4).min(full);
+    let (w, h) = (side(b.w, fw), side(b.h, fh));
+    let start = |c: i32, len: u32, full: u32| (c - len as i32 / 2).clamp(0, (full - len) as i32);
+    let (cx, cy) = (b.x + b.w as i32 / 2, b.y + b.h as i32 / 2);
+    Rect::new(start(cx, w, fw), start(cy, h, fh), w, h)
 }
 
 fn agent_ms(t: Instant) -> f64 {

@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::action::ClickKind;
 use crate::capture::Target;
-use crate::desk::{Acted, Asker, Desk, DeskError, Observed, Spot};
+use crate::desk::{Acted, Asker, Desk, DeskError, Observed, Spot, Zoom};
 use crate::geometry::Rect;
 
 /// A mark, or a point in the latest observation's image.
@@ -52,6 +52,14 @@ pub struct ObserveArgs {
     pub region: Option<[i64; 4]>,
     /// The longest side of the returned image in pixels (256 to 4096, default 1280).
     pub max_side: Option<u32>,
+    /// Zoom: look again, at the screen's full resolution, around this mark of the latest
+    /// observation (its small text and tightly packed controls become legible, marked afresh).
+    pub mark: Option<u32>,
+    /// Zoom: look again at this [x, y, width, height] box of the latest observation's image,
+    /// at full resolution. A zoom of a zoom is the deepest.
+    pub zoom: Option<[f64; 4]>,
+    /// The observation `mark` or `zoom` refers to (default: the latest).
+    pub observation: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -133,6 +141,25 @@ fn required(mark: Option<u32>, point: Option<[f64; 2]>) -> Result<Spot, DeskErro
     spot(mark, point)?.ok_or_else(|| DeskError::BadArguments("say where: a mark, or a point [x, y]".into()))
 }
 
+/// A zoom the observe call asks for, if any (never with a window, region or monitor).
+fn zoom(a: &ObserveArgs) -> Result<Option<Zoom>, DeskError> {
+    let z = match (a.mark, a.zoom) {
+        (Some(_), Some(_)) => return Err(DeskError::BadArguments("zoom into a mark or a box, not both".into())),
+        (Some(m), None) => Zoom::Mark(m),
+        (None, Some(r)) => Zoom::Region(r),
+        (None, None) if a.observation.is_some() => {
+            return Err(DeskError::BadArguments("observation goes with a mark or zoom box to zoom into".into()));
+        }
+        (None, None) => return Ok(None),
+    };
+    if a.window.is_some() || a.region.is_some() || a.monitor.is_some() {
+        return Err(DeskError::BadArguments(
+            "a zoom looks into the latest observation: give no window, region or monitor with it".into(),
+        ));
+    }
+    Ok(Some(z))
+}
+
 fn target(a: &ObserveArgs) -> Result<Target, DeskError> {
     match (&a.window, a.region) {
         (Some(_), Some(_)) => Err(DeskError::BadArguments("give a window or a region, not both".into())),
@@ -180,8 +207,12 @@ fn acted(a: Acted) -> CallToolResult {
 
 /// An observation as tool content: the image, the table, and the marks as structured content.
 fn observed(o: Observed) -> (Vec<ContentBlock>, serde_json::Value) {
+    let zoomed = o.zoom.as_ref().map_or(String::new(), |z| {
+        let [x, y, w, h] = z.region;
+        format!(" (a zoom of observation {} into the screen's {w}x{h} pixels at ({x}, {y}))", z.of)
+    });
     let head = format!(
-        "observation {}: a {}x{} image, {} marks. Points you give are in this image's pixels.\n",
+        "observation {}: a {}x{} image{zoomed}, {} marks. Points you give are in this image's pixels.\n",
         o.id,
         o.image.width,
         o.image.height,
@@ -193,6 +224,7 @@ fn observed(o: Observed) -> (Vec<ContentBlock>, serde_json::Value) {
         "image": {"width": o.image.width, "height": o.image.height, "bytes": o.image.bytes},
         "marks": o.marks,
         "timings_ms": o.timings_ms,
+        "zoom": o.zoom,
     });
     (content, structured)
 }
@@ -305,13 +337,15 @@ impl McpServer {
     #[tool(
         description = "Look at the screen: a screenshot with a numbered mark on every element a person could act on \
         (buttons, fields, links, list rows, check boxes…), and a table of the marks (`id kind \"text\" [states]`). \
-        Actions then name a mark by its number. Marks are valid only until the next observe."
+        Actions then name a mark by its number. Marks are valid only until the next observe. \
+        Where marks crowd or text is small, zoom: `mark` (or a `zoom` box of the image) looks again at that \
+        part at the screen's full resolution, marked afresh."
     )]
     async fn observe(&self, Parameters(a): Parameters<ObserveArgs>) -> Result<CallToolResult, ErrorData> {
         let r = self
-            .with_desk(move |d| {
-                let t = target(&a)?;
-                d.observe(t, a.max_side)
+            .with_desk(move |d| match zoom(&a)? {
+                Some(z) => d.zoom(a.observation, z, a.max_side),
+                None => d.observe(target(&a)?, a.max_side),
             })
             .await;
         Ok(match r {

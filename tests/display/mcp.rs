@@ -241,6 +241,73 @@ fn an_mcp_client_lists_the_tools_observes_and_fills_a_form_by_marks() {
     assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("Ada|Seoul|\n"));
 }
 
+#[test]
+fn a_zoom_shows_part_of_the_screen_at_full_resolution_and_its_marks_act_there() {
+    let mut s = XSession::start(1920, 1080);
+    let pid = super::replay::signup_form(&mut s);
+    let tree = wait_until_drawn(&s, "Signup", "zenity", "push button", Some("OK"));
+    let [name_at, city_at, _, ok] = super::replay::form_points(&tree);
+    let mut c = Client::start(&s, &["--detectors", "builtin,a11y"], &[]);
+    assert!(c.error("observe", json!({"mark": 1})).contains("observe first"));
+
+    // The whole screen, scaled to 1280 wide.
+    let whole = c.ok("observe", json!({}));
+    let k = 1280.0 / 1920.0;
+    let name = mark_at(&whole, name_at.0 * k, name_at.1 * k).expect("a mark on the Name entry");
+
+    // Around the Name entry at the screen's own pixels: the image is the region, 1:1.
+    let zoomed = c.ok("observe", json!({"mark": name}));
+    let z = &zoomed["structured"];
+    assert_eq!(z["observation"], 2, "{zoomed}");
+    assert_eq!((z["zoom"]["of"].as_u64(), z["zoom"]["depth"].as_u64()), (Some(1), Some(1)), "{zoomed}");
+    let region: Vec<f64> = z["zoom"]["region"].as_array().unwrap().iter().filter_map(Value::as_f64).collect();
+    assert_eq!((z["image"]["width"].as_f64(), z["image"]["height"].as_f64()), (Some(region[2]), Some(region[3])));
+    assert!(
+        region[2] >= 480.0 && region[3] >= 270.0 && region[2] < 1920.0,
+        "a quarter of the screen at least: {region:?}"
+    );
+    let inside = |p: (f64, f64)| {
+        p.0 >= region[0] && p.0 < region[0] + region[2] && p.1 >= region[1] && p.1 < region[1] + region[3]
+    };
+    assert!(inside(name_at), "the zoom holds the entry it was asked about: {region:?} {name_at:?}");
+    let head = zoomed["texts"][0].as_str().unwrap();
+    assert!(head.contains("a zoom of observation 1"), "{head}");
+    // Its marks are in the zoomed image's pixels, and act where they are on the screen.
+    let zname = mark_at(&zoomed, name_at.0 - region[0], name_at.1 - region[1]).expect("the entry marked in the zoom");
+    let typed = c.ok("type", json!({"text": "Ada", "mark": zname, "observation": 2}));
+    assert_eq!(typed["structured"]["screen_changed"], true, "{typed}");
+
+    // A zoom of a zoom (a box of the zoomed image), then no deeper.
+    let deeper = c.ok("observe", json!({"zoom": [0.0, 0.0, region[2] / 2.0, region[3] / 2.0]}));
+    assert_eq!(deeper["structured"]["zoom"]["depth"], 2, "{deeper}");
+    assert_eq!(deeper["structured"]["zoom"]["of"], 2, "{deeper}");
+    let refused = c.error("observe", json!({"zoom": [0.0, 0.0, 50.0, 50.0]}));
+    assert!(refused.contains("already a zoom of a zoom"), "{refused}");
+
+    // Bad zooms: each a clear error, and the latest observation stays usable.
+    let whole = c.ok("observe", json!({}));
+    assert_eq!(whole["structured"]["observation"], 4);
+    for (args, says) in [
+        (json!({"zoom": [1200.0, 700.0, 200.0, 100.0]}), "not a box inside the observed image (1280x720)"),
+        (json!({"zoom": [10.0, 10.0, 0.0, 40.0]}), "not a box inside"),
+        (json!({"zoom": [10.0, 10.0, 3.0, 3.0]}), "at least 16 on each side"),
+        (json!({"mark": 9999}), "mark 9999 is not in observation 4"),
+        (json!({"mark": 1, "zoom": [0.0, 0.0, 100.0, 100.0]}), "not both"),
+        (json!({"mark": 1, "window": "Signup"}), "give no window, region or monitor"),
+        (json!({"mark": 1, "observation": 3}), "observation 3 is not the latest (that is 4)"),
+    ] {
+        let e = c.error("observe", args.clone());
+        assert!(e.contains(says), "{args}: {e}");
+    }
+    c.ok(
+        "type",
+        json!({"text": "Seoul", "mark": mark_at(&whole, city_at.0 * k, city_at.1 * k).unwrap(), "observation": 4}),
+    );
+    c.ok("click", json!({"mark": mark_at(&whole, ok.0 * k, ok.1 * k).unwrap(), "observation": 4}));
+    assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("Ada|Seoul|\n"));
+    c.close();
+}
+
 /// One raw HTTP/1.1 request; the status code of the answer.
 fn http_status(addr: &str, head: &str, body: &str) -> u16 {
     let mut conn = std::net::TcpStream::connect(addr).expect("connect to the MCP server");
