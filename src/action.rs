@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 pub const MAX_WAIT_SECONDS: f64 = 60.0;
 /// The most wheel notches one scroll may turn.
 pub const MAX_SCROLL: u32 = 50;
+/// The smallest zoom, in screen pixels on either side.
+pub const MIN_ZOOM_SIDE: u32 = 16;
+/// A zoom of a zoom is the deepest: a third one in a row is refused.
+pub const MAX_ZOOM_DEPTH: u8 = 2;
 /// The most characters one `type` may send.
 pub const MAX_TYPED_CHARS: usize = 10_000;
 
@@ -95,6 +99,23 @@ impl ScrollDirection {
     }
 }
 
+/// What a zoom looks at: around a mark, or a box in frame pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZoomTarget {
+    Mark(u32),
+    Region { x: f64, y: f64, w: f64, h: f64 },
+}
+
+impl fmt::Display for ZoomTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ZoomTarget::Mark(m) => write!(f, "mark {m}"),
+            ZoomTarget::Region { x, y, w, h } => write!(f, "the {w:.0}x{h:.0} box at ({x:.0}, {y:.0})"),
+        }
+    }
+}
+
 /// One action, validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -136,6 +157,11 @@ pub enum Action {
     AskUser {
         question: String,
     },
+    /// Look at part of the screen at its full resolution, marked afresh: the next step's
+    /// screenshot. No input.
+    Zoom {
+        target: ZoomTarget,
+    },
 }
 
 impl Action {
@@ -159,6 +185,11 @@ impl Action {
             }
             _ => {}
         }
+        if let Action::Zoom { target: ZoomTarget::Region { x, y, w, h } } = &self
+            && !([x, y, w, h].iter().all(|v| v.is_finite()) && *w > 0.0 && *h > 0.0)
+        {
+            return Err(OutOfBounds(format!("zoom box [{x}, {y}, {w}, {h}] is not a box on the screen")));
+        }
         for p in self.pointers() {
             if let Pointer::Point(x, y) = p
                 && !(x.is_finite() && y.is_finite())
@@ -181,6 +212,7 @@ impl Action {
             Action::Done { .. } => "done",
             Action::Fail { .. } => "fail",
             Action::AskUser { .. } => "ask_user",
+            Action::Zoom { .. } => "zoom",
         }
     }
 
@@ -197,7 +229,7 @@ impl Action {
     }
 
     pub fn touches_desktop(&self) -> bool {
-        !self.is_terminal() && !matches!(self, Action::Wait { .. })
+        !self.is_terminal() && !matches!(self, Action::Wait { .. } | Action::Zoom { .. })
     }
 
     /// The marks this action refers to.
@@ -254,6 +286,7 @@ impl fmt::Display for Action {
             },
             Action::Fail { reason } => write!(f, "fail: {}", short_quote(reason, 80)),
             Action::AskUser { question } => write!(f, "ask_user: {}", short_quote(question, 80)),
+            Action::Zoom { target } => write!(f, "zoom into {target}"),
         }
     }
 }

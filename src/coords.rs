@@ -183,6 +183,16 @@ impl Resize {
     }
 }
 
+/// The part of a `fw`×`fh` frame a zoom around the box `b` shows (frame pixels): the box with
+/// room around it, at least a quarter of the frame on each side, inside the frame.
+pub fn zoom_around(b: &crate::geometry::Rect, fw: u32, fh: u32) -> crate::geometry::Rect {
+    let side = |len: u32, full: u32| (len + 64).max(full / 4).min(full);
+    let (w, h) = (side(b.w, fw), side(b.h, fh));
+    let start = |c: i32, len: u32, full: u32| (c - len as i32 / 2).clamp(0, (full - len) as i32);
+    let (cx, cy) = (b.x + b.w as i32 / 2, b.y + b.h as i32 / 2);
+    crate::geometry::Rect::new(start(cx, w, fw), start(cy, h, fh), w, h)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

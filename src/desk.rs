@@ -36,10 +36,7 @@ pub const MIN_MAX_SIDE: u32 = 256;
 pub const MAX_MAX_SIDE: u32 = 4096;
 pub const MAX_WAIT_SECONDS: f64 = 60.0;
 pub const MAX_SCROLL: u32 = 50;
-/// A zoom of a zoom is the deepest: a third one is refused.
-pub const MAX_ZOOM_DEPTH: u8 = 2;
-/// The smallest zoom, in screen pixels on either side.
-pub const MIN_ZOOM_SIDE: u32 = 16;
+pub use crate::action::{MAX_ZOOM_DEPTH, MIN_ZOOM_SIDE};
 
 #[derive(Debug, Error)]
 pub enum DeskError {
@@ -356,7 +353,7 @@ impl Desk {
                     observation: latest.id,
                     count: latest.scene.elements.len(),
                 })?;
-                around(&e.bbox, fw, fh)
+                crate::coords::zoom_around(&e.bbox, fw, fh)
             }
             Zoom::Region([x, y, w, h]) => {
                 let (iw, ih) = (latest.resize.to_width as f64, latest.resize.to_height as f64);
@@ -656,16 +653,6 @@ fn encode_within(
         profile.max_side = side;
         resize = decide::sent_size(image.width(), image.height(), profile);
     }
-}
-
-/// The part of a `fw`×`fh` frame a zoom around `b` shows: the box with room around it, at
-/// least a quarter of the frame on each side, inside the frame.
-fn around(b: &Rect, fw: u32, fh: u32) -> Rect {
-    let side = |len: u32, full: u32| (len + 64).max(full / 4).min(full);
-    let (w, h) = (side(b.w, fw), side(b.h, fh));
-    let start = |c: i32, len: u32, full: u32| (c - len as i32 / 2).clamp(0, (full - len) as i32);
-    let (cx, cy) = (b.x + b.w as i32 / 2, b.y + b.h as i32 / 2);
-    Rect::new(start(cx, w, fw), start(cy, h, fh), w, h)
 }
 
 fn agent_ms(t: Instant) -> f64 {

@@ -205,7 +205,11 @@ pub fn resolve(
             ops.push(InputOp::Up(MouseButton::Left));
             ops.push(InputOp::AwaitClickDelivered { max_ms: 500, required: false });
         }
-        Action::Wait { .. } | Action::Done { .. } | Action::Fail { .. } | Action::AskUser { .. } => {}
+        Action::Wait { .. }
+        | Action::Done { .. }
+        | Action::Fail { .. }
+        | Action::AskUser { .. }
+        | Action::Zoom { .. } => {}
     }
     Ok(ops)
 }

@@ -25,7 +25,7 @@ use crate::annotate::{AnnotateOptions, annotate_concealing};
 use crate::capture::{self, Capturer, Frame, Target};
 use crate::decide::{
     self, AnswerContext, Decision, EncodedImage, Part, PromptConfig, Role, StepPrompt, Turn, Usage, VlmClient,
-    VlmError, VlmRequest, parse_answer,
+    VlmError, VlmRequest, parse_answer, prompt,
 };
 use crate::guard::{self, ConfirmPolicy, RepeatTracker, RepeatVerdict, Secrets};
 use crate::mark::MarkOptions;
@@ -111,6 +111,18 @@ struct StepState {
     next_frame: Option<(Frame, f64)>,
     /// The display server's change reports, when it gives them.
     changes: Option<Box<dyn crate::capture::Changes>>,
+    /// What the model zoomed into: the next step looks there, at full resolution.
+    zoom: Option<Zooming>,
+}
+
+/// A zoom the model asked for.
+struct Zooming {
+    /// The part of the screen (a region of a monitor).
+    target: Target,
+    /// Where, in the monitor's physical pixels.
+    region: crate::geometry::Rect,
+    /// 1 for a zoom of the screen, 2 for a zoom of a zoom.
+    depth: u8,
 }
 
 fn finish(status: RunStatus, message: impl Into<String>) -> StepEnd {
@@ -130,6 +142,7 @@ impl Agent<'_> {
             repeat: Default::default(),
             next_frame: None,
             changes: self.capturer.watch(),
+            zoom: None,
         };
         let mut usage = Usage::default();
         let mut result = None;
@@ -185,8 +198,16 @@ impl Agent<'_> {
         let mut timings = StepTimings::default();
         let mut usage = Usage::default();
 
-        // capture
-        let (frame, capture_ms) = match st.next_frame.take().map(Ok).unwrap_or_else(|| self.capture()) {
+        // capture (the part the model zoomed into, for one step)
+        let zoom = st.zoom.take();
+        let captured = match &zoom {
+            Some(z) => {
+                let t = Instant::now();
+                self.capturer.capture(&z.target).map(|f| (f, ms(t))).map_err(|e| e.to_string())
+            }
+            None => st.next_frame.take().map(Ok).unwrap_or_else(|| self.capture()),
+        };
+        let (frame, capture_ms) = match captured {
             Ok(f) => f,
             Err(e) => return (finish(RunStatus::Error, format!("capture failed: {e}")), usage),
         };
@@ -238,6 +259,12 @@ impl Agent<'_> {
 
         // request
         let t = Instant::now();
+        let language = self.options.prompt.language;
+        if let Some(z) = &zoom {
+            st.notes.push(prompt::zoomed_note(language, &z.region, z.depth < crate::action::MAX_ZOOM_DEPTH));
+        } else if prompt::is_dense(&ann.scene, resize.factor()) {
+            st.notes.push(prompt::zoom_offer(language).to_string());
+        }
         let user_text = self.options.prompt.user(&StepPrompt {
             task: &self.options.task,
             step: n,
@@ -390,6 +417,36 @@ impl Agent<'_> {
             return (end, usage);
         }
 
+        // zoom: no input; the next step looks there
+        if let Action::Zoom { target } = &action {
+            let depth = zoom.as_ref().map_or(0, |z| z.depth);
+            let (outcome, line) = match zoom_into(target, depth, &ann) {
+                Ok(z) => {
+                    let r = z.region;
+                    let line = format!(
+                        "{n}. {action} → the next screenshot shows the screen's {}x{} pixels at ({}, {}) at full resolution",
+                        r.w, r.h, r.x, r.y
+                    );
+                    st.zoom = Some(z);
+                    (Outcome { status: "zoomed".into(), detail: None, screen_changed: None, input: vec![] }, line)
+                }
+                Err(why) => (
+                    Outcome {
+                        status: "refused".into(),
+                        detail: Some(why.clone()),
+                        screen_changed: None,
+                        input: vec![],
+                    },
+                    format!("{n}. {action} → not done: {why}"),
+                ),
+            };
+            rec.outcome = outcome;
+            st.history.push(line);
+            self.emit(Event::Outcome { step: n, outcome: rec.outcome.clone() });
+            self.write_step(rec, timings, usage, &ann.frame.image, &ann.marked);
+            return (StepEnd::Continue, usage);
+        }
+
         // guard
         let t = Instant::now();
         let described_action = describe(&action, &ann.scene);
@@ -458,6 +515,13 @@ impl Agent<'_> {
         timings.settle = ms(t);
         let (changed, end) = match settled {
             Ok((frame, capture_ms, changed)) => {
+                // On a zoom, what changed is judged on the part it showed.
+                let changed = match &zoom {
+                    Some(z) if frame.monitor().map(|m| m.index) == mapping.as_ref().map(|m| m.monitor.index) => {
+                        settle::changed_within(ann.screen(), &frame, &z.region)
+                    }
+                    _ => changed,
+                };
                 st.next_frame = Some((frame, capture_ms));
                 (changed, StepEnd::Continue)
             }
@@ -697,6 +761,41 @@ pub fn perform(
         secrets.note_typed(&action, scene);
     }
     done
+}
+
+/// Where a zoom the model asked for looks (`depth`: how deep the current screenshot already
+/// is), or why it cannot be done.
+fn zoom_into(
+    target: &crate::action::ZoomTarget,
+    depth: u8,
+    ann: &crate::annotate::Annotation,
+) -> Result<Zooming, String> {
+    use crate::action::ZoomTarget;
+    if depth >= crate::action::MAX_ZOOM_DEPTH {
+        return Err("this screenshot is already a zoom of a zoom; act on its marks".into());
+    }
+    let mapping = ann.frame.mapping.as_ref().ok_or("this screenshot is not of a screen")?;
+    let (fw, fh) = ann.frame.image.dimensions();
+    let rect = match *target {
+        ZoomTarget::Mark(m) => {
+            let e = ann.scene.element(m).ok_or_else(|| format!("mark {m} is not on this screenshot"))?;
+            crate::coords::zoom_around(&e.bbox, fw, fh)
+        }
+        ZoomTarget::Region { x, y, w, h } => {
+            let (x0, y0) = (x.floor().max(0.0) as i32, y.floor().max(0.0) as i32);
+            let (x1, y1) = ((x + w).ceil() as i32, (y + h).ceil() as i32);
+            crate::geometry::Rect::new(x0, y0, (x1 - x0).max(0) as u32, (y1 - y0).max(0) as u32).clamp_to(fw, fh)
+        }
+    };
+    if rect.w < crate::action::MIN_ZOOM_SIDE.min(fw) || rect.h < crate::action::MIN_ZOOM_SIDE.min(fh) {
+        return Err(format!("the box is {}x{} screen pixels, too small to zoom into", rect.w, rect.h));
+    }
+    let region = crate::geometry::Rect::new(mapping.offset_x + rect.x, mapping.offset_y + rect.y, rect.w, rect.h);
+    Ok(Zooming {
+        target: Target::Region { monitor: Some(mapping.monitor.index), rect: region },
+        region,
+        depth: depth + 1,
+    })
 }
 
 /// `click mark 7 (button "OK")`: the action, with what its marks are.

@@ -283,6 +283,19 @@ pub fn until_quiet(
     Ok((frame, ms, changed))
 }
 
+/// Whether the part of `after` at `region` (a monitor's physical pixels; a zoom the model
+/// looked at) differs from `before`, what that part showed (true when it cannot be told).
+pub fn changed_within(before: &RgbaImage, after: &Frame, region: &Rect) -> bool {
+    let Some(m) = after.mapping.as_ref() else { return true };
+    let r = Rect::new(region.x - m.offset_x, region.y - m.offset_y, region.w, region.h);
+    let (w, h) = after.image.dimensions();
+    if r.x < 0 || r.y < 0 || r.right() > w as i32 || r.bottom() > h as i32 {
+        return true;
+    }
+    let part = image::imageops::crop_imm(&after.image, r.x as u32, r.y as u32, r.w, r.h).to_image();
+    changed_since(Some(before), &Frame::from_image(part), &Mask::new(Rect::new(0, 0, r.w, r.h)))
+}
+
 /// Whether `frame` differs from `before` outside what changes by itself (true with no
 /// `before` or a frame of another size): the `unchanged` cells, and a caret blinking: when
 /// all else that differs is one bar at most [`CARET_W`] wide and [`CARET_H`] tall. Text typed

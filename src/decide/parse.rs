@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::action::{Action, ClickKind, KeyCombo, Pointer, ScrollDirection};
+use crate::action::{Action, ClickKind, KeyCombo, MIN_ZOOM_SIDE, Pointer, ScrollDirection, ZoomTarget};
 use crate::coords::Resize;
 use crate::perceive::Scene;
 
@@ -126,13 +126,52 @@ fn parse_action(a: &Map<String, Value>, ctx: &AnswerContext) -> Result<Action, I
                 .filter(|q| !q.is_empty())
                 .ok_or_else(|| invalid("ask_user needs a \"question\""))?,
         },
+        "zoom" | "zoom_in" | "magnify" | "enlarge" | "inspect" => Action::Zoom { target: zoom_target(a, ctx)? },
         other => {
             return Err(invalid(format!(
-                "unknown action type {other:?}; use click, double_click, right_click, hover, type, key, scroll, drag, wait, done, fail or ask_user"
+                "unknown action type {other:?}; use click, double_click, right_click, hover, type, key, scroll, drag, wait, zoom, done, fail or ask_user"
             )));
         }
     };
     Ok(action)
+}
+
+/// A zoom's target: a mark, or a "region" [x, y, width, height] in the screenshot's pixels
+/// (mapped to frame pixels), inside the screenshot and at least [`MIN_ZOOM_SIDE`] frame pixels
+/// on each side.
+fn zoom_target(a: &Map<String, Value>, ctx: &AnswerContext) -> Result<ZoomTarget, InvalidAnswer> {
+    let usage = "zoom needs a \"mark\" or a \"region\": [x, y, width, height] in screenshot pixels";
+    if let Some(v) = ["region", "box", "bbox", "area", "rect"].iter().find_map(|k| a.get(*k).filter(|v| !v.is_null())) {
+        let n: Vec<f64> = v.as_array().map(|xs| xs.iter().filter_map(as_f64).collect()).unwrap_or_default();
+        let [x, y, w, h] = n[..] else { return Err(invalid(usage)) };
+        let (iw, ih) = (ctx.resize.to_width as f64, ctx.resize.to_height as f64);
+        let inside = [x, y, w, h].iter().all(|v| v.is_finite())
+            && x >= 0.0
+            && y >= 0.0
+            && w > 0.0
+            && h > 0.0
+            && x + w <= iw
+            && y + h <= ih;
+        if !inside {
+            return Err(invalid(format!(
+                "zoom region [{x}, {y}, {w}, {h}] is not a box inside the screenshot, which is {iw}x{ih} pixels"
+            )));
+        }
+        let (x0, y0) = ctx.resize.to_frame(x, y);
+        let (x1, y1) = ctx.resize.to_frame(x + w, y + h);
+        let min = MIN_ZOOM_SIDE as f64;
+        if x1 - x0 < min.min(ctx.scene.width as f64) || y1 - y0 < min.min(ctx.scene.height as f64) {
+            return Err(invalid(format!(
+                "zoom region [{x}, {y}, {w}, {h}] is too small: give a box at least {} screenshot pixels on each side",
+                (min * iw / ctx.scene.width.max(1) as f64).ceil()
+            )));
+        }
+        return Ok(ZoomTarget::Region { x: x0, y: y0, w: x1 - x0, h: y1 - y0 });
+    }
+    match pointer(a, &["mark", "id", "element", "element_id", "target", "index"], ctx)? {
+        Some(Pointer::Mark(m)) => Ok(ZoomTarget::Mark(m)),
+        Some(Pointer::Point(..)) | None => Err(invalid(usage)),
+    }
 }
 
 fn point_hint(ctx: &AnswerContext) -> &'static str {
@@ -470,6 +509,30 @@ mod tests {
         assert_eq!(a.to_string(), "click point (201, 101)");
         let a = parse(r#"{"action": {"type": "hover", "x": 100, "y": 50}}"#).unwrap();
         assert_eq!(a.to_string(), "hover point (201, 101)");
+    }
+
+    #[test]
+    fn a_zoom_names_a_mark_or_a_box_of_the_screenshot_mapped_to_the_frame() {
+        assert_eq!(
+            parse(r#"{"action": {"type": "zoom", "mark": 4}}"#).unwrap(),
+            Action::Zoom { target: ZoomTarget::Mark(4) }
+        );
+        // Sent at half size: the box doubles in the frame.
+        assert_eq!(
+            parse(r#"{"action": {"type": "zoom", "region": [100, 50, 200, 120]}}"#).unwrap(),
+            Action::Zoom { target: ZoomTarget::Region { x: 200.0, y: 100.0, w: 400.0, h: 240.0 } }
+        );
+        let err = |t: &str| parse(t).unwrap_err().0;
+        assert!(err(r#"{"action": {"type": "zoom"}}"#).contains("zoom needs a \"mark\" or a \"region\""));
+        assert!(err(r#"{"action": {"type": "zoom", "mark": 99}}"#).contains("mark 99 does not exist"));
+        assert!(
+            err(r#"{"action": {"type": "zoom", "region": [900, 400, 200, 200]}}"#)
+                .contains("not a box inside the screenshot, which is 1000x500 pixels")
+        );
+        assert!(err(r#"{"action": {"type": "zoom", "region": [10, 10, 0, 50]}}"#).contains("not a box inside"));
+        assert!(err(r#"{"action": {"type": "zoom", "region": [10, 10, 4, 4]}}"#).contains("too small"));
+        assert!(err(r#"{"action": {"type": "zoom", "region": [10, 10, 40]}}"#).contains("zoom needs"));
+        assert!(err(r#"{"action": {"type": "zoom", "region": "everything"}}"#).contains("zoom needs"));
     }
 
     #[test]

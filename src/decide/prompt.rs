@@ -170,6 +170,51 @@ fn fill(template: &str, vars: &[(&str, &str)]) -> String {
     out
 }
 
+/// Whether marks crowd the screenshot the model gets (`factor`: its size over the frame's):
+/// a hundred marks or more, or many elements under 14 pixels on their short side there.
+pub fn is_dense(scene: &Scene, factor: f64) -> bool {
+    let n = scene.elements.len();
+    let small = scene.elements.iter().filter(|e| (e.bbox.w.min(e.bbox.h) as f64 * factor) < 14.0).count();
+    n >= 100 || (small >= 8 && small * 4 >= n)
+}
+
+/// The note that offers a zoom on a dense screen.
+pub fn zoom_offer(language: Language) -> &'static str {
+    match language {
+        Language::En => {
+            "Marks are crowded on this screenshot. To see part of it at the screen's full resolution first, answer \
+             {\"type\": \"zoom\", \"mark\": N} or {\"type\": \"zoom\", \"region\": [x, y, width, height]} (screenshot pixels)."
+        }
+        Language::Ko => {
+            "이 스크린샷에는 표시가 빽빽합니다. 일부를 화면 원래 해상도로 먼저 보려면 \
+             {\"type\": \"zoom\", \"mark\": N} 또는 {\"type\": \"zoom\", \"region\": [x, y, width, height]}(스크린샷 픽셀)로 답하세요."
+        }
+    }
+}
+
+/// The note on a zoomed screenshot: what it shows, and whether it may be zoomed again.
+pub fn zoomed_note(language: Language, region: &crate::geometry::Rect, deeper: bool) -> String {
+    let (w, h, x, y) = (region.w, region.h, region.x, region.y);
+    match (language, deeper) {
+        (Language::En, true) => format!(
+            "This screenshot is the zoom you asked for: the screen's {w}x{h} pixels at ({x}, {y}) at full resolution, \
+             marked afresh (earlier marks do not apply). Act on its marks, or zoom once more; the next step shows the whole screen again."
+        ),
+        (Language::En, false) => format!(
+            "This screenshot is a zoom of a zoom: the screen's {w}x{h} pixels at ({x}, {y}) at full resolution, marked \
+             afresh. Act on its marks (no deeper zoom); the next step shows the whole screen again."
+        ),
+        (Language::Ko, true) => format!(
+            "이 스크린샷은 요청한 확대입니다: 화면의 ({x}, {y}) 위치 {w}x{h} 픽셀을 원래 해상도로 보여 주며 표시 번호를 새로 붙였습니다 \
+             (이전 표시는 쓸 수 없습니다). 이 표시로 조작하거나 한 번 더 확대하세요; 다음 단계에서는 다시 전체 화면이 보입니다."
+        ),
+        (Language::Ko, false) => format!(
+            "이 스크린샷은 확대의 확대입니다: 화면의 ({x}, {y}) 위치 {w}x{h} 픽셀을 원래 해상도로 보여 줍니다. \
+             이 표시로 조작하세요(더 확대할 수 없습니다); 다음 단계에서는 다시 전체 화면이 보입니다."
+        ),
+    }
+}
+
 /// One short line per mark: `7 button "Save"`, with what the application says of it when
 /// its tree was read (`5 check_box "Wrap lines" [checked]`). Text is cut to 60 characters and
 /// kept on one line.

@@ -436,6 +436,89 @@ fn the_step_limit_and_a_repeated_action_that_changes_nothing_end_the_run() {
     assert_eq!(done.last()["message"], "reached the step limit (2)");
 }
 
+#[test]
+fn on_a_dense_list_the_model_zooms_in_ticks_the_right_row_and_sees_the_whole_screen_again() {
+    let mut s = XSession::start(1920, 1080);
+    let names: Vec<String> = (1..=40).map(|i| format!("Person {i:02}")).collect();
+    let mut args: Vec<String> = ["--list", "--checklist", "--title=People", "--width=700", "--height=1000"]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    args.extend(["--column=Pick".to_string(), "--column=Name".to_string()]);
+    for n in &names {
+        args.extend(["FALSE".to_string(), n.clone()]);
+    }
+    let pid = s.spawn("zenity", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let tree = wait_until_drawn(&s, "People", "zenity", "table cell", Some("Person 07"));
+    let nodes = tree["apps"][0]["nodes"].as_array().unwrap();
+    let f = |n: &Value, k: &str| n[k].as_f64().unwrap();
+    let name = nodes.iter().find(|n| n["role"] == "table cell" && n["name"] == "Person 07").unwrap();
+    let (ny, nh) = (f(name, "y"), f(name, "h"));
+    let row_y = ny + nh / 2.0;
+    // The row's check box: the table cell left of the name on the same row.
+    let tick = nodes
+        .iter()
+        .find(|n| {
+            n["role"] == "table cell" && f(n, "x") + f(n, "w") <= f(name, "x") + 1.0 && (f(n, "y") - ny).abs() < 2.0
+        })
+        .map(|n| (f(n, "x") + f(n, "w") / 2.0, row_y))
+        .unwrap_or_else(|| panic!("no check cell beside Person 07: {tree}"));
+    let ok = centre(&tree, "People", "push button", Some("OK"));
+
+    let events = Events::default();
+    let ev = events.clone();
+    let region = std::sync::Arc::new(std::sync::Mutex::new([0.0f64; 4]));
+    let zoomed = region.clone();
+    let vlm = ScriptedVlm::start(MODEL, Some(KEY), move |req: &Seen| {
+        let k = req.images[0].0 as f64 / 1920.0;
+        match (req.step, req.repair) {
+            // Dense: the zoom is offered. A box outside the screenshot first: the model is told.
+            (1, false) => {
+                assert!(req.text.contains("{\"type\": \"zoom\""), "no zoom offered: {}", req.text);
+                answer(json!({"action": {"type": "zoom", "region": [1200.0 * k, 1000.0 * k, 900.0 * k, 50.0 * k]}}))
+            }
+            (1, true) => {
+                assert!(req.last_text.contains("not a box inside the screenshot"), "{}", req.last_text);
+                // Around the row, 600x200 screen pixels.
+                let r = [(tick.0 - 100.0) * k, (row_y - 100.0) * k, 600.0 * k, 200.0 * k];
+                *zoomed.lock().unwrap() = r.map(|v| v / k);
+                answer(json!({"action": {"type": "zoom", "region": r}}))
+            }
+            (2, _) => {
+                let p = ev.perception(2);
+                let m =
+                    mark_at(&p, tick.0, tick.1).unwrap_or_else(|| panic!("no mark on the check box in the zoom: {p}"));
+                answer(json!({"action": {"type": "click", "mark": m}}))
+            }
+            (3, _) => {
+                let p = ev.perception(3);
+                answer(json!({"action": {"type": "click", "mark": mark_at(&p, ok.0, ok.1).expect("a mark on OK")}}))
+            }
+            _ => answer(json!({"action": {"type": "done"}})),
+        }
+    });
+    let dir = PathBuf::from(s.scratch("zoom"));
+    let done = finish(AgentRun::start(run_cmd(&s, &vlm, &dir, "Tick Person 07 and press OK", &[]), events, ""));
+    assert_eq!(done.code, Some(0), "stderr: {}\nevents: {:?}", done.stderr, done.events);
+    assert!(vlm.problems().is_empty(), "{:?}", vlm.problems());
+    assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("Person 07\n"));
+
+    let reqs: Vec<Seen> = vlm.requests().into_iter().filter(|r| !r.repair).collect();
+    let full = reqs[0].images[0];
+    // The zoom: the box at the screen's own pixels, 1:1, with what it is said beside it.
+    let r = *region.lock().unwrap();
+    let (w, h) = reqs[1].images[0];
+    assert!((w as f64 - r[2]).abs() <= 2.0 && (h as f64 - r[3]).abs() <= 2.0, "zoom image {w}x{h} for {r:?}");
+    assert!(reqs[1].text.contains("This screenshot is the zoom you asked for"), "{}", reqs[1].text);
+    assert!(reqs[1].text.contains("1. zoom into the "), "{}", reqs[1].text);
+    // Then the whole screen again.
+    assert_eq!(reqs[2].images[0], full);
+    let steps = check_recording(&dir, "done");
+    assert_eq!(steps[0]["decision"]["action"]["type"], "zoom");
+    assert_eq!(steps[0]["outcome"]["status"], "zoomed");
+    assert_eq!(steps[1]["outcome"]["screen_changed"], true, "the tick shows in the zoom");
+}
+
 /// The AT-SPI node of `app` with this role and name whose box starts at (x, y).
 fn node_at<'a>(tree: &'a Value, role: &str, x: i64, y: i64) -> &'a Value {
     tree["apps"][0]["nodes"]
@@ -692,7 +775,16 @@ fn a_run_killed_at_any_point_leaves_a_recording_that_reads_back_and_replays() {
         cmd.args(["--detectors", "builtin", "--record", out.to_str().unwrap()]);
         let done = finish(AgentRun::start(cmd, Events::default(), ""));
         assert_eq!(done.code, Some(0), "stderr: {}\nevents: {:?}", done.stderr, done.events);
-        assert_eq!(steps(&out).len() as u32, counts[i].1, "every complete step replayed");
+        // A recording that reached the model's `done` replays every step before it.
+        let back = markpilot::record::read_run(&longest).unwrap();
+        let acted = back
+            .steps
+            .iter()
+            .filter(|st| {
+                !matches!(st.decision.as_ref().map(|d| &d.action), Some(markpilot::action::Action::Done { .. }))
+            })
+            .count();
+        assert_eq!(steps(&out).len(), acted, "every complete step replayed");
     }
     s.kill(pid);
 }
