@@ -319,11 +319,93 @@ pub struct SetReport {
     pub stages: Vec<StageStats>,
     /// The share of text-region pixels hidden under number badges (the data a model reads).
     pub badge_text_cover: f64,
+    /// Whether the marks can be read and leave the data readable.
+    pub legibility: Legibility,
     #[serde(skip)]
     pub scores: Vec<crate::score::ImageScore>,
     /// Per image: the elements' boxes, as `annotate --json` gives them.
     #[serde(skip)]
     pub predictions: std::collections::BTreeMap<String, Vec<crate::geometry::Rect>>,
+}
+
+/// How legible the marks are, over a set.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Legibility {
+    /// The share of the text's ink (pixels of a text region that stand out from its
+    /// background) under badges.
+    pub ink_under_badges: f64,
+    /// The screens where most ink is under badges, most first (file, share).
+    pub worst_ink: Vec<(String, f64)>,
+    pub badges: usize,
+    /// Badges over the box of another mark (one that does not hold the badge's own element,
+    /// as a row holds its check box).
+    pub badges_on_other_boxes: usize,
+    /// The badge digits' height in the image a model gets at `max_side` 1280: the smallest
+    /// over the screens, and that screen.
+    pub min_digit_px_sent: f64,
+    pub min_digit_screen: String,
+}
+
+/// Pixels of a text region further than this (in luminance, 0–255) from its border's median
+/// are ink.
+const INK_CONTRAST: f64 = 48.0;
+
+fn luma(p: &image::Rgba<u8>) -> f64 {
+    0.299 * p.0[0] as f64 + 0.587 * p.0[1] as f64 + 0.114 * p.0[2] as f64
+}
+
+/// The text's ink under badges on one screen: (ink pixels under a badge, ink pixels).
+pub fn ink_cover(
+    image: &RgbaImage,
+    texts: &[crate::geometry::Rect],
+    badges: impl Iterator<Item = crate::geometry::Rect>,
+) -> (u64, u64) {
+    let (width, height) = image.dimensions();
+    let (w, h) = (width as usize, height as usize);
+    let mut mask = vec![0u8; w * h];
+    for t in texts {
+        let r = t.clamp_to(width, height);
+        if r.w < 2 || r.h < 2 {
+            continue;
+        }
+        let (x0, y0, x1, y1) = (r.x as u32, r.y as u32, r.right() as u32 - 1, r.bottom() as u32 - 1);
+        let mut border: Vec<f64> = (x0..=x1)
+            .flat_map(|x| [(x, y0), (x, y1)])
+            .chain((y0..=y1).flat_map(|y| [(x0, y), (x1, y)]))
+            .map(|(x, y)| luma(image.get_pixel(x, y)))
+            .collect();
+        border.sort_by(f64::total_cmp);
+        let bg = border[border.len() / 2];
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                if (luma(image.get_pixel(x, y)) - bg).abs() > INK_CONTRAST {
+                    mask[y as usize * w + x as usize] = 1;
+                }
+            }
+        }
+    }
+    for b in badges {
+        let r = b.clamp_to(width, height);
+        for y in r.y.max(0) as usize..(r.bottom().max(0) as usize).min(h) {
+            for v in &mut mask[y * w + r.x.max(0) as usize..y * w + (r.right().max(0) as usize).min(w)] {
+                *v |= 2;
+            }
+        }
+    }
+    let ink = mask.iter().filter(|&&v| v & 1 != 0).count() as u64;
+    let under = mask.iter().filter(|&&v| v == 3).count() as u64;
+    (under, ink)
+}
+
+/// Badges that overlap the box of an element other than their own that does not hold it.
+pub fn badges_on_other_boxes(elements: &[crate::perceive::Element], placed: &[mark::PlacedMark]) -> usize {
+    placed
+        .iter()
+        .filter(|p| {
+            let Some(own) = elements.iter().find(|e| e.id == p.id) else { return false };
+            elements.iter().any(|e| e.id != p.id && e.bbox.intersects(&p.badge) && !e.bbox.contains(&own.bbox))
+        })
+        .count()
 }
 
 /// Run `pipeline` over every image of the set at `truth_path` (images beside it).
@@ -339,6 +421,9 @@ pub fn bench_set(
     let mut per_stage: Vec<(String, Vec<f64>)> = Vec::new();
     let mut predictions = std::collections::BTreeMap::new();
     let (mut covered, mut text_px) = (0u64, 0u64);
+    let (mut ink_under, mut ink_px) = (0u64, 0u64);
+    let mut legibility = Legibility { min_digit_px_sent: f64::INFINITY, ..Default::default() };
+    let mut ink_shares: Vec<(String, f64)> = Vec::new();
     for (i, im) in truth.images.iter().enumerate() {
         progress(i, truth.images.len());
         let image = crate::annotate::load_image(&dir.join(&im.file))?;
@@ -360,6 +445,19 @@ pub fn bench_set(
         let (c, n) = cover(&texts, placed.iter().map(|p| p.badge), image.width(), image.height());
         covered += c;
         text_px += n;
+        let (u, k) = ink_cover(&image, &texts, placed.iter().map(|p| p.badge));
+        (ink_under, ink_px) = (ink_under + u, ink_px + k);
+        if k > 0 {
+            ink_shares.push((im.file.clone(), u as f64 / k as f64));
+        }
+        legibility.badges += placed.len();
+        legibility.badges_on_other_boxes += badges_on_other_boxes(&scene.elements, &placed);
+        let (w, h) = image.dimensions();
+        let sent = crate::coords::Resize::fit(w, h, 1280, 0);
+        let digits = mark::MarkMetrics::for_image(w, marks).digit_px as f64 * sent.to_width as f64 / w.max(1) as f64;
+        if !placed.is_empty() && digits < legibility.min_digit_px_sent {
+            (legibility.min_digit_px_sent, legibility.min_digit_screen) = (digits, im.file.clone());
+        }
         predictions.insert(im.file.clone(), scene.elements.iter().map(|e| e.bbox).collect::<Vec<_>>());
     }
     let scores = score::score_set(&truth, |im| {
@@ -375,6 +473,16 @@ pub fn bench_set(
         per_role: score::per_role(&scores),
         stages: per_stage.into_iter().map(|(name, samples)| StageStats::from_samples(&name, samples)).collect(),
         badge_text_cover: if text_px > 0 { covered as f64 / text_px as f64 } else { 0.0 },
+        legibility: {
+            ink_shares.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            ink_shares.truncate(5);
+            legibility.worst_ink = ink_shares;
+            legibility.ink_under_badges = if ink_px > 0 { ink_under as f64 / ink_px as f64 } else { 0.0 };
+            if !legibility.min_digit_px_sent.is_finite() {
+                legibility.min_digit_px_sent = 0.0;
+            }
+            legibility
+        },
         scores,
         predictions,
     })
@@ -427,6 +535,46 @@ mod tests {
         let texts = [Rect::new(0, 0, 10, 10), Rect::new(5, 0, 10, 10)];
         let badges = [Rect::new(0, 0, 4, 4), Rect::new(2, 2, 4, 4), Rect::new(50, 50, 5, 5)];
         assert_eq!(cover(&texts, badges.into_iter(), 100, 100), (16 + 12, 150));
+    }
+
+    #[test]
+    fn ink_under_badges_counts_the_dark_strokes_of_text_and_not_its_background() {
+        use crate::geometry::Rect;
+        // A 40x10 text region on white with a 2 px dark stroke across it (80 ink pixels).
+        let mut img = RgbaImage::from_pixel(100, 50, image::Rgba([255, 255, 255, 255]));
+        for x in 10..50 {
+            for y in 14..16 {
+                img.put_pixel(x, y, image::Rgba([20, 20, 20, 255]));
+            }
+        }
+        let text = [Rect::new(10, 10, 40, 10)];
+        // A badge over a quarter of the stroke; another over the region's empty part only.
+        let badges = [Rect::new(10, 12, 10, 5), Rect::new(30, 17, 10, 3)];
+        assert_eq!(ink_cover(&img, &text, badges.into_iter()), (20, 80));
+    }
+
+    #[test]
+    fn a_badge_over_a_neighbour_counts_and_one_inside_its_own_row_does_not() {
+        use crate::geometry::Rect;
+        use crate::perceive::{Element, ElementKind};
+        let el = |id, bbox| Element {
+            id,
+            bbox,
+            kind: ElementKind::Button,
+            text: None,
+            score: 1.0,
+            source: "test".into(),
+            mask: None,
+            states: Vec::new(),
+            path: None,
+        };
+        // A row holding a check box, and a button beside the row.
+        let elements =
+            [el(1, Rect::new(0, 0, 200, 20)), el(2, Rect::new(4, 4, 12, 12)), el(3, Rect::new(210, 0, 40, 20))];
+        let badge = |id, r| mark::PlacedMark { id, badge: r, color: mark::palette::color_for(id) };
+        // The check box's badge sits in its row: fine. The row's badge sits on the button: not.
+        let placed = [badge(2, Rect::new(18, 4, 10, 12)), badge(1, Rect::new(205, 0, 10, 12))];
+        assert_eq!(badges_on_other_boxes(&elements, &placed), 1);
     }
 
     #[test]

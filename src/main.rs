@@ -666,6 +666,21 @@ fn bench_set_cmd(a: &BenchArgs, set: &std::path::Path) -> Result<()> {
         report.overall.marks_per_thing,
         report.badge_text_cover * 100.0
     )?;
+    let l = &report.legibility;
+    writeln!(
+        out,
+        "badges cover {:.2}% of the text's ink; {} of {} badges lie on another mark's box; \
+         badge digits at max_side 1280: at least {:.1} px ({})",
+        l.ink_under_badges * 100.0,
+        l.badges_on_other_boxes,
+        l.badges,
+        l.min_digit_px_sent,
+        l.min_digit_screen
+    )?;
+    if !l.worst_ink.is_empty() {
+        let worst: Vec<String> = l.worst_ink.iter().map(|(f, v)| format!("{f} {:.1}%", v * 100.0)).collect();
+        writeln!(out, "most ink under badges: {}", worst.join(", "))?;
+    }
     writeln!(out, "\n{:<36} {:>10} {:>10}", "stage (per screen)", "median ms", "p95 ms")?;
     for s in &report.stages {
         writeln!(out, "{:<36} {:>10.2} {:>10.2}", s.stage, s.median_ms, s.p95_ms)?;
