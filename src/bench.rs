@@ -341,7 +341,7 @@ pub struct Legibility {
     /// as a row holds its check box).
     pub badges_on_other_boxes: usize,
     /// The badge digits' height in the image a model gets at `max_side` 1280: the smallest
-    /// over the screens, and that screen.
+    /// badge's over the screens, and that screen.
     pub min_digit_px_sent: f64,
     pub min_digit_screen: String,
 }
@@ -454,7 +454,8 @@ pub fn bench_set(
         legibility.badges_on_other_boxes += badges_on_other_boxes(&scene.elements, &placed);
         let (w, h) = image.dimensions();
         let sent = crate::coords::Resize::fit(w, h, 1280, 0);
-        let digits = mark::MarkMetrics::for_image(w, marks).digit_px as f64 * sent.to_width as f64 / w.max(1) as f64;
+        let smallest = placed.iter().map(|p| p.digit_px).min().unwrap_or(0);
+        let digits = smallest as f64 * sent.to_width as f64 / w.max(1) as f64;
         if !placed.is_empty() && digits < legibility.min_digit_px_sent {
             (legibility.min_digit_px_sent, legibility.min_digit_screen) = (digits, im.file.clone());
         }
@@ -571,7 +572,7 @@ mod tests {
         // A row holding a check box, and a button beside the row.
         let elements =
             [el(1, Rect::new(0, 0, 200, 20)), el(2, Rect::new(4, 4, 12, 12)), el(3, Rect::new(210, 0, 40, 20))];
-        let badge = |id, r| mark::PlacedMark { id, badge: r, color: mark::palette::color_for(id) };
+        let badge = |id, r| mark::PlacedMark { id, badge: r, color: mark::palette::color_for(id), digit_px: 12 };
         // The check box's badge sits in its row: fine. The row's badge sits on the button: not.
         let placed = [badge(2, Rect::new(18, 4, 10, 12)), badge(1, Rect::new(205, 0, 10, 12))];
         assert_eq!(badges_on_other_boxes(&elements, &placed), 1);

@@ -53,13 +53,16 @@ pub struct MarkOptions {
     pub reference_width: u32,
     /// Smallest digit height, in pixels, at that width.
     pub min_digit_px: u32,
+    /// Where no badge of that size finds a free spot, a smaller one is tried: its digit
+    /// height at that width (still legible: 9 px is what a model reads reliably).
+    pub crowded_digit_px: u32,
     /// Mask fill opacity (mask style).
     pub mask_alpha: f32,
 }
 
 impl Default for MarkOptions {
     fn default() -> Self {
-        Self { style: MarkStyle::Box, reference_width: 1280, min_digit_px: 12, mask_alpha: 0.3 }
+        Self { style: MarkStyle::Box, reference_width: 1280, min_digit_px: 12, crowded_digit_px: 9, mask_alpha: 0.3 }
     }
 }
 
@@ -96,6 +99,8 @@ pub struct PlacedMark {
     pub id: u32,
     pub badge: Rect,
     pub color: Rgb,
+    /// The badge's digit height in the image's pixels.
+    pub digit_px: u32,
 }
 
 /// Draw the scene's marks on a copy of `image`.
@@ -110,10 +115,21 @@ pub fn render_into(out: &mut RgbaImage, elements: &[Element], opts: &MarkOptions
     let w = out.width();
     let metrics = MarkMetrics::for_image(w, opts);
     let font = DigitFont::new(metrics.digit_px);
+    // Badges that find no free spot at full size try a smaller one.
+    let crowded = MarkOptions { min_digit_px: opts.crowded_digit_px.clamp(1, opts.min_digit_px.max(1)), ..*opts };
+    let small_metrics = MarkMetrics::for_image(w, &crowded);
+    let small_font = DigitFont::new(small_metrics.digit_px);
+    let styles = [(&metrics, &font), (&small_metrics, &small_font)];
 
     let rects: Vec<Rect> = elements.iter().map(|e| e.bbox).collect();
-    let sizes: Vec<(u32, u32)> = elements.iter().map(|e| metrics.badge_size(&font, e.id)).collect();
-    let spots = placement::place(&rects, &sizes, out);
+    let sizes: Vec<Vec<(u32, u32)>> =
+        styles.iter().map(|(m, f)| elements.iter().map(|e| m.badge_size(f, e.id)).collect()).collect();
+    let sizes: Vec<&[(u32, u32)]> = if small_metrics.digit_px < metrics.digit_px {
+        sizes.iter().map(Vec::as_slice).collect()
+    } else {
+        vec![sizes[0].as_slice()]
+    };
+    let spots = placement::place_fitting(&rects, &sizes, out);
 
     // Large elements first, so small ones end on top.
     let mut order: Vec<usize> = (0..elements.len()).collect();
@@ -135,8 +151,10 @@ pub fn render_into(out: &mut RgbaImage, elements: &[Element], opts: &MarkOptions
     for &i in &order {
         let e = &elements[i];
         let color = palette::color_for(e.id);
-        badge(out, &spots[i], e.id, color, &font, &metrics);
-        placed.push(PlacedMark { id: e.id, badge: spots[i], color });
+        let (spot, size) = spots[i];
+        let (m, f) = styles[size];
+        badge(out, &spot, e.id, color, f, m);
+        placed.push(PlacedMark { id: e.id, badge: spot, color, digit_px: m.digit_px });
     }
     placed.sort_by_key(|p| p.id);
     placed

@@ -1,19 +1,24 @@
 //! Where each number badge goes.
 //!
 //! For every element, candidate spots are tried in order — outside above-left, outside
-//! left, outside right, above-right, below-left, below-right, then the four inner corners
-//! (top right first: labels in fields and combo boxes sit on the left) — and the first
-//! one that stays inside the image and covers no other element and no badge already
-//! placed wins. When none is free, the spot covering the least is used
-//! (OmniParser and xa11y do the same, with fewer candidates).
+//! left, outside right, above-right, below-left, below-right, left and right centred, then
+//! the four inner corners (top right first: labels in fields and combo boxes sit on the
+//! left) — and the first one that stays inside the image and covers no other element and
+//! no badge already placed wins. When none is free, the same is tried with a smaller badge
+//! (digits still legible at the size a model sees), and failing that the spot covering the
+//! least is used (OmniParser and xa11y do the same, with fewer candidates and one size).
 
 use image::RgbaImage;
 
 use crate::geometry::Rect;
 
+/// How many of [`candidates`] lie outside the element (the rest are its inner corners).
+const OUTSIDE: usize = 8;
+
 /// Candidate spots for a `bw`×`bh` badge around `r`, in order of preference.
-pub fn candidates(r: &Rect, bw: u32, bh: u32) -> [Rect; 10] {
+pub fn candidates(r: &Rect, bw: u32, bh: u32) -> [Rect; 12] {
     let (bw_i, bh_i) = (bw as i32, bh as i32);
+    let mid = r.y + (r.h as i32 - bh_i) / 2;
     [
         Rect::new(r.x, r.y - bh_i, bw, bh),                     // outside, above left
         Rect::new(r.x - bw_i, r.y, bw, bh),                     // outside, left
@@ -21,6 +26,8 @@ pub fn candidates(r: &Rect, bw: u32, bh: u32) -> [Rect; 10] {
         Rect::new(r.right() - bw_i, r.y - bh_i, bw, bh),        // outside, above right
         Rect::new(r.x, r.bottom(), bw, bh),                     // outside, below left
         Rect::new(r.right() - bw_i, r.bottom(), bw, bh),        // outside, below right
+        Rect::new(r.x - bw_i, mid, bw, bh),                     // outside, left, centred
+        Rect::new(r.right(), mid, bw, bh),                      // outside, right, centred
         Rect::new(r.right() - bw_i, r.y, bw, bh),               // inside, top right
         Rect::new(r.x, r.y, bw, bh),                            // inside, top left
         Rect::new(r.right() - bw_i, r.bottom() - bh_i, bw, bh), // inside, bottom right
@@ -101,12 +108,18 @@ fn content(image: &RgbaImage, spot: &Rect) -> u64 {
 }
 
 /// Place one badge per element. `sizes[i]` is badge i's size; returns one spot each.
+pub fn place(elements: &[Rect], sizes: &[(u32, u32)], image: &RgbaImage) -> Vec<Rect> {
+    place_fitting(elements, &[sizes], image).into_iter().map(|(r, _)| r).collect()
+}
+
+/// Place one badge per element, at the first of the sizes (`sizes[k][i]`: badge i at size
+/// k, largest first) that finds a free spot; returns each spot and the size it took.
 ///
 /// A spot outside the element is taken at once when it touches no other element and no
 /// badge; a spot inside it when it also hides almost none of the element's own content.
-/// Otherwise the spot with the least cost wins: hidden badges weigh most, then hidden
-/// content, then covered (but empty) parts of other elements.
-pub fn place(elements: &[Rect], sizes: &[(u32, u32)], image: &RgbaImage) -> Vec<Rect> {
+/// Where no size finds one, the spot with the least cost over all sizes wins: hidden badges
+/// weigh most, then hidden content, then covered (but empty) parts of other elements.
+pub fn place_fitting(elements: &[Rect], sizes: &[&[(u32, u32)]], image: &RgbaImage) -> Vec<(Rect, usize)> {
     let (width, height) = image.dimensions();
     let bounds = Rect::new(0, 0, width, height);
     let mut boxes = Grid::new(width, height, 64);
@@ -115,56 +128,61 @@ pub fn place(elements: &[Rect], sizes: &[(u32, u32)], image: &RgbaImage) -> Vec<
     }
     let mut badges = Grid::new(width, height, 64);
     let mut placed: Vec<Rect> = Vec::with_capacity(elements.len());
+    let mut out = Vec::with_capacity(elements.len());
     let mut near = Vec::new();
     for (i, r) in elements.iter().enumerate() {
-        let (bw, bh) = sizes[i];
-        let mut best: Option<(u64, Rect)> = None;
-        let fixed = candidates(r, bw, bh);
-        // Then, in a long element (a row of a table), empty stretches along its middle:
-        // the badge sits in the row without hiding its cells.
-        let step = (bw as i32 / 2).max(4);
-        let along = (r.w > 3 * bw && r.h >= bh).then(|| {
-            let y = r.y + (r.h as i32 - bh as i32) / 2;
-            (r.x + 2..=r.right() - bw as i32 - 2).step_by(step as usize).map(move |x| Rect::new(x, y, bw, bh))
-        });
-        for (k, spot) in fixed.into_iter().chain(along.into_iter().flatten()).enumerate() {
-            if !bounds.contains(&spot) {
-                continue;
-            }
-            let inner = k >= 6;
-            let mut others = 0u64;
-            boxes.near(&spot, &mut near);
-            for &j in &near {
-                if j != i {
-                    others += spot.intersection(&elements[j]).area();
+        let mut best: Option<(u64, Rect, usize)> = None;
+        'sizes: for (size, all) in sizes.iter().enumerate() {
+            let (bw, bh) = all[i];
+            let fixed = candidates(r, bw, bh);
+            // Then, in a long element (a row of a table), empty stretches along its middle:
+            // the badge sits in the row without hiding its cells.
+            let step = (bw as i32 / 2).max(4);
+            let along = (r.w > 3 * bw && r.h >= bh).then(|| {
+                let y = r.y + (r.h as i32 - bh as i32) / 2;
+                (r.x + 2..=r.right() - bw as i32 - 2).step_by(step as usize).map(move |x| Rect::new(x, y, bw, bh))
+            });
+            for (k, spot) in fixed.into_iter().chain(along.into_iter().flatten()).enumerate() {
+                if !bounds.contains(&spot) {
+                    continue;
                 }
-            }
-            let mut on_badges = 0u64;
-            badges.near(&spot, &mut near);
-            for &j in &near {
-                on_badges += spot.intersection(&placed[j]).area();
-            }
-            let hidden = if inner || others > 0 { content(image, &spot) } else { 0 };
-            let clear = if k >= fixed.len() { hidden == 0 } else { !inner || hidden * 50 <= spot.area() };
-            if on_badges == 0 && others == 0 && clear {
-                best = Some((0, spot));
-                break;
-            }
-            let cost = 16 * on_badges + 4 * hidden + others + 1;
-            if best.is_none_or(|(c, _)| cost < c) {
-                best = Some((cost, spot));
+                let inner = k >= OUTSIDE;
+                let mut others = 0u64;
+                boxes.near(&spot, &mut near);
+                for &j in &near {
+                    if j != i {
+                        others += spot.intersection(&elements[j]).area();
+                    }
+                }
+                let mut on_badges = 0u64;
+                badges.near(&spot, &mut near);
+                for &j in &near {
+                    on_badges += spot.intersection(&placed[j]).area();
+                }
+                let hidden = if inner || others > 0 { content(image, &spot) } else { 0 };
+                let clear = if k >= fixed.len() { hidden == 0 } else { !inner || hidden * 50 <= spot.area() };
+                if on_badges == 0 && others == 0 && clear {
+                    best = Some((0, spot, size));
+                    break 'sizes;
+                }
+                let cost = 16 * on_badges + 4 * hidden + others + 1;
+                if best.is_none_or(|(c, _, _)| cost < c) {
+                    best = Some((cost, spot, size));
+                }
             }
         }
         // No candidate fits inside the image (a badge bigger than a tiny image): clamp.
-        let spot = best.map(|(_, s)| s).unwrap_or_else(|| {
+        let (spot, size) = best.map(|(_, s, k)| (s, k)).unwrap_or_else(|| {
+            let (bw, bh) = sizes[0][i];
             let x = r.x.clamp(0, (width as i32 - bw as i32).max(0));
             let y = r.y.clamp(0, (height as i32 - bh as i32).max(0));
-            Rect::new(x, y, bw, bh)
+            (Rect::new(x, y, bw, bh), 0)
         });
         badges.insert(&spot, i);
         placed.push(spot);
+        out.push((spot, size));
     }
-    placed
+    out
 }
 
 #[cfg(test)]
@@ -221,6 +239,31 @@ mod tests {
     fn elements_at_the_image_corner_keep_their_badges_inside() {
         let spots = place(&[Rect::new(0, 0, 50, 20)], &[(20, 16)], &blank(200, 100));
         assert!(Rect::new(0, 0, 200, 100).contains(&spots[0]));
+    }
+
+    #[test]
+    fn where_no_spot_is_free_at_full_size_a_smaller_badge_takes_a_free_one() {
+        // Rows 20 px tall, edge to edge, each with text on its left and little room: a
+        // 30x22 badge fits nowhere without covering a neighbour, a 16x14 one fits in the row.
+        let mut img = blank(200, 100);
+        for row in 0..5 {
+            for y in row * 20 + 5..row * 20 + 15 {
+                for x in 2..150 {
+                    img.put_pixel(x, y, image::Rgba([20, 20, 20, 255]));
+                }
+            }
+        }
+        let els: Vec<Rect> = (0..5).map(|row| Rect::new(0, row * 20, 200, 20)).collect();
+        let big = [(30, 22); 5];
+        let small = [(16, 14); 5];
+        let spots = place_fitting(&els, &[&big, &small], &img);
+        for (i, (s, size)) in spots.iter().enumerate() {
+            assert_eq!(*size, 1, "row {i} took the smaller badge: {s:?}");
+            assert!(els[i].contains(s), "row {i}'s badge stays in its row: {s:?}");
+        }
+        // With one size only, the badges must overlap a neighbour.
+        let one = place(&els, &big, &img);
+        assert!(one.iter().enumerate().any(|(i, s)| els.iter().enumerate().any(|(j, e)| j != i && s.intersects(e))));
     }
 
     #[test]
