@@ -437,7 +437,7 @@ fn the_step_limit_and_a_repeated_action_that_changes_nothing_end_the_run() {
 }
 
 #[test]
-fn on_a_dense_list_the_model_zooms_in_ticks_the_right_row_and_sees_the_whole_screen_again() {
+fn on_a_dense_list_the_model_zooms_in_ticks_the_right_row_sees_the_whole_screen_again_and_replay_does_the_same() {
     let mut s = XSession::start(1920, 1080);
     let names: Vec<String> = (1..=40).map(|i| format!("Person {i:02}")).collect();
     let mut args: Vec<String> = ["--list", "--checklist", "--title=People", "--width=700", "--height=1000"]
@@ -517,6 +517,18 @@ fn on_a_dense_list_the_model_zooms_in_ticks_the_right_row_and_sees_the_whole_scr
     assert_eq!(steps[0]["decision"]["action"]["type"], "zoom");
     assert_eq!(steps[0]["outcome"]["status"], "zoomed");
     assert_eq!(steps[1]["outcome"]["screen_changed"], true, "the tick shows in the zoom");
+
+    // Replayed with no model: the zoom sends no input, the tick made on the zoomed screen is
+    // found again on the whole one.
+    let pid = s.spawn("zenity", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    wait_until_drawn(&s, "People", "zenity", "table cell", Some("Person 07"));
+    let out = PathBuf::from(s.scratch("zoom-replayed"));
+    let mut cmd = s.command(markpilot_bin());
+    cmd.args(["replay", dir.to_str().unwrap(), "--json", "--confirm", "never", "--detectors", "builtin"]);
+    cmd.args(["--record", out.to_str().unwrap()]);
+    let done = finish(AgentRun::start(cmd, Events::default(), ""));
+    assert_eq!(done.code, Some(0), "stderr: {}\nevents: {:?}", done.stderr, done.events);
+    assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("Person 07\n"));
 }
 
 /// The AT-SPI node of `app` with this role and name whose box starts at (x, y).
