@@ -170,6 +170,34 @@ pub fn place_fitting(elements: &[Rect], sizes: &[&[(u32, u32)]], image: &RgbaIma
                     best = Some((cost, spot, size));
                 }
             }
+            // Then slid along the element's edges, near its start: a neighbour a few pixels
+            // too close blocks a corner, not the whole side.
+            let free = |spot: &Rect, near: &mut Vec<usize>| {
+                if !bounds.contains(spot) {
+                    return false;
+                }
+                boxes.near(spot, near);
+                if near.iter().any(|&j| j != i && spot.intersects(&elements[j])) {
+                    return false;
+                }
+                badges.near(spot, near);
+                near.iter().all(|&j| !spot.intersects(&placed[j]))
+            };
+            let (bw_i, bh_i) = (bw as i32, bh as i32);
+            let xs = (r.x - bw_i + 2..=(r.right() - 2).min(r.x + 4 * bw_i)).step_by(2);
+            let ys = (r.y - bh_i + 2..=(r.bottom() - 2).min(r.y + 4 * bh_i)).step_by(2);
+            let slid = xs
+                .clone()
+                .map(|x| Rect::new(x, r.y - bh_i, bw, bh))
+                .chain(ys.clone().map(|y| Rect::new(r.x - bw_i, y, bw, bh)))
+                .chain(ys.map(|y| Rect::new(r.right(), y, bw, bh)))
+                .chain(xs.map(|x| Rect::new(x, r.bottom(), bw, bh)));
+            for spot in slid {
+                if free(&spot, &mut near) {
+                    best = Some((0, spot, size));
+                    break 'sizes;
+                }
+            }
         }
         // No candidate fits inside the image (a badge bigger than a tiny image): clamp.
         let (spot, size) = best.map(|(_, s, k)| (s, k)).unwrap_or_else(|| {
