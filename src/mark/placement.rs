@@ -304,4 +304,17 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_4k_spreadsheet_of_thousands_of_cells_gets_one_badge_each_inside_the_image() {
+        // 64x20 cells edge to edge over 3840x2160: no free spot anywhere, the worst case.
+        let img = blank(3840, 2160);
+        let els: Vec<Rect> =
+            (0..108).flat_map(|row| (0..60).map(move |col| Rect::new(col * 64, row * 20, 64, 20))).collect();
+        let big = vec![(40, 30); els.len()];
+        let small = vec![(30, 22); els.len()];
+        let spots = place_fitting(&els, &[&big, &small], &img);
+        assert_eq!(spots.len(), 6480);
+        assert!(spots.iter().all(|(s, _)| Rect::new(0, 0, 3840, 2160).contains(s)));
+    }
 }
