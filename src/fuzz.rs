@@ -68,6 +68,8 @@ const TOKENS: &[&str] = &[
     "\"scroll\"",
     "\"amount\"",
     "\"type\": \"drag\"",
+    "\"zoom\"",
+    "\"region\"",
     "\"text\"",
     "\\u0000",
     "\\ud800",
@@ -150,6 +152,8 @@ const ANSWERS: &[&str] = &[
     r#"{"action": {"type": "drag", "from": 1, "to": 3}}"#,
     r#"{"action": {"type": "wait", "seconds": 1.5}}"#,
     r#"{"action": {"type": "click", "point": [640, 360]}}"#,
+    r#"{"action": {"type": "zoom", "mark": 2}}"#,
+    r#"{"action": {"type": "zoom", "region": [100, 50, 400, 200]}}"#,
     r#"{"action": {"type": "done", "answer": "42"}}"#,
     r#"```json
 {"thought": "x", "action": {"type": "ask_user", "question": "which?"}}
