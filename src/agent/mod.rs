@@ -510,8 +510,17 @@ impl Agent<'_> {
         if let Action::Wait { seconds } = action {
             self.stop.sleep(crate::action::seconds(seconds.min(crate::action::MAX_WAIT_SECONDS)));
         }
-        let settled =
-            self.settle(ann.screen(), settle::screen_area(&ann.frame), &action, st.changes.as_deref_mut(), &idle);
+        // Settling captures the whole target again; on a zoom, its area is the whole monitor.
+        let area = match (&zoom, mapping.as_ref()) {
+            (Some(_), Some(m)) => Some(crate::geometry::Rect::new(
+                m.monitor.physical_x,
+                m.monitor.physical_y,
+                m.monitor.physical_width,
+                m.monitor.physical_height,
+            )),
+            _ => settle::screen_area(&ann.frame),
+        };
+        let settled = self.settle(ann.screen(), area, &action, st.changes.as_deref_mut(), &idle);
         timings.settle = ms(t);
         let (changed, end) = match settled {
             Ok((frame, capture_ms, changed)) => {
