@@ -116,6 +116,7 @@ struct StepState {
 }
 
 /// A zoom the model asked for.
+#[derive(Clone)]
 struct Zooming {
     /// The part of the screen (a region of a monitor).
     target: Target,
@@ -430,15 +431,19 @@ impl Agent<'_> {
                     st.zoom = Some(z);
                     (Outcome { status: "zoomed".into(), detail: None, screen_changed: None, input: vec![] }, line)
                 }
-                Err(why) => (
-                    Outcome {
-                        status: "refused".into(),
-                        detail: Some(why.clone()),
-                        screen_changed: None,
-                        input: vec![],
-                    },
-                    format!("{n}. {action} → not done: {why}"),
-                ),
+                Err(why) => {
+                    // What it was looking at stays in view.
+                    st.zoom = zoom.clone();
+                    (
+                        Outcome {
+                            status: "refused".into(),
+                            detail: Some(why.clone()),
+                            screen_changed: None,
+                            input: vec![],
+                        },
+                        format!("{n}. {action} → not done: {why}"),
+                    )
+                }
             };
             rec.outcome = outcome;
             st.history.push(line);

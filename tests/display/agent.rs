@@ -484,14 +484,19 @@ fn on_a_dense_list_the_model_zooms_in_ticks_the_right_row_sees_the_whole_screen_
                 *zoomed.lock().unwrap() = r.map(|v| v / k);
                 answer(json!({"action": {"type": "zoom", "region": r}}))
             }
-            (2, _) => {
-                let p = ev.perception(2);
+            // A zoom of the whole zoom (depth 2), then a third: refused, the zoom stays.
+            (2 | 3, _) => {
+                let (w, h) = req.images[0];
+                answer(json!({"action": {"type": "zoom", "region": [0, 0, w, h]}}))
+            }
+            (4, _) => {
+                let p = ev.perception(4);
                 let m =
                     mark_at(&p, tick.0, tick.1).unwrap_or_else(|| panic!("no mark on the check box in the zoom: {p}"));
                 answer(json!({"action": {"type": "click", "mark": m}}))
             }
-            (3, _) => {
-                let p = ev.perception(3);
+            (5, _) => {
+                let p = ev.perception(5);
                 answer(json!({"action": {"type": "click", "mark": mark_at(&p, ok.0, ok.1).expect("a mark on OK")}}))
             }
             _ => answer(json!({"action": {"type": "done"}})),
@@ -507,16 +512,21 @@ fn on_a_dense_list_the_model_zooms_in_ticks_the_right_row_sees_the_whole_screen_
     let full = reqs[0].images[0];
     // The zoom: the box at the screen's own pixels, 1:1, with what it is said beside it.
     let r = *region.lock().unwrap();
-    let (w, h) = reqs[1].images[0];
-    assert!((w as f64 - r[2]).abs() <= 2.0 && (h as f64 - r[3]).abs() <= 2.0, "zoom image {w}x{h} for {r:?}");
+    for req in &reqs[1..=3] {
+        let (w, h) = req.images[0];
+        assert!((w as f64 - r[2]).abs() <= 2.0 && (h as f64 - r[3]).abs() <= 2.0, "zoom image {w}x{h} for {r:?}");
+    }
     assert!(reqs[1].text.contains("This screenshot is the zoom you asked for"), "{}", reqs[1].text);
     assert!(reqs[1].text.contains("1. zoom into the "), "{}", reqs[1].text);
+    assert!(reqs[2].text.contains("This screenshot is a zoom of a zoom"), "{}", reqs[2].text);
+    assert!(reqs[3].text.contains("not done: this screenshot is already a zoom of a zoom"), "{}", reqs[3].text);
     // Then the whole screen again.
-    assert_eq!(reqs[2].images[0], full);
+    assert_eq!(reqs[4].images[0], full);
     let steps = check_recording(&dir, "done");
     assert_eq!(steps[0]["decision"]["action"]["type"], "zoom");
-    assert_eq!(steps[0]["outcome"]["status"], "zoomed");
-    assert_eq!(steps[1]["outcome"]["screen_changed"], true, "the tick shows in the zoom");
+    let outcomes: Vec<&str> = steps.iter().filter_map(|s| s["outcome"]["status"].as_str()).collect();
+    assert_eq!(outcomes[..4], ["zoomed", "zoomed", "refused", "performed"], "{outcomes:?}");
+    assert_eq!(steps[3]["outcome"]["screen_changed"], true, "the tick shows in the zoom");
 
     // Replayed with no model: the zoom sends no input, the tick made on the zoomed screen is
     // found again on the whole one.
