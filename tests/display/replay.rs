@@ -560,6 +560,27 @@ fn record_greeting(s: &mut XSession, dir: &Path) {
 }
 
 #[test]
+fn a_target_that_appears_after_the_replay_started_is_waited_for_and_found() {
+    let mut s = XSession::start(1280, 800);
+    let recorded = PathBuf::from(s.scratch("greeting"));
+    record_greeting(&mut s, &recorded);
+    s.wait_for_stable_screen();
+
+    // The replay looks at an empty screen first; the dialog opens after that look.
+    let out = PathBuf::from(s.scratch("late"));
+    let events = Events::default();
+    let run = AgentRun::start(replay_cmd(&s, &recorded, &out, &["--find-timeout", "30"]), events.clone(), "");
+    let first_look = events.wait_for(Duration::from_secs(120), |e| e["event"] == "step_started");
+    assert!(first_look.is_some(), "the replay never started a step: {:?}", events.all());
+    let pid = s.spawn("zenity", &["--entry", "--title=Greeting", "--text=Say something:"]);
+    let done = finish(run);
+    assert_eq!(done.code, Some(0), "stderr: {}\nevents: {:?}", done.stderr, done.events);
+    assert_eq!(s.finish(pid, Duration::from_secs(10)).as_deref(), Some("hello\n"));
+    let st = steps(&out);
+    assert_eq!(st[0]["replay"]["via"], "refind", "{:?}", st[0]);
+}
+
+#[test]
 fn a_missing_target_stops_with_a_report_and_the_model_can_recover_it() {
     let mut s = XSession::start(1280, 800);
     let recorded = PathBuf::from(s.scratch("greeting"));
