@@ -224,6 +224,61 @@ impl Replayer<'_> {
         )
     }
 
+    /// Wait until `deadline` for the screen to differ from `before` (what was perceived),
+    /// settled: on the display server's change reports when it gives them (a report on the
+    /// frame, then quiet), else by comparing captures. Small areas that changed without making a
+    /// difference (a caret, a spinner) are not waited on again.
+    fn wait_for_change(
+        &self,
+        changes: Option<&mut (dyn crate::capture::Changes + 'static)>,
+        area: Option<crate::geometry::Rect>,
+        before: &RgbaImage,
+        deadline: Instant,
+    ) -> Result<Option<(Frame, f64)>, String> {
+        if let (Some(changes), Some(area)) = (changes, area) {
+            let mut idle: Vec<crate::geometry::Rect> = Vec::new();
+            let mut reporting = true;
+            while reporting && Instant::now() < deadline && !self.stop.is_stopped() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let r = match changes.next(left.min(Duration::from_millis(50))) {
+                    Ok(Some(r)) => r.intersection(&area),
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "the change reports stopped; waiting by comparing captures");
+                        reporting = false;
+                        continue;
+                    }
+                };
+                // A caret or a spinner seen to change nothing is not looked at again; a larger
+                // area is (what is drawn in it next may be the target).
+                if r.is_empty() || idle.iter().any(|i| i.contains(&r) && i.w.max(i.h) <= 64) {
+                    continue;
+                }
+                let wait = settle::Quiet {
+                    quiet: self.options.settle_quiet,
+                    first_change: None,
+                    timeout: self.options.settle_timeout.min(deadline.saturating_duration_since(Instant::now())),
+                };
+                let (frame, ms, changed) =
+                    settle::until_quiet(changes, || self.capture(), &self.stop, wait, area, Some(before), &idle)?;
+                if changed {
+                    return Ok(Some((frame, ms)));
+                }
+                idle.push(r);
+            }
+            if reporting {
+                return Ok(None);
+            }
+        }
+        while Instant::now() < deadline && !self.stop.is_stopped() {
+            self.stop.sleep(Duration::from_millis(250));
+            if let (f, ms, true) = self.settle(Some(before))? {
+                return Ok(Some((f, ms)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Perceive a frame as the agent does, and list the windows on it (with the time that took).
     /// Secrets come out of the scene and the pixels here, as in the agent.
     fn perceive(
@@ -288,15 +343,11 @@ impl Replayer<'_> {
                 break (ann, windows, located);
             }
             // Not found: wait for the screen to change, then look again.
-            let mut changed = None;
-            while changed.is_none() && Instant::now() < deadline && !self.stop.is_stopped() {
-                self.stop.sleep(Duration::from_millis(250));
-                match self.settle(Some(ann.screen())) {
-                    Ok((f, ms, true)) => changed = Some((f, ms)),
-                    Ok(_) => {}
-                    Err(e) => return (fail(format!("capture failed: {e}")), usage),
-                }
-            }
+            let area = settle::screen_area(&ann.frame);
+            let changed = match self.wait_for_change(state.changes.as_deref_mut(), area, ann.screen(), deadline) {
+                Ok(c) => c,
+                Err(e) => return (fail(format!("capture failed: {e}")), usage),
+            };
             match changed {
                 Some((f, ms)) => (frame, capture_ms) = (f, ms),
                 None => break (ann, windows, located),
