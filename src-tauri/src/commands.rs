@@ -380,8 +380,8 @@ pub fn parse_verdict(verdict: &str, action: Option<&str>) -> CmdResult<Verdict> 
             let text = action.ok_or("edit needs the edited action")?;
             let a: Action = serde_json::from_str(text).map_err(|e| format!("the edited action is not valid: {e}"))?;
             let a = a.bounded().map_err(|e| format!("the edited action is not valid: {e}"))?;
-            if a.is_terminal() {
-                return Err("an edited action must act on the screen (not done, fail or ask_user)".into());
+            if a.is_terminal() || matches!(a, Action::Zoom { .. }) {
+                return Err("an edited action must act on the screen (not done, fail, ask_user or zoom)".into());
             }
             Ok(Verdict::Edit(a))
         }
@@ -563,6 +563,9 @@ mod tests {
         assert!(
             parse_verdict("edit", Some(r#"{"type":"done","answer":null}"#)).unwrap_err().contains("act on the screen")
         );
+        // A zoom only looks: the step being confirmed acts.
+        let zoom = r#"{"type":"zoom","target":{"mark":2}}"#;
+        assert!(parse_verdict("edit", Some(zoom)).unwrap_err().contains("act on the screen"));
         assert!(parse_verdict("maybe", None).is_err());
         // An edit is bounded like every action from outside.
         let e = parse_verdict("edit", Some(r#"{"type":"wait","seconds":-5}"#)).unwrap_err();
