@@ -269,6 +269,40 @@ mod tests {
     }
 
     #[test]
+    fn a_zoom_is_offered_where_marks_crowd_the_screenshot_and_not_elsewhere() {
+        let boxes = |n: u32, side: u32| Scene {
+            width: 1920,
+            height: 1080,
+            elements: (1..=n)
+                .map(|id| Element {
+                    id,
+                    bbox: Rect::new(id as i32 * 30, 100, side, side),
+                    kind: ElementKind::CheckBox,
+                    text: None,
+                    score: 1.0,
+                    source: "t".into(),
+                    mask: None,
+                    states: Vec::new(),
+                    path: None,
+                })
+                .collect(),
+        };
+        // Forty 16 px check boxes sent at two thirds: 10.7 px each, crowded.
+        assert!(is_dense(&boxes(40, 16), 2.0 / 3.0));
+        // The same at full size (16 px), or a handful of small ones: not.
+        assert!(!is_dense(&boxes(40, 16), 1.0));
+        assert!(!is_dense(&boxes(5, 16), 2.0 / 3.0));
+        // A hundred marks of any size.
+        assert!(is_dense(&boxes(100, 40), 1.0));
+        // The offer and the note are in both languages, with the action's JSON.
+        for language in [Language::En, Language::Ko] {
+            assert!(zoom_offer(language).contains(r#"{"type": "zoom", "mark": N}"#));
+            let note = zoomed_note(language, &Rect::new(10, 20, 600, 200), true);
+            assert!(note.contains("600x200") && note.contains("(10, 20)"), "{note}");
+        }
+    }
+
+    #[test]
     fn the_element_table_is_one_short_line_per_mark() {
         assert_eq!(element_table(&scene()), "1 button \"Save now\"\n2 text_field");
         let mut s = scene();
