@@ -558,17 +558,7 @@ mod tests {
     fn a_badge_over_a_neighbour_counts_and_one_inside_its_own_row_does_not() {
         use crate::geometry::Rect;
         use crate::perceive::{Element, ElementKind};
-        let el = |id, bbox| Element {
-            id,
-            bbox,
-            kind: ElementKind::Button,
-            text: None,
-            score: 1.0,
-            source: "test".into(),
-            mask: None,
-            states: Vec::new(),
-            path: None,
-        };
+        let el = |id, bbox| Element::simple(id, ElementKind::Button, None, bbox, "test");
         // A row holding a check box, and a button beside the row.
         let elements =
             [el(1, Rect::new(0, 0, 200, 20)), el(2, Rect::new(4, 4, 12, 12)), el(3, Rect::new(210, 0, 40, 20))];

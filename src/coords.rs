@@ -183,6 +183,47 @@ impl Resize {
     }
 }
 
+/// Why a box of a sent image cannot be zoomed into.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ZoomBoxError {
+    /// Not a box inside the image (a value not finite, no area, or reaching outside it).
+    Outside,
+    /// Inside, but under [`crate::action::MIN_ZOOM_SIDE`] frame pixels on a side (its size there).
+    TooSmall { w: u32, h: u32 },
+}
+
+/// The frame pixels a box `[x, y, w, h]` of the image sent through `resize` covers, checked
+/// for a zoom: inside the image, and at least [`crate::action::MIN_ZOOM_SIDE`] frame pixels
+/// (or the whole frame) on each side.
+pub fn zoom_box(resize: &Resize, [x, y, w, h]: [f64; 4]) -> Result<crate::geometry::Rect, ZoomBoxError> {
+    let (iw, ih) = (resize.to_width as f64, resize.to_height as f64);
+    let inside = [x, y, w, h].iter().all(|v| v.is_finite())
+        && x >= 0.0
+        && y >= 0.0
+        && w > 0.0
+        && h > 0.0
+        && x + w <= iw
+        && y + h <= ih;
+    if !inside {
+        return Err(ZoomBoxError::Outside);
+    }
+    let (x0, y0) = resize.to_frame(x, y);
+    let (x1, y1) = resize.to_frame(x + w, y + h);
+    let (left, top) = (x0.floor() as i32, y0.floor() as i32);
+    let r = crate::geometry::Rect::new(
+        left,
+        top,
+        (x1.ceil() as i32 - left).max(0) as u32,
+        (y1.ceil() as i32 - top).max(0) as u32,
+    )
+    .clamp_to(resize.from_width, resize.from_height);
+    let min = crate::action::MIN_ZOOM_SIDE;
+    if r.w < min.min(resize.from_width) || r.h < min.min(resize.from_height) {
+        return Err(ZoomBoxError::TooSmall { w: r.w, h: r.h });
+    }
+    Ok(r)
+}
+
 /// The part of a `fw`×`fh` frame a zoom around the box `b` shows (frame pixels): the box with
 /// room around it, at least a quarter of the frame on each side, inside the frame.
 pub fn zoom_around(b: &crate::geometry::Rect, fw: u32, fh: u32) -> crate::geometry::Rect {

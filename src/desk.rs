@@ -18,7 +18,7 @@ use crate::agent::settle;
 use crate::agent::{self, StopSignal};
 use crate::annotate::{AnnotateOptions, annotate_concealing};
 use crate::capture::{self, Capturer, Frame, Target, WindowBox};
-use crate::coords::{FrameMapping, MonitorInfo, Resize};
+use crate::coords::{FrameMapping, MonitorInfo, Resize, ZoomBoxError};
 use crate::decide::{self, EncodedImage, ImageFormat, ProviderProfile};
 use crate::geometry::Rect;
 use crate::guard::{self, ConfirmPolicy, Secrets};
@@ -355,34 +355,20 @@ impl Desk {
                 })?;
                 crate::coords::zoom_around(&e.bbox, fw, fh)
             }
-            Zoom::Region([x, y, w, h]) => {
-                let (iw, ih) = (latest.resize.to_width as f64, latest.resize.to_height as f64);
-                let inside = [x, y, w, h].iter().all(|v| v.is_finite())
-                    && x >= 0.0
-                    && y >= 0.0
-                    && w > 0.0
-                    && h > 0.0
-                    && x + w <= iw
-                    && y + h <= ih;
-                if !inside {
+            Zoom::Region([x, y, w, h]) => match crate::coords::zoom_box(&latest.resize, [x, y, w, h]) {
+                Ok(r) => r,
+                Err(ZoomBoxError::Outside) => {
+                    let (iw, ih) = (latest.resize.to_width, latest.resize.to_height);
                     return Err(DeskError::BadArguments(format!(
                         "zoom region [{x}, {y}, {w}, {h}] is not a box inside the observed image ({iw}x{ih})"
                     )));
                 }
-                let (x0, y0) = latest.resize.to_frame(x, y);
-                let (x1, y1) = latest.resize.to_frame(x + w, y + h);
-                let r = Rect::new(x0.floor() as i32, y0.floor() as i32, 0, 0);
-                let r =
-                    Rect::new(r.x, r.y, (x1.ceil() as i32 - r.x).max(0) as u32, (y1.ceil() as i32 - r.y).max(0) as u32)
-                        .clamp_to(fw, fh);
-                if r.w < MIN_ZOOM_SIDE.min(fw) || r.h < MIN_ZOOM_SIDE.min(fh) {
+                Err(ZoomBoxError::TooSmall { w: zw, h: zh }) => {
                     return Err(DeskError::BadArguments(format!(
-                        "zoom region [{x}, {y}, {w}, {h}] is {}x{} screen pixels; a zoom is at least {MIN_ZOOM_SIDE} on each side",
-                        r.w, r.h
+                        "zoom region [{x}, {y}, {w}, {h}] is {zw}x{zh} screen pixels; a zoom is at least {MIN_ZOOM_SIDE} on each side"
                     )));
                 }
-                r
-            }
+            },
         };
         let of = latest.id;
         let depth = latest.zoom_depth + 1;

@@ -8,6 +8,7 @@ mod events;
 mod operator;
 pub mod settle;
 mod stop;
+mod zoom;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -31,6 +32,7 @@ use crate::guard::{self, ConfirmPolicy, RepeatTracker, RepeatVerdict, Secrets};
 use crate::mark::MarkOptions;
 use crate::perceive::{Pipeline, Scene, ms};
 use crate::record::{self, Confirmation, Outcome, Recorder, RunResult, RunStatus, SentImage, StepRecord, StepTimings};
+use zoom::{Zooming, zoom_into};
 
 /// How the agent runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,17 +115,6 @@ struct StepState {
     changes: Option<Box<dyn crate::capture::Changes>>,
     /// What the model zoomed into: the next step looks there, at full resolution.
     zoom: Option<Zooming>,
-}
-
-/// A zoom the model asked for.
-#[derive(Clone)]
-struct Zooming {
-    /// The part of the screen (a region of a monitor).
-    target: Target,
-    /// Where, in the monitor's physical pixels.
-    region: crate::geometry::Rect,
-    /// 1 for a zoom of the screen, 2 for a zoom of a zoom.
-    depth: u8,
 }
 
 fn finish(status: RunStatus, message: impl Into<String>) -> StepEnd {
@@ -775,41 +766,6 @@ pub fn perform(
         secrets.note_typed(&action, scene);
     }
     done
-}
-
-/// Where a zoom the model asked for looks (`depth`: how deep the current screenshot already
-/// is), or why it cannot be done.
-fn zoom_into(
-    target: &crate::action::ZoomTarget,
-    depth: u8,
-    ann: &crate::annotate::Annotation,
-) -> Result<Zooming, String> {
-    use crate::action::ZoomTarget;
-    if depth >= crate::action::MAX_ZOOM_DEPTH {
-        return Err("this screenshot is already a zoom of a zoom; act on its marks".into());
-    }
-    let mapping = ann.frame.mapping.as_ref().ok_or("this screenshot is not of a screen")?;
-    let (fw, fh) = ann.frame.image.dimensions();
-    let rect = match *target {
-        ZoomTarget::Mark(m) => {
-            let e = ann.scene.element(m).ok_or_else(|| format!("mark {m} is not on this screenshot"))?;
-            crate::coords::zoom_around(&e.bbox, fw, fh)
-        }
-        ZoomTarget::Region { x, y, w, h } => {
-            let (x0, y0) = (x.floor().max(0.0) as i32, y.floor().max(0.0) as i32);
-            let (x1, y1) = ((x + w).ceil() as i32, (y + h).ceil() as i32);
-            crate::geometry::Rect::new(x0, y0, (x1 - x0).max(0) as u32, (y1 - y0).max(0) as u32).clamp_to(fw, fh)
-        }
-    };
-    if rect.w < crate::action::MIN_ZOOM_SIDE.min(fw) || rect.h < crate::action::MIN_ZOOM_SIDE.min(fh) {
-        return Err(format!("the box is {}x{} screen pixels, too small to zoom into", rect.w, rect.h));
-    }
-    let region = crate::geometry::Rect::new(mapping.offset_x + rect.x, mapping.offset_y + rect.y, rect.w, rect.h);
-    Ok(Zooming {
-        target: Target::Region { monitor: Some(mapping.monitor.index), rect: region },
-        region,
-        depth: depth + 1,
-    })
 }
 
 /// `click mark 7 (button "OK")`: the action, with what its marks are.

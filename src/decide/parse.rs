@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::action::{Action, ClickKind, KeyCombo, MIN_ZOOM_SIDE, Pointer, ScrollDirection, ZoomTarget};
-use crate::coords::Resize;
+use crate::coords::{Resize, ZoomBoxError};
 use crate::perceive::Scene;
 
 /// The model's choice for one step.
@@ -145,28 +145,16 @@ fn zoom_target(a: &Map<String, Value>, ctx: &AnswerContext) -> Result<ZoomTarget
         let n: Vec<f64> = v.as_array().map(|xs| xs.iter().filter_map(as_f64).collect()).unwrap_or_default();
         let [x, y, w, h] = n[..] else { return Err(invalid(usage)) };
         let (iw, ih) = (ctx.resize.to_width as f64, ctx.resize.to_height as f64);
-        let inside = [x, y, w, h].iter().all(|v| v.is_finite())
-            && x >= 0.0
-            && y >= 0.0
-            && w > 0.0
-            && h > 0.0
-            && x + w <= iw
-            && y + h <= ih;
-        if !inside {
-            return Err(invalid(format!(
+        return match crate::coords::zoom_box(&ctx.resize, [x, y, w, h]) {
+            Ok(r) => Ok(ZoomTarget::Region { x: r.x as f64, y: r.y as f64, w: r.w as f64, h: r.h as f64 }),
+            Err(ZoomBoxError::Outside) => Err(invalid(format!(
                 "zoom region [{x}, {y}, {w}, {h}] is not a box inside the screenshot, which is {iw}x{ih} pixels"
-            )));
-        }
-        let (x0, y0) = ctx.resize.to_frame(x, y);
-        let (x1, y1) = ctx.resize.to_frame(x + w, y + h);
-        let min = MIN_ZOOM_SIDE as f64;
-        if x1 - x0 < min.min(ctx.scene.width as f64) || y1 - y0 < min.min(ctx.scene.height as f64) {
-            return Err(invalid(format!(
+            ))),
+            Err(ZoomBoxError::TooSmall { .. }) => Err(invalid(format!(
                 "zoom region [{x}, {y}, {w}, {h}] is too small: give a box at least {} screenshot pixels on each side",
-                (min * iw / ctx.scene.width.max(1) as f64).ceil()
-            )));
-        }
-        return Ok(ZoomTarget::Region { x: x0, y: y0, w: x1 - x0, h: y1 - y0 });
+                (MIN_ZOOM_SIDE as f64 * iw / ctx.resize.from_width.max(1) as f64).ceil()
+            ))),
+        };
     }
     match pointer(a, &["mark", "id", "element", "element_id", "target", "index"], ctx)? {
         Some(Pointer::Mark(m)) => Ok(ZoomTarget::Mark(m)),

@@ -274,16 +274,8 @@ mod tests {
             width: 1920,
             height: 1080,
             elements: (1..=n)
-                .map(|id| Element {
-                    id,
-                    bbox: Rect::new(id as i32 * 30, 100, side, side),
-                    kind: ElementKind::CheckBox,
-                    text: None,
-                    score: 1.0,
-                    source: "t".into(),
-                    mask: None,
-                    states: Vec::new(),
-                    path: None,
+                .map(|id| {
+                    Element::simple(id, ElementKind::CheckBox, None, Rect::new(id as i32 * 30, 100, side, side), "t")
                 })
                 .collect(),
         };
